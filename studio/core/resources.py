@@ -1,0 +1,17 @@
+"""Where the studio's own packaged data files live (rig definitions, ...).
+
+These are project files shipped with the source tree, not third-party assets (those are resolved by
+:mod:`studio.assets`). The folder is located relative to this module: ``<repo>/resources``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["RESOURCES_DIR", "RIGS_DIR"]
+
+RESOURCES_DIR: Path = Path(__file__).resolve().parents[2] / "resources"
+"""The repository's ``resources/`` folder."""
+
+RIGS_DIR: Path = RESOURCES_DIR / "rigs"
+"""Rig definition files (``ict_facekit.json``, ...); format in ``docs/rig-definition.md``."""
