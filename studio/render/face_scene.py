@@ -1,0 +1,923 @@
+"""The rig's face as vispy scene-graph visuals: a shaded mesh with skin, eye and mouth materials, and lashes.
+
+The same :class:`FaceScene` is drawn offscreen (:mod:`studio.render.offscreen`) and inside the Qt rig
+inspector, so both show identical materials and lights.
+
+Conventions (as the rig): positions in centimetres, +y up, +z out of the face, x towards the face's left.
+Camera space (used by :class:`Camera` and the geometry maps) is OpenGL's: x right, y up, the camera looks
+along −z, so a surface facing the camera has a camera-space normal near ``(0, 0, 1)``.
+
+Shading model
+-------------
+Lighting is computed per fragment in a custom GLSL visual (:class:`FaceMeshVisual`), in the rig's (visual)
+coordinate system, so the lights are fixed to the head like a studio light rig and stay put while a
+viewer orbits the camera:
+
+* a soft **key** light and a dimmer **fill** light, both "wrapped" Lambert terms
+  ``max((n·l + w) / (1 + w), 0)`` with softness ``w`` (light bleeding past the terminator, as skin does);
+* a hemispheric **ambient** term (slightly brighter from above);
+* Blinn–Phong **specular** from the key light, scaled per vertex by a gloss value (dry skin, moist lips,
+  wet eyes);
+* lighting in linear colour, albedos given in sRGB and converted (gamma 2.2) on both ends.
+
+Materials are computed once from the rig's neutral (topology and group data only) as per-vertex albedo
+and gloss plus a few static per-vertex coordinates from which the fragment shader paints crisp details:
+
+* skin: warm, with low-frequency brightness variation and slight redness on cheeks and nose; short dark
+  hair painted on the scalp above a hairline; eyebrows (distance to the Multi-PIE brow line, with a fine
+  hair grain) and lips (signed distance to the smoothed outer lip contour) drawn per fragment;
+* eyes: off-white sclera darkening towards the lids; iris (amber centre, blue-grey rim, dark limbal ring)
+  and a dark pupil drawn per fragment from each eyeball vertex's offset from the eye's forward axis (the
+  axis from the eyeball's centre to the centre of the iris disc), so they stay crisp and follow the
+  eyeball when the gaze controls rotate it;
+* mouth: off-white teeth, pink gums and tongue, a dark mouth socket, all darkening with depth behind
+  the lips (a cheap static ambient occlusion);
+* eyelash cards (modelled for an alpha texture) drawn as tapering dark strands cut out per fragment, in
+  their own visual (:class:`EyelashVisual`) so that the main mesh never discards fragments and keeps
+  early depth rejection;
+* not drawn: the eye-occlusion and eye-blend helper shells (alpha-blended shadow and blend layers in the
+  original asset) and the inner iris shells (fully covered by the outer eyeball shells, onto which the
+  iris is painted).
+
+Per frame, :meth:`FaceScene.set_vertices` only recomputes area-weighted vertex normals (a cross product
+per triangle and three ``np.bincount`` sums over precomputed indices) and uploads positions and normals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from vispy import scene
+from vispy.gloo import IndexBuffer, VertexBuffer
+from vispy.visuals import Visual
+from vispy.visuals.shaders import Function
+
+from studio.core.rig import ICT_NUM_VERTICES, Rig
+
+# ----------------------------------------------------------------------------------------------------------
+# Camera and lights
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _normalized(vector: np.ndarray) -> np.ndarray:
+    vector = np.asarray(vector, dtype=np.float64)
+    return vector / max(float(np.linalg.norm(vector)), 1e-12)
+
+
+@dataclass(frozen=True)
+class Camera:
+    """A perspective camera orbiting a target point, in rig space (centimetres).
+
+    The camera sits at ``target + distance_cm · d`` with ``d = (sin az · cos el, sin el, cos az · cos el)``
+    and looks at ``target`` with +y up. ``azimuth_deg = elevation_deg = 0`` is a frontal view (the face
+    looks along +z, at the camera).
+
+    Attributes
+    ----------
+    fov_deg : float
+        Vertical field of view, degrees.
+    distance_cm : float
+        Distance from the camera centre to ``target``, centimetres.
+    target : tuple of float
+        Point looked at, rig space, centimetres. The default is the middle of the face (between the eyes
+        and the mouth), so the face is centred in the image.
+    elevation_deg : float
+        Camera elevation above the target's horizontal plane, degrees (positive: looking down on the face).
+    azimuth_deg : float
+        Camera azimuth about +y, degrees (positive: towards the face's left, +x).
+    near_cm, far_cm : float
+        Clipping distances from the camera centre, centimetres.
+    """
+
+    fov_deg: float = 30.0
+    distance_cm: float = 70.0
+    target: tuple[float, float, float] = (0.0, 0.5, 6.0)
+    elevation_deg: float = 0.0
+    azimuth_deg: float = 0.0
+    near_cm: float = 20.0
+    far_cm: float = 200.0
+
+    @property
+    def position(self) -> np.ndarray:
+        """Camera centre in rig space, shape ``(3,)``, centimetres."""
+        az, el = np.deg2rad(self.azimuth_deg), np.deg2rad(self.elevation_deg)
+        direction = np.array([np.sin(az) * np.cos(el), np.sin(el), np.cos(az) * np.cos(el)])
+        return np.asarray(self.target, np.float64) + self.distance_cm * direction
+
+    def world_to_camera(self) -> np.ndarray:
+        """View matrix: rig space → camera space (x right, y up, looking along −z), shape ``(4, 4)``.
+
+        Acts on column vectors ``(x, y, z, 1)`` in centimetres; camera-space units are centimetres.
+        """
+        eye = self.position
+        forward = _normalized(np.asarray(self.target, np.float64) - eye)
+        up = np.array([0.0, 1.0, 0.0])
+        if abs(forward @ up) > 0.999:  # looking straight up or down: any perpendicular up will do
+            up = np.array([0.0, 0.0, -np.sign(forward[1])])
+        right = _normalized(np.cross(forward, up))
+        true_up = np.cross(right, forward)
+        matrix = np.eye(4)
+        matrix[0, :3], matrix[1, :3], matrix[2, :3] = right, true_up, -forward
+        matrix[:3, 3] = -matrix[:3, :3] @ eye
+        return matrix
+
+    def projection(self, aspect: float) -> np.ndarray:
+        """OpenGL perspective projection: camera space → clip space, shape ``(4, 4)``, column vectors.
+
+        Parameters
+        ----------
+        aspect : float
+            Image width / height.
+        """
+        f = 1.0 / np.tan(np.deg2rad(self.fov_deg) / 2.0)
+        near, far = self.near_cm, self.far_cm
+        return np.array(
+            [
+                [f / aspect, 0.0, 0.0, 0.0],
+                [0.0, f, 0.0, 0.0],
+                [0.0, 0.0, (far + near) / (near - far), 2.0 * far * near / (near - far)],
+                [0.0, 0.0, -1.0, 0.0],
+            ]
+        )
+
+    def world_to_pixel(self, size: tuple[int, int]) -> np.ndarray:
+        """Rig space → homogeneous pixel coordinates, shape ``(4, 4)``, column vectors.
+
+        ``(x, y, z, w) = M @ (p, 1)``; the pixel is ``(x / w, y / w)`` with the conventions of
+        :meth:`project`; ``z`` is the clip-space z (OpenGL depth before the perspective divide).
+
+        Parameters
+        ----------
+        size : tuple of int
+            Image ``(width, height)`` in pixels.
+        """
+        width, height = size
+        ndc_to_pixel = np.array(
+            [
+                [width / 2.0, 0.0, 0.0, width / 2.0],
+                [0.0, -height / 2.0, 0.0, height / 2.0],
+                [0.0, 0.0, 1.0, 0.0],
+                [0.0, 0.0, 0.0, 1.0],
+            ]
+        )
+        return ndc_to_pixel @ self.projection(width / height) @ self.world_to_camera()
+
+    def project(self, points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """Project rig-space points into an image of the given size.
+
+        Parameters
+        ----------
+        points : np.ndarray
+            Points in rig space, shape ``(N, 3)``, centimetres.
+        size : tuple of int
+            Image ``(width, height)`` in pixels.
+
+        Returns
+        -------
+        np.ndarray
+            Pixel coordinates ``(x, y)``, shape ``(N, 2)``, float64: x to the right, y down, ``(0, 0)`` the
+            top-left corner of the top-left pixel (so pixel ``[row, col]`` has its centre at
+            ``(col + 0.5, row + 0.5)``); MediaPipe's normalized landmarks times ``(width, height)`` use the
+            same convention.
+        """
+        points = np.asarray(points, np.float64)
+        if points.ndim != 2 or points.shape[1] != 3:
+            raise ValueError(f"points must have shape (N, 3), got {points.shape}")
+        homogeneous = np.c_[points, np.ones(len(points))] @ self.world_to_pixel(size).T
+        return homogeneous[:, :2] / homogeneous[:, 3:4]
+
+
+@dataclass(frozen=True)
+class Lighting:
+    """A soft key + fill light rig fixed to the head, with hemispheric ambient light.
+
+    Directions point from the face towards the light, in rig space (+z out of the face, +y up, x to the
+    face's left); they need not be unit length. Intensities multiply the light colours (linear).
+
+    Attributes
+    ----------
+    key_direction, key_color, key_intensity
+        The main light: by default above and to the face's left, slightly warm.
+    fill_direction, fill_color, fill_intensity
+        The fill light opposite the key, cooler and dimmer, softening the shadow side.
+    ambient_color, ambient_intensity
+        Uniform light from all around (a bit brighter from above, darker from below).
+    softness : float
+        Wrap ``w`` of the diffuse terms, 0 (hard Lambert) to 1 (very soft).
+    specular : float
+        Strength of the key light's highlights, multiplied by the per-vertex gloss.
+    """
+
+    key_direction: tuple[float, float, float] = (0.5, 0.55, 1.0)
+    key_color: tuple[float, float, float] = (1.0, 0.96, 0.9)
+    key_intensity: float = 0.95
+    fill_direction: tuple[float, float, float] = (-0.8, 0.0, 0.7)
+    fill_color: tuple[float, float, float] = (0.88, 0.93, 1.0)
+    fill_intensity: float = 0.4
+    ambient_color: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    ambient_intensity: float = 0.22
+    softness: float = 0.4
+    specular: float = 0.35
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The mesh visual
+# ----------------------------------------------------------------------------------------------------------
+
+_VERTEX_SHADER = """
+// attributes: $a_position (vec3, cm), $a_normal (vec3), $a_albedo (sRGB albedo, gloss),
+// $a_eye (eye-frame u, v in cm, unused, 1 on eyeball vertices else 0)
+varying vec3 v_position;
+varying vec3 v_normal;
+varying vec4 v_albedo;
+varying vec4 v_eye;
+varying vec3 v_view;
+
+void main() {
+    gl_Position = $visual_to_render(vec4($a_position, 1.0));
+    v_position = $a_position;
+    v_normal = $a_normal;
+    v_albedo = $a_albedo;
+    v_eye = $a_eye;
+    // viewing ray through this vertex, in visual coordinates (works for any camera in the chain)
+    vec2 ndc = gl_Position.xy / gl_Position.w;
+    vec4 front = $render_to_visual(vec4(ndc, -0.5, 1.0));
+    vec4 back = $render_to_visual(vec4(ndc, 0.5, 1.0));
+    v_view = back.xyz / back.w - front.xyz / front.w;
+}
+"""
+
+_FRAGMENT_SHADER = """
+varying vec3 v_position;
+varying vec3 v_normal;
+varying vec4 v_albedo;
+varying vec4 v_eye;
+varying vec3 v_view;
+
+vec3 to_linear(vec3 c) { return pow(max(c, 0.0), vec3(2.2)); }
+
+// procedural iris and pupil from the eye-frame coordinates (cm from the eye's forward axis)
+vec3 eye_albedo(vec3 sclera, vec2 uv) {
+    float r = length(uv);
+    float angle = atan(uv.y, uv.x);
+    float fibres = 0.82 + 0.18 * sin(angle * 37.0) * sin(angle * 11.0 + r * 40.0);
+    float inner = smoothstep(0.22, 0.45, r);
+    vec3 iris = mix($iris_inner, $iris_outer, inner) * fibres;
+    iris *= mix(1.0, 0.45, smoothstep(0.48, 0.59, r));             // dark limbal ring
+    vec3 color = mix(iris, sclera, smoothstep(0.58, 0.63, r));
+    return mix($pupil, color, smoothstep($pupil_radius - 0.02, $pupil_radius + 0.02, r));
+}
+
+// painted lips and eyebrows: x = cm from the brow line, y = 0 at the brow's inner end to 1 at its tail,
+// z = signed distance to the outer lip contour in the front view (cm, negative inside)
+vec3 skin_albedo(vec3 skin, vec3 frame) {
+    skin = mix(skin, $lip_color, 1.0 - smoothstep(-0.12, 0.06, frame.z));
+    float d = frame.x;
+    float t = frame.y;
+    float half_width = mix(0.5, 0.22, t);
+    vec2 cell = floor(vec2(t * 260.0 + d * 9.0, d * 14.0));  // fine cells slanted towards the tail
+    float hair = 0.6 + 0.4 * fract(sin(dot(cell, vec2(12.9898, 78.233))) * 43758.5453);
+    float amount = (1.0 - smoothstep(0.45 * half_width, half_width, d)) * hair;
+    amount *= smoothstep(-0.05, 0.12, t) * 0.9;  // soft inner end
+    return mix(skin, $brow_color, clamp(amount, 0.0, 1.0));
+}
+
+void main() {
+    $cutout(v_eye);
+    vec3 normal = normalize(v_normal);
+    if (!gl_FrontFacing) normal = -normal;
+
+    if ($output_maps == 1) {
+        // camera-space unit normal in rgb, z-depth in cm in alpha (float framebuffer)
+        vec3 n_cam = normalize(mat3($world_to_camera) * normal);
+        float depth = -($world_to_camera * vec4(v_position, 1.0)).z;
+        gl_FragColor = vec4(n_cam, depth);
+        return;
+    }
+
+    vec3 srgb = v_albedo.rgb;
+    float gloss = v_albedo.a;
+    if (v_eye.w > 2.5) srgb = skin_albedo(srgb, v_eye.xyz);
+    else if (v_eye.w > 0.5) srgb = eye_albedo(srgb, v_eye.xy);
+    vec3 albedo = to_linear(srgb);
+
+    float w = $softness;
+    vec3 key = normalize($key_direction);
+    vec3 fill = normalize($fill_direction);
+    float key_diffuse = max((dot(normal, key) + w) / (1.0 + w), 0.0);
+    float fill_diffuse = max((dot(normal, fill) + w) / (1.0 + w), 0.0);
+    vec3 ambient = $ambient * (0.8 + 0.2 * normal.y);
+    vec3 light = ambient + $key_light * key_diffuse + $fill_light * fill_diffuse;
+
+    vec3 to_eye = -normalize(v_view);
+    vec3 halfway = normalize(key + to_eye);
+    float shininess = mix(12.0, 120.0, gloss * gloss);
+    float specular = $specular * gloss * pow(max(dot(normal, halfway), 0.0), shininess)
+                     * step(0.0, dot(normal, key));
+    vec3 color = albedo * light + $key_light * specular;
+    gl_FragColor = vec4(pow(clamp(color, 0.0, 1.0), vec3(1.0 / 2.2)), 1.0);
+}
+"""
+
+
+_NO_CUTOUT = "void no_cutout(vec4 eye) {}"
+
+# eyelash cards (modelled for an alpha texture): keep tapering strands near the root, where
+# eye.x = t is 0 at the lid and 1 at the card's tip and eye.y runs along the lid (cm)
+_LASH_CUTOUT = """
+void lash_cutout(vec4 eye) {
+    float t = eye.x / $length;
+    float strand = abs(fract(eye.y * $density) - 0.5) * 2.0;
+    if (t > 1.0 || strand > mix(1.2, 0.25, t)) discard;
+}
+"""
+
+
+class MeshBuffers:
+    """GPU vertex buffers shared by the visuals of one face: positions and normals (per frame),
+    albedo/gloss and eye attributes (static).
+
+    Parameters
+    ----------
+    albedo : np.ndarray
+        Per-vertex sRGB albedo and gloss (0 dry … 1 wet), shape ``(V, 4)``, float32.
+    eye_frame : np.ndarray
+        Per-vertex eye attributes, shape ``(V, 4)``, float32: ``(u, v, 0, 1)`` on eyeball vertices, with
+        ``(u, v)`` the offset from the eye's forward axis in centimetres; ``(t, s, 0, 2)`` on eyelash cards,
+        with ``t`` 0 at the lid to 1 at the card's tip and ``s`` the position along the lid (cm);
+        ``(d, t, l, 3)`` on every other vertex, with ``d`` the distance to the nearest eyebrow line (cm),
+        ``t`` 0 at its inner end to 1 at its tail and ``l`` the signed distance to the outer lip contour seen
+        from the front (cm, negative on the lips); ``d = l = 10`` away from the skin's painted features.
+    """
+
+    def __init__(self, albedo: np.ndarray, eye_frame: np.ndarray) -> None:
+        num_vertices = albedo.shape[0]
+        self.positions_cm = np.zeros((num_vertices, 3), np.float32)
+        self.position = VertexBuffer(self.positions_cm)
+        self.normal = VertexBuffer(np.zeros((num_vertices, 3), np.float32))
+        self.albedo = VertexBuffer(np.ascontiguousarray(albedo, np.float32))
+        self.eye = VertexBuffer(np.ascontiguousarray(eye_frame, np.float32))
+
+    def set_geometry(self, positions: np.ndarray, normals: np.ndarray) -> None:
+        """Upload positions (cm) and unit normals, both shape ``(V, 3)``, float32."""
+        self.positions_cm = positions
+        self.position.set_data(positions)
+        self.normal.set_data(normals)
+
+
+class FaceMeshVisual(Visual):
+    """Triangles of a face mesh with per-vertex albedo/gloss, procedural eyes and key + fill lighting.
+
+    Parameters
+    ----------
+    buffers : MeshBuffers
+        The face's vertex buffers (shared with its other visuals).
+    triangles : np.ndarray
+        Vertex ids of the triangles this visual draws, shape ``(F, 3)``, integer.
+
+    Notes
+    -----
+    The fragment shader never discards, so the GPU (or llvmpipe) can reject hidden fragments before
+    shading them; cut-out geometry is drawn by :class:`EyelashVisual`.
+    """
+
+    _cutout = _NO_CUTOUT
+
+    def __init__(self, buffers: MeshBuffers, triangles: np.ndarray) -> None:
+        Visual.__init__(self, vcode=_VERTEX_SHADER, fcode=_FRAGMENT_SHADER)
+        self._buffers = buffers
+        program = self.shared_program
+        program.vert["a_position"] = buffers.position
+        program.vert["a_normal"] = buffers.normal
+        program.vert["a_albedo"] = buffers.albedo
+        program.vert["a_eye"] = buffers.eye
+        program.frag["cutout"] = Function(self._cutout)
+        program.frag["iris_inner"] = (0.42, 0.36, 0.18)
+        program.frag["iris_outer"] = (0.22, 0.36, 0.46)
+        program.frag["pupil"] = (0.02, 0.02, 0.02)
+        program.frag["pupil_radius"] = 0.2
+        program.frag["brow_color"] = tuple(_BROW)
+        program.frag["lip_color"] = tuple(_LIPS)
+        program.frag["output_maps"] = 0
+        program.frag["world_to_camera"] = np.eye(4, dtype=np.float32)
+        self._index_buffer = IndexBuffer(np.ascontiguousarray(triangles, np.uint32))
+        self._draw_mode = "triangles"
+        self.set_gl_state("opaque", depth_test=True, cull_face="back")
+        self.set_lighting(Lighting())
+        self.freeze()
+
+    def set_lighting(self, lighting: Lighting) -> None:
+        """Set the key, fill and ambient lights (see :class:`Lighting`)."""
+        frag = self.shared_program.frag
+        frag["key_direction"] = tuple(float(x) for x in _normalized(lighting.key_direction))
+        frag["fill_direction"] = tuple(float(x) for x in _normalized(lighting.fill_direction))
+        frag["key_light"] = tuple(float(c) * lighting.key_intensity for c in lighting.key_color)
+        frag["fill_light"] = tuple(float(c) * lighting.fill_intensity for c in lighting.fill_color)
+        frag["ambient"] = tuple(float(c) * lighting.ambient_intensity for c in lighting.ambient_color)
+        frag["softness"] = float(lighting.softness)
+        frag["specular"] = float(lighting.specular)
+        self.update()
+
+    def geometry_changed(self) -> None:
+        """Tell the visual that the shared positions changed (bounds, redraw)."""
+        self._bounds_changed()
+        self.update()
+
+    def set_geometry_output(self, world_to_camera: np.ndarray | None) -> None:
+        """Draw geometry maps instead of shaded colour, or (``None``) go back to shading.
+
+        With a view matrix (rig space → camera space, shape ``(4, 4)``, column vectors, cm) each fragment
+        writes its camera-space unit normal to rgb and its z-depth (cm along the viewing axis) to alpha.
+        Meant for a float framebuffer (:class:`studio.render.offscreen.OffscreenRenderer`).
+        """
+        frag = self.shared_program.frag
+        if world_to_camera is None:
+            frag["output_maps"] = 0
+        else:
+            # vispy uploads matrices as given and GLSL reads them column-major: pass the transpose
+            frag["world_to_camera"] = np.ascontiguousarray(np.asarray(world_to_camera, np.float32).T)
+            frag["output_maps"] = 1
+        self.update()
+
+    def _prepare_transforms(self, view: Visual) -> None:
+        view.view_program.vert["visual_to_render"] = view.get_transform("visual", "render")
+        view.view_program.vert["render_to_visual"] = view.get_transform("render", "visual")
+
+    def _prepare_draw(self, view: Visual) -> bool:
+        return True
+
+    def _compute_bounds(self, axis: int, view: Visual) -> tuple[float, float] | None:
+        positions = self._buffers.positions_cm
+        if not len(positions):
+            return None
+        return float(positions[:, axis].min()), float(positions[:, axis].max())
+
+
+class EyelashVisual(FaceMeshVisual):
+    """Eyelash cards drawn as thin tapering strands (fragments between strands are discarded).
+
+    Parameters
+    ----------
+    buffers : MeshBuffers
+        The face's vertex buffers.
+    triangles : np.ndarray
+        The eyelash triangles, shape ``(F, 3)``.
+    length : float
+        Fraction of each card (from the lid) that carries strands, in (0, 1].
+    density : float
+        Strands per centimetre along the lid.
+    """
+
+    _cutout = _LASH_CUTOUT
+
+    def __init__(
+        self, buffers: MeshBuffers, triangles: np.ndarray, length: float = 0.55, density: float = 22.0
+    ) -> None:
+        FaceMeshVisual.__init__(self, buffers, triangles)
+        self.unfreeze()
+        cutout = self.shared_program.frag["cutout"]
+        cutout["length"] = float(length)
+        cutout["density"] = float(density)
+        self.freeze()
+
+
+FaceMesh = scene.visuals.create_visual_node(FaceMeshVisual)
+"""Scene-graph node wrapping :class:`FaceMeshVisual` (``FaceMesh(buffers, triangles, parent=node)``)."""
+Eyelashes = scene.visuals.create_visual_node(EyelashVisual)
+"""Scene-graph node wrapping :class:`EyelashVisual`."""
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Materials (computed once from the rig's neutral and topology)
+# ----------------------------------------------------------------------------------------------------------
+
+#: Groups that are not drawn: alpha-blended helper shells in the original asset.
+HIDDEN_GROUPS = ("eye_blend_left", "eye_blend_right", "eye_occlusion_left", "eye_occlusion_right")
+
+_SKIN = np.array([0.80, 0.62, 0.53])
+_SKIN_RED = np.array([0.78, 0.46, 0.42])
+_LIPS = np.array([0.70, 0.42, 0.40])
+_BROW = np.array([0.20, 0.14, 0.10])
+_HAIR = np.array([0.17, 0.12, 0.09])
+_SCLERA = np.array([0.93, 0.90, 0.86])
+_TEETH = np.array([0.86, 0.81, 0.70]) * 0.75  # teeth sit in the mouth's shadow
+_GUMS = np.array([0.68, 0.33, 0.34])
+_MOUTH = np.array([0.15, 0.06, 0.06])
+_SOCKET = np.array([0.50, 0.30, 0.28])
+_LACRIMAL = np.array([0.82, 0.55, 0.52])
+_LASHES = np.array([0.06, 0.05, 0.04])
+
+# Multi-PIE 68 landmark numbers (0-based) used to place painted features
+_MP68_BROW_RIGHT = (17, 18, 19, 20, 21)
+_MP68_BROW_LEFT = (22, 23, 24, 25, 26)
+_MP68_OUTER_LIP = tuple(range(48, 60))
+_MP68_NOSE_TIP = 30
+
+#: ``landmarks_multipie68`` of ``ict_facekit.npz``: vertex ids of the 68 Multi-PIE landmarks in the ICT
+#: topology (the same for every ICT identity); used when the rig object does not carry them.
+# fmt: off
+ICT_MULTIPIE68 = (
+    1225, 1888, 1052, 367, 1719, 1722, 2199, 1447, 966, 3661, 4390, 3927, 3924, 2608, 3272, 4088, 3443,
+    268, 493, 1914, 2044, 1401, 3615, 4240, 4114, 2734, 2509, 978, 4527, 4942, 4857, 1140, 2075, 1147,
+    4269, 3360, 1507, 1542, 1537, 1528, 1518, 1511, 3742, 3751, 3756, 3721, 3725, 3732, 5708, 5695, 2081,
+    0, 4275, 6200, 6213, 6346, 6461, 5518, 5957, 5841, 5702, 5711, 5533, 6216, 6207, 6470, 5517, 5966,
+)
+# fmt: on
+
+
+# hairline of the painted short hair: (azimuth about +y from the front, elevation above the skull
+# centre), degrees, for the ICT head (skull centre _SKULL_CENTRE in cm)
+_SKULL_CENTRE = np.array([0.0, 3.0, 0.5])
+_HAIRLINE_DEG = np.array(
+    [
+        (0, 44),
+        (25, 42),
+        (45, 38),
+        (62, 30),
+        (72, 12),
+        (80, -6),
+        (86, -6),
+        (92, 18),
+        (110, 18),
+        (130, -5),
+        (180, -35),
+    ],
+    dtype=np.float64,
+)
+
+
+def _hair_amount(positions: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """How much of each vertex is covered by short hair, shape ``(V,)`` in [0, 1] (ICT head geometry)."""
+    offset = positions - _SKULL_CENTRE
+    azimuth = np.degrees(np.abs(np.arctan2(offset[:, 0], offset[:, 2])))
+    elevation = np.degrees(np.arctan2(offset[:, 1], np.hypot(offset[:, 0], offset[:, 2])))
+    hairline = np.interp(azimuth, _HAIRLINE_DEG[:, 0], _HAIRLINE_DEG[:, 1])
+    jitter = 1.5 * rng.standard_normal(len(positions))  # an irregular hairline
+    return _smoothstep(-2.0, 3.0, elevation - hairline + jitter)
+
+
+def _smoothstep(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
+    t = np.clip((x - edge0) / (edge1 - edge0), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def _chaikin_closed(polygon: np.ndarray, iterations: int) -> np.ndarray:
+    """Chaikin corner cutting of a closed polygon ``(P, D)`` → ``(P · 2^iterations, D)`` (a smoother outline)."""
+    for _ in range(iterations):
+        following = np.roll(polygon, -1, axis=0)
+        polygon = np.stack([0.75 * polygon + 0.25 * following, 0.25 * polygon + 0.75 * following], axis=1)
+        polygon = polygon.reshape(-1, polygon.shape[-1])
+    return polygon
+
+
+def _point_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """Even-odd test of 2-D points ``(N, 2)`` against a closed polygon ``(P, 2)`` → ``(N,)`` bool."""
+    inside = np.zeros(len(points), bool)
+    x, y = points[:, 0], points[:, 1]
+    for (x0, y0), (x1, y1) in zip(polygon, np.roll(polygon, -1, axis=0), strict=True):
+        crosses = (y0 > y) != (y1 > y)
+        x_cross = x0 + (y - y0) * (x1 - x0) / np.where(y1 != y0, y1 - y0, 1e-12)
+        inside ^= crosses & (x < x_cross)
+    return inside
+
+
+def _distance_to_polyline(points: np.ndarray, polyline: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distance of points ``(N, 3)`` to a polyline ``(P, 3)`` and the arc-length parameter in [0, 1]."""
+    best = np.full(len(points), np.inf)
+    param = np.zeros(len(points))
+    lengths = np.linalg.norm(np.diff(polyline, axis=0), axis=1)
+    starts = np.r_[0.0, np.cumsum(lengths)] / max(lengths.sum(), 1e-12)
+    for i, (a, b) in enumerate(zip(polyline[:-1], polyline[1:], strict=True)):
+        ab = b - a
+        t = np.clip((points - a) @ ab / max(ab @ ab, 1e-12), 0.0, 1.0)
+        distance = np.linalg.norm(points - (a + t[:, None] * ab), axis=1)
+        closer = distance < best
+        best[closer] = distance[closer]
+        param[closer] = starts[i] + t[closer] * (starts[i + 1] - starts[i])
+    return best, param
+
+
+def _eye_frames(rig: Rig, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eye-frame coordinates of eyeball vertices, and the ids of each eye's inner (iris) shell.
+
+    Each eyeball group holds an outer shell (sclera + cornea, the first half of the group's vertex range)
+    and an inner shell whose front is the iris ("iris" range in the ICT README). The eye's centre is a
+    sphere fit of the outer shell; its forward axis points from there to the centroid of the iris disc.
+
+    Returns
+    -------
+    eye_frame : np.ndarray
+        Shape ``(V, 4)``: ``(u, v, 0, 1)`` on eyeball vertices, ``(u, v)`` the offset from the forward axis
+        in cm (front hemisphere; back hemisphere vertices get a large radius), zeros elsewhere.
+    inner_shell : np.ndarray
+        Vertex ids of the inner shells of both eyes, shape ``(n,)``.
+    """
+    eye_frame = np.zeros((len(positions), 4), np.float32)
+    inner_shells = []
+    for side in ("left", "right"):
+        group = f"eyeball_{side}"
+        if group not in rig.group_names:
+            continue
+        ids = rig.group_vertices(group)
+        outer, inner = ids[: len(ids) * 770 // 1570], ids[len(ids) * 770 // 1570 :]
+        inner_shells.append(inner)
+        points = positions[outer].astype(np.float64)
+        design = np.c_[2.0 * points, np.ones(len(points))]
+        solution = np.linalg.lstsq(design, (points**2).sum(axis=1), rcond=None)[0]
+        centre = solution[:3]
+        axis = _normalized(positions[inner].mean(axis=0) - centre)
+        for _ in range(2):  # refine: centroid of the iris disc (front of the inner shell)
+            offsets = positions[inner] - centre
+            front = offsets @ axis > 0.8 * np.linalg.norm(offsets, axis=1).mean()
+            axis = _normalized(offsets[front].mean(axis=0))
+        e1 = _normalized(np.cross([0.0, 1.0, 0.0], axis))
+        e2 = np.cross(axis, e1)
+        offsets = positions[ids] - centre
+        uv = np.c_[offsets @ e1, offsets @ e2]
+        uv[offsets @ axis < 0] = 10.0  # back of the eye: far outside the iris
+        eye_frame[ids, :2] = uv
+        eye_frame[ids, 3] = 1.0
+    inner = np.concatenate(inner_shells) if inner_shells else np.zeros(0, np.int64)
+    return eye_frame, inner
+
+
+def _connected_components(triangles: np.ndarray, num_vertices: int) -> np.ndarray:
+    """Component label (smallest vertex id) of every vertex, shape ``(V,)``; unused vertices label themselves."""
+    labels = np.arange(num_vertices)
+    edges = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
+    while True:
+        smaller = np.minimum(labels[edges[:, 0]], labels[edges[:, 1]])
+        new = labels.copy()
+        np.minimum.at(new, edges[:, 0], smaller)
+        np.minimum.at(new, edges[:, 1], smaller)
+        new = new[new]  # pointer jumping
+        if np.array_equal(new, labels):
+            return labels
+        labels = new
+
+
+def _lash_frames(
+    triangles: np.ndarray, positions: np.ndarray, lash_ids: np.ndarray, skin_ids: np.ndarray
+) -> np.ndarray:
+    """Eyelash-card attributes ``(t, s, 0, 2)`` for ``lash_ids``, shape ``(n, 4)``.
+
+    ``t`` is the distance to the nearest skin vertex divided by the largest such distance on the same card
+    (0 at the lid, 1 at the tip); ``s`` is the x coordinate (cm), which runs along the lid.
+    """
+    frames = np.zeros((len(lash_ids), 4), np.float32)
+    if not len(lash_ids) or not len(skin_ids):
+        return frames
+    skin = positions[skin_ids]
+    distance = np.empty(len(lash_ids))
+    for start in range(0, len(lash_ids), 256):
+        chunk = positions[lash_ids[start : start + 256]]
+        distance[start : start + 256] = np.sqrt(((chunk[:, None, :] - skin[None]) ** 2).sum(-1).min(axis=1))
+    in_lashes = np.isin(triangles, lash_ids).all(axis=1)
+    labels = _connected_components(triangles[in_lashes], len(positions))[lash_ids]
+    longest = np.zeros(len(positions))
+    np.maximum.at(longest, labels, distance)
+    frames[:, 0] = distance / np.maximum(longest[labels], 1e-6)
+    frames[:, 1] = positions[lash_ids, 0]
+    frames[:, 3] = 2.0
+    return frames
+
+
+def face_materials(rig: Rig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-vertex albedo/gloss, eye frames and the drawn triangles for a rig in the ICT layout.
+
+    Parameters
+    ----------
+    rig : Rig
+        The rig; its ``neutral`` (cm), groups and ``landmarks_multipie68`` are used when present.
+
+    Returns
+    -------
+    albedo : np.ndarray
+        Shape ``(V, 4)``, float32: sRGB albedo in [0, 1] and gloss in [0, 1].
+    eye_frame : np.ndarray
+        Shape ``(V, 4)``, float32, see :class:`FaceMeshVisual`.
+    triangles : np.ndarray
+        Drawn triangles, shape ``(F', 3)``, int32 (hidden helper shells and inner iris shells removed).
+    """
+    positions = rig.neutral.astype(np.float64)
+    num_vertices = len(positions)
+    groups = np.asarray(rig.vertex_group)
+    names = list(rig.group_names)
+    rgb = np.tile(_SKIN, (num_vertices, 1))
+    gloss = np.full(num_vertices, 0.3)
+
+    def in_group(*prefixes: str) -> np.ndarray:
+        ids = [i for i, n in enumerate(names) if n.startswith(prefixes)]
+        return np.isin(groups, ids)
+
+    skin = in_group("face", "head_neck")
+    landmarks = _multipie68(rig)
+    brow_frame = np.zeros((num_vertices, 4))
+    brow_frame[:, 0] = 10.0  # cm from the nearest brow line: far
+    brow_frame[:, 2] = 10.0  # cm outside the lip contour: far
+    # every non-eye vertex, so that triangles shared by the skin and the mouth or eye sockets blend safely
+    brow_frame[:, 3] = 3.0
+
+    # -- skin: low-frequency brightness variation, redness on cheeks, nose and ears ----------------------
+    rng = np.random.default_rng(7)
+    variation = np.zeros(num_vertices)
+    for _ in range(6):
+        frequency = rng.normal(size=3) * 0.6
+        variation += np.sin(positions @ frequency + rng.uniform(0, 2 * np.pi))
+    rgb *= (1.0 + 0.025 * variation)[:, None]
+    redness = np.zeros(num_vertices)
+    if landmarks is not None:
+        nose = positions[landmarks[_MP68_NOSE_TIP]]
+        eye_y = positions[landmarks[36:48], 1].mean()
+        mouth_y = positions[landmarks[48:60], 1].mean()
+        cheek_y = 0.5 * (eye_y + mouth_y)
+        for sign in (-1.0, 1.0):
+            centre_xy = np.array([sign * 4.2, cheek_y])
+            redness += 0.3 * np.exp(-((positions[:, :2] - centre_xy) ** 2).sum(axis=1) / (2 * 1.6**2))
+        redness += 0.3 * np.exp(-((positions - nose) ** 2).sum(axis=1) / (2 * 1.0**2))
+    redness *= skin & (positions[:, 2] > 2.0)
+    rgb = rgb + np.clip(redness, 0, 1)[:, None] * (_SKIN_RED - _SKIN)
+
+    # -- short hair on the scalp, above a hairline given by elevation per azimuth about the skull ----------
+    if rig.num_vertices == ICT_NUM_VERTICES:
+        hair = _hair_amount(positions, rng) * skin
+        rgb += hair[:, None] * (_HAIR * (1.0 + 0.15 * rng.standard_normal((num_vertices, 1))) - rgb)
+        gloss += hair * (0.15 - gloss)
+
+    if landmarks is not None:
+        # -- lips: signed distance to the outer lip contour seen from the front (drawn per fragment) --------
+        lip_points = positions[landmarks[list(_MP68_OUTER_LIP)]]
+        front = skin & (positions[:, 2] > lip_points[:, 2].min() - 1.5)
+        contour = np.c_[_chaikin_closed(lip_points[:, :2], 2), np.zeros(4 * len(lip_points))]
+        flat = np.c_[positions[front, :2], np.zeros(int(front.sum()))]
+        distance, _ = _distance_to_polyline(flat, np.concatenate([contour, contour[:1]]))
+        inside = _point_in_polygon(flat[:, :2], contour[:, :2])
+        brow_frame[front, 2] = np.where(inside, -distance, distance)
+        gloss += 0.25 * (1.0 - _smoothstep(-0.1, 0.1, brow_frame[:, 2])) * front
+
+        # -- eyebrows: drawn per fragment from each skin vertex's distance to the brow line --------------
+        for brow, inner_first in ((_MP68_BROW_RIGHT, False), (_MP68_BROW_LEFT, True)):
+            polyline = positions[landmarks[list(brow)]] + np.array([0.0, -0.12, 0.0])
+            distance, param = _distance_to_polyline(positions, polyline)
+            towards_tail = param if inner_first else 1.0 - param
+            closer = skin & (distance < brow_frame[:, 0])
+            brow_frame[closer, 0] = distance[closer]
+            brow_frame[closer, 1] = towards_tail[closer]
+
+    # -- eyes -----------------------------------------------------------------------------------------
+    eye_frame, inner_shell = _eye_frames(rig, positions)
+    not_eye = eye_frame[:, 3] != 1.0
+    eye_frame[not_eye] = brow_frame[not_eye]
+    eyeball = eye_frame[:, 3] == 1.0
+    radius = np.linalg.norm(eye_frame[:, :2], axis=1)
+    sclera_shade = 1.0 - 0.3 * _smoothstep(0.7, 1.5, radius)  # darker towards the lids and corners
+    rgb[eyeball] = _SCLERA * sclera_shade[eyeball, None]
+    gloss[eyeball] = 0.95
+
+    # -- mouth: darker with depth behind the lips ------------------------------------------------------
+    mouth_parts = in_group("teeth", "gums_tongue", "mouth_socket")
+    if mouth_parts.any():
+        front_z = positions[mouth_parts, 2].max()
+        depth = front_z - positions[:, 2]  # cm behind the front teeth
+        cavity = 1.0 - 0.85 * _smoothstep(0.0, 3.5, depth)
+        for prefix, color, wet in (
+            ("teeth", _TEETH, 0.3),
+            ("gums_tongue", _GUMS, 0.6),
+            ("mouth_socket", _MOUTH, 0.5),
+        ):
+            mask = in_group(prefix)
+            rgb[mask] = color * cavity[mask, None]
+            gloss[mask] = wet
+    socket = in_group("eye_socket")
+    rgb[socket], gloss[socket] = _SOCKET, 0.6
+    lacrimal = in_group("lacrimal")
+    rgb[lacrimal], gloss[lacrimal] = _LACRIMAL, 0.9
+    lashes = in_group("eyelashes")
+    rgb[lashes], gloss[lashes] = _LASHES, 0.0
+    eye_frame[lashes] = _lash_frames(rig.triangles, positions, np.flatnonzero(lashes), np.flatnonzero(skin))
+
+    # -- what is drawn ---------------------------------------------------------------------------------
+    hidden = np.isin(groups, [names.index(n) for n in HIDDEN_GROUPS if n in names])
+    hidden[inner_shell] = True
+    triangles = rig.triangles[~hidden[rig.triangles].any(axis=1)].astype(np.int32)
+
+    albedo = np.c_[np.clip(rgb, 0.0, 1.0), np.clip(gloss, 0.0, 1.0)].astype(np.float32)
+    return albedo, eye_frame, triangles
+
+
+def _multipie68(rig: Rig) -> np.ndarray | None:
+    """The rig's 68 Multi-PIE landmark vertex ids: ``rig.landmarks_multipie68`` if the rig carries them,
+    else the ICT-FaceKit ids for a rig with the ICT topology, else ``None`` (no painted features)."""
+    ids = getattr(rig, "landmarks_multipie68", None)
+    if ids is None and rig.num_vertices == ICT_NUM_VERTICES:
+        ids = ICT_MULTIPIE68
+    if ids is None:
+        return None
+    ids = np.asarray(ids)
+    return ids if ids.shape == (68,) else None
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Vertex normals
+# ----------------------------------------------------------------------------------------------------------
+
+
+class VertexNormals:
+    """Area-weighted vertex normals of a fixed triangulation; index work is done once.
+
+    Parameters
+    ----------
+    triangles : np.ndarray
+        Shape ``(F, 3)``, integer vertex ids.
+    num_vertices : int
+        ``V``.
+    """
+
+    def __init__(self, triangles: np.ndarray, num_vertices: int) -> None:
+        self._triangles = np.ascontiguousarray(triangles, np.int64)
+        self._corner_ids = self._triangles.T.ravel()  # (3F,): all first corners, then second, then third
+        self._num_vertices = num_vertices
+
+    def __call__(self, positions: np.ndarray) -> np.ndarray:
+        """Unit normals for positions ``(V, 3)`` (cm) → ``(V, 3)`` float32; zero for unused vertices."""
+        p0, p1, p2 = (positions[self._triangles[:, k]] for k in range(3))
+        face_normals = np.cross(p1 - p0, p2 - p0)  # length = 2 × area: area weighting
+        stacked = np.concatenate([face_normals] * 3)  # (3F, 3), aligned with corner ids
+        normals = np.stack(
+            [
+                np.bincount(self._corner_ids, weights=stacked[:, k], minlength=self._num_vertices)
+                for k in range(3)
+            ],
+            axis=1,
+        )
+        lengths = np.linalg.norm(normals, axis=1, keepdims=True)
+        return (normals / np.maximum(lengths, 1e-12)).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The scene
+# ----------------------------------------------------------------------------------------------------------
+
+
+class FaceScene:
+    """The rig's face as vispy visuals under a parent scene node, with materials and lights.
+
+    Parameters
+    ----------
+    rig : Rig
+        The rig (ICT-FaceKit layout: vertex groups, Multi-PIE landmarks for painted features).
+    parent : vispy.scene.Node
+        Node the mesh is added under (``view.scene`` of a ``SceneCanvas`` view, or any node).
+
+    Notes
+    -----
+    The mesh starts at the rig's neutral. ``set_vertices`` is the per-frame call: it computes vertex
+    normals and uploads positions and normals; materials and index buffers never change.
+    """
+
+    def __init__(self, rig: Rig, parent: scene.Node) -> None:
+        self.rig = rig
+        albedo, eye_frame, triangles = face_materials(rig)
+        self.triangles = triangles
+        self._normals = VertexNormals(triangles, rig.num_vertices)
+        self._buffers = MeshBuffers(albedo, eye_frame)
+        on_lashes = (eye_frame[triangles, 3] == 2.0).all(axis=1)  # eyelash cards (see MeshBuffers)
+        self.mesh = FaceMesh(self._buffers, triangles[~on_lashes], parent=parent)
+        self.eyelashes = Eyelashes(self._buffers, triangles[on_lashes], parent=parent)
+        self._visuals = (self.mesh, self.eyelashes)
+        self._vertices = np.zeros((rig.num_vertices, 3), np.float32)
+        self.lighting = Lighting()
+        self.set_vertices(rig.neutral)
+
+    @property
+    def vertices(self) -> np.ndarray:
+        """The displayed positions, shape ``(V, 3)``, float32, centimetres (do not modify)."""
+        return self._vertices
+
+    def set_vertices(self, vertices: np.ndarray) -> None:
+        """Show new positions.
+
+        Parameters
+        ----------
+        vertices : np.ndarray
+            Shape ``(V, 3)``, centimetres, in the coordinates of the parent node.
+        """
+        vertices = np.ascontiguousarray(vertices, dtype=np.float32)
+        if vertices.shape != (self.rig.num_vertices, 3):
+            raise ValueError(f"vertices must have shape ({self.rig.num_vertices}, 3), got {vertices.shape}")
+        self._vertices = vertices
+        self._buffers.set_geometry(vertices, self._normals(vertices))
+        for visual in self._visuals:
+            visual.geometry_changed()
+
+    def set_lighting(self, lighting: Lighting) -> None:
+        """Use another light rig (see :class:`Lighting`)."""
+        self.lighting = lighting
+        for visual in self._visuals:
+            visual.set_lighting(lighting)
+
+    def set_geometry_output(self, world_to_camera: np.ndarray | None) -> None:
+        """Draw camera-space normals and depth instead of colour; see :meth:`FaceMeshVisual.set_geometry_output`."""
+        for visual in self._visuals:
+            visual.set_geometry_output(world_to_camera)
