@@ -28,3 +28,12 @@ def ict_rig(assets_dir):
     from studio.core.rig import Rig
 
     return Rig.from_npz(assets_dir / "ict_facekit.npz", name="ict_facekit")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Pure tests first, then offscreen GL tests, then Qt windows (napari's habit: fast failures first)."""
+
+    def rank(item) -> int:
+        return 2 if item.get_closest_marker("qt") else 1 if item.get_closest_marker("gl") else 0
+
+    items.sort(key=rank)  # stable: file order is kept within each rank

@@ -5,7 +5,6 @@ MediaPipe is imported lazily (when the first :class:`FaceLandmarker` is created)
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -43,16 +42,9 @@ class FaceLandmarks:
 
 
 def default_model_path() -> Path:
-    """The face landmarker model through the asset manager; ``$STUDIO_ASSETS_DIR`` until that exists."""
-    try:
-        from studio.assets import asset_path
-    except ImportError:
-        folder = os.environ.get("STUDIO_ASSETS_DIR")
-        if not folder:
-            raise FileNotFoundError(
-                "face_landmarker.task: no asset manager (studio.assets) and STUDIO_ASSETS_DIR is not set"
-            ) from None
-        return Path(folder) / "face_landmarker.task"
+    """The face landmarker model bundle, located (or downloaded) by the asset manager."""
+    from studio.assets import asset_path
+
     return Path(asset_path("face_landmarker"))
 
 

@@ -329,6 +329,8 @@ class Rig:
         The neutral before the identity morph, shape ``(V, 3)``.
     rigid_vertices : np.ndarray
         Vertex ids that expressions do not move (head-pose alignment), shape ``(R,)``.
+    landmarks_multipie68 : np.ndarray
+        Vertex ids of the 68 Multi-PIE facial landmarks, shape ``(68,)``, or ``(0,)`` when unknown.
     """
 
     name: str
@@ -342,6 +344,7 @@ class Rig:
     identity_coefficients: np.ndarray
     base_neutral: np.ndarray
     rigid_vertices: np.ndarray
+    landmarks_multipie68: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     # -- construction -----------------------------------------------------------------------------------
 
@@ -372,12 +375,16 @@ class Rig:
                 vertex_group, group_names = np.zeros(num_vertices, np.int8), ("face",)
             identity = data["identity_deltas"] if "identity_deltas" in data.files else None
             rigid = data["rigid_vertices"].astype(np.int64) if "rigid_vertices" in data.files else np.zeros(0, int)
+            multipie = data["landmarks_multipie68"].astype(np.int64) if "landmarks_multipie68" in data.files else np.zeros(0, int)
         if neutral.ndim != 2 or neutral.shape[1] != 3:
             raise RigFileError(f"{path}: neutral has shape {neutral.shape}, expected (V, 3)")
         if deltas.shape != (len(names), num_vertices, 3):
             raise RigFileError(f"{path}: expression_deltas has shape {deltas.shape}, expected ({len(names)}, {num_vertices}, 3)")
         if triangles.ndim != 2 or triangles.shape[1] != 3 or triangles.min() < 0 or triangles.max() >= num_vertices:
             raise RigFileError(f"{path}: triangles must be (F, 3) vertex ids below {num_vertices}")
+        for key, ids in (("rigid_vertices", rigid), ("landmarks_multipie68", multipie)):
+            if ids.size and (ids.min() < 0 or ids.max() >= num_vertices):
+                raise RigFileError(f"{path}: {key} holds vertex ids outside 0..{num_vertices - 1}")
         if identity is not None and identity.shape[1:] != (num_vertices, 3):
             raise RigFileError(f"{path}: identity_deltas has shape {identity.shape}, expected (M, {num_vertices}, 3)")
         if not (np.isfinite(neutral).all() and np.isfinite(deltas).all()):
@@ -395,6 +402,7 @@ class Rig:
             identity_coefficients=np.zeros(num_modes, np.float32),
             base_neutral=neutral,
             rigid_vertices=rigid,
+            landmarks_multipie68=multipie,
         )
 
     @classmethod
