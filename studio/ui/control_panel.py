@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 from superqt import QCollapsible, QLabeledDoubleSlider
@@ -12,130 +16,132 @@ REGION_ORDER = ("brow", "eye", "cheek", "nose", "mouth", "jaw")
 _SLIDER_STEPS = 1000  # resolution of a slider between its minimum and maximum
 
 
-def _make_slider(minimum: float, maximum: float, tooltip: str) -> QLabeledDoubleSlider:
-    slider = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
-    slider.setRange(minimum, maximum)
-    slider.setSingleStep((maximum - minimum) / _SLIDER_STEPS)
-    slider.setDecimals(3)
-    slider.setToolTip(tooltip)
-    return slider
+@dataclass(frozen=True)
+class SliderRow:
+    """One labelled slider of a panel: what it shows and which model entry it edits."""
+
+    index: int
+    label: str
+    tooltip: str
+    dimmed: bool = False
 
 
-class ControlPanel(QScrollArea):
-    """One labelled slider per expression control, grouped by facial region (collapsible).
+class SliderPanel(QScrollArea):
+    """Collapsible sections of labelled sliders over one array of the model (napari-style view).
 
     Parameters
     ----------
-    inspection : RigInspection
-        The model: slider moves call ``set_control``; ``controls_changed`` moves sliders back.
+    minimum, maximum : float
+        Slider range.
+    write : callable
+        ``write(index, value)``: sets the model entry when a slider moves.
+    values : callable
+        ``values()``: the model's current array, read to move sliders back after model changes.
     """
 
-    def __init__(self, inspection: RigInspection, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.inspection = inspection
-        self.sliders: dict[str, QLabeledDoubleSlider] = {}
+    def __init__(
+        self, minimum: float, maximum: float, write: Callable[[int, float], None], values: Callable[[], np.ndarray]
+    ) -> None:
+        super().__init__()
+        self._range = (minimum, maximum)
+        self._write = write
+        self._values = values
+        self.slider_at: dict[int, QLabeledDoubleSlider] = {}
         body = QWidget()
-        layout = QVBoxLayout(body)
-        by_region = inspection.definition.by_region()
-        for region in sorted(by_region, key=lambda r: REGION_ORDER.index(r) if r in REGION_ORDER else 99):
-            if not by_region[region]:
-                continue
-            section = QCollapsible(f"{region.capitalize()}  ({len(by_region[region])})")
-            grid_widget = QWidget()
-            grid = QGridLayout(grid_widget)
-            grid.setContentsMargins(0, 0, 0, 0)
-            for row, index in enumerate(by_region[region]):
-                control = inspection.definition.controls[index]
-                label = QLabel(control.name)
-                if control.role == "tweaker":
-                    label.setStyleSheet("color: palette(placeholder-text);")
-                tooltip = f"{control.name} — ARKit {control.arkit}, {control.role}, FACS {control.facs}"
-                label.setToolTip(tooltip)
-                slider = _make_slider(0.0, 1.0, tooltip)
-                slider.setObjectName(f"control:{control.name}")
-                slider.valueChanged.connect(lambda value, k=index: self._on_slider(k, value))
-                grid.addWidget(label, row, 0)
-                grid.addWidget(slider, row, 1)
-                self.sliders[control.name] = slider
-            section.addWidget(grid_widget)
-            section.expand(animate=False)
-            layout.addWidget(section)
-        layout.addStretch(1)
+        self._layout = QVBoxLayout(body)
         self.setWidget(body)
         self.setWidgetResizable(True)
-        inspection.controls_changed.connect(self._on_controls_changed)
 
-    def _on_slider(self, index: int, value: float) -> None:
-        # the model's echo back to this panel is a no-op: the slider already shows ``value``
-        self.inspection.set_control(index, value)
+    def add_section(self, title: str, rows: Sequence[SliderRow], expanded: bool = True) -> None:
+        """Append a collapsible section with one slider per row."""
+        section = QCollapsible(title)
+        grid_widget = QWidget()
+        grid = QGridLayout(grid_widget)
+        grid.setContentsMargins(0, 0, 0, 0)
+        for line, row in enumerate(rows):
+            label = QLabel(row.label)
+            label.setToolTip(row.tooltip)
+            if row.dimmed:
+                label.setStyleSheet("color: palette(placeholder-text);")
+            slider = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
+            slider.setRange(*self._range)
+            slider.setSingleStep((self._range[1] - self._range[0]) / _SLIDER_STEPS)
+            slider.setDecimals(3)
+            slider.setToolTip(row.tooltip)
+            slider.setObjectName(row.label)
+            slider.valueChanged.connect(lambda value, k=row.index: self._write(k, value))
+            grid.addWidget(label, line, 0)
+            grid.addWidget(slider, line, 1)
+            self.slider_at[row.index] = slider
+        section.addWidget(grid_widget)
+        if expanded:
+            section.expand(animate=False)
+        self._layout.addWidget(section)
 
-    def _on_controls_changed(self, index: int | None) -> None:
-        names = self.inspection.rig.expression_names
-        indices = range(len(names)) if index is None else [index]
-        for k in indices:
-            slider = self.sliders[names[k]]
-            value = float(self.inspection.state.controls[k])
+    def finish(self) -> None:
+        """Close the layout after the last section."""
+        self._layout.addStretch(1)
+
+    def follow_model(self, index: int | None) -> None:
+        """Move sliders to the model's values (all when ``index`` is None) without writing back."""
+        values = self._values()
+        for k in self.slider_at if index is None else [index]:
+            slider, value = self.slider_at[k], float(values[k])
             if abs(slider.value() - value) > 1e-9:
                 slider.blockSignals(True)
                 slider.setValue(value)
                 slider.blockSignals(False)
 
+
+class ControlPanel(SliderPanel):
+    """One slider per expression control (0..1), grouped by facial region; tweakers are dimmed.
+
+    ``sliders`` maps control names to their sliders.
+    """
+
+    def __init__(self, inspection: RigInspection) -> None:
+        super().__init__(0.0, 1.0, inspection.set_control, lambda: inspection.state.controls)
+        self.inspection = inspection
+        definition = inspection.definition
+        by_region = definition.by_region()
+        for region in sorted(by_region, key=lambda r: REGION_ORDER.index(r) if r in REGION_ORDER else 99):
+            rows = []
+            for index in by_region[region]:
+                control = definition.controls[index]
+                tooltip = f"{control.name} — ARKit {control.arkit}, {control.role}, FACS {', '.join(control.facs)}"
+                rows.append(SliderRow(index, control.name, tooltip, dimmed=control.role == "tweaker"))
+            if rows:
+                self.add_section(f"{region.capitalize()}  ({len(rows)})", rows)
+        self.finish()
+        self.sliders = {definition.controls[k].name: s for k, s in self.slider_at.items()}
+        inspection.controls_changed.connect(self.follow_model)
+
     def close(self) -> bool:
         """Disconnect from the model, then close."""
-        self.inspection.controls_changed.disconnect(self._on_controls_changed)
+        self.inspection.controls_changed.disconnect(self.follow_model)
         return super().close()
 
 
-class IdentityPanel(QScrollArea):
+class IdentityPanel(SliderPanel):
     """Sliders for the rig's identity modes (PCA coefficients in standard deviations, −3..3).
 
-    The leading ``shown`` modes are open; the rest sit in a collapsed section.
+    The leading ``shown`` modes are open; the rest sit in a collapsed section. ``sliders[m]`` is mode m's.
     """
 
-    def __init__(self, inspection: RigInspection, shown: int = 10, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+    def __init__(self, inspection: RigInspection, shown: int = 10) -> None:
+        super().__init__(-3.0, 3.0, inspection.set_identity, lambda: inspection.state.identity)
         self.inspection = inspection
-        self.sliders: list[QLabeledDoubleSlider] = []
-        body = QWidget()
-        layout = QVBoxLayout(body)
         num_modes = inspection.rig.num_identity_modes
-        sections = [(f"Identity modes 1–{min(shown, num_modes)}", range(min(shown, num_modes)))]
-        if num_modes > shown:
-            sections.append((f"Identity modes {shown + 1}–{num_modes}", range(shown, num_modes)))
-        for title, modes in sections:
-            section = QCollapsible(title)
-            grid_widget = QWidget()
-            grid = QGridLayout(grid_widget)
-            grid.setContentsMargins(0, 0, 0, 0)
-            for row, mode in enumerate(modes):
-                slider = _make_slider(-3.0, 3.0, f"identity mode {mode + 1} (standard deviations)")
-                slider.setObjectName(f"identity:{mode}")
-                slider.valueChanged.connect(lambda value, m=mode: self._on_slider(m, value))
-                grid.addWidget(QLabel(f"mode {mode + 1}"), row, 0)
-                grid.addWidget(slider, row, 1)
-                self.sliders.append(slider)
-            section.addWidget(grid_widget)
-            if modes.start == 0:
-                section.expand(animate=False)
-            layout.addWidget(section)
-        layout.addStretch(1)
-        self.setWidget(body)
-        self.setWidgetResizable(True)
-        inspection.identity_changed.connect(self._on_identity_changed)
-
-    def _on_slider(self, mode: int, value: float) -> None:
-        self.inspection.set_identity(mode, value)
-
-    def _on_identity_changed(self, index: int | None) -> None:
-        modes = range(len(self.sliders)) if index is None else [index]
-        for m in modes:
-            value = float(self.inspection.state.identity[m])
-            if abs(self.sliders[m].value() - value) > 1e-9:
-                self.sliders[m].blockSignals(True)
-                self.sliders[m].setValue(value)
-                self.sliders[m].blockSignals(False)
+        groups = [range(min(shown, num_modes)), range(min(shown, num_modes), num_modes)]
+        for modes in groups:
+            if len(modes):
+                rows = [SliderRow(m, f"mode {m + 1}", f"identity mode {m + 1} (standard deviations)") for m in modes]
+                self.add_section(f"Identity modes {modes.start + 1}–{modes.stop}", rows, expanded=modes.start == 0)
+        self.finish()
+        self.sliders = [self.slider_at[m] for m in range(num_modes)]
+        inspection.identity_changed.connect(self.follow_model)
 
     def close(self) -> bool:
         """Disconnect from the model, then close."""
-        self.inspection.identity_changed.disconnect(self._on_identity_changed)
+        self.inspection.identity_changed.disconnect(self.follow_model)
         return super().close()
