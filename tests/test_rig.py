@@ -181,3 +181,19 @@ def test_bad_rig_files_give_one_line_errors(tmp_path, ict_rig):
     wrong = RigParameters(("a", "b"), ict_rig.expression_deltas[:2])
     with pytest.raises(RigFileError, match="control names differ"):
         ict_rig.with_parameters(wrong)
+
+
+@pytest.mark.parametrize(
+    "device",
+    ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"))],
+)
+def test_batched_evaluation_runs_on_each_device(ict_rig, device):
+    rng = np.random.default_rng(4)
+    controls = torch.from_numpy(rng.random((8, ict_rig.num_controls)).astype(np.float32)).to(device)
+    points = _random_surface_points(rng, ict_rig.triangles.shape[0], 478)
+    tensors = ict_rig.tensors(device)
+    full = tensors.evaluate(controls)
+    sampled = tensors.evaluate_at(controls, points)
+    assert full.device.type == device and sampled.device.type == device
+    np.testing.assert_allclose(full.cpu().numpy()[3], ict_rig.evaluate(controls[3].cpu().numpy()), atol=1e-4)
+    assert sampled.shape == (8, 478, 3)
