@@ -34,12 +34,12 @@ def run_inspector_benchmark(frames: int = 120, seed: int = 0, control: str = "ja
     -------
     dict
         ``fps`` (mesh updates drawn per second), ``ms_per_frame`` mean and p95, ``frames``, ``control``,
-        ``canvas_size`` in pixels, ``gl_renderer``, ``vertices``.
+        ``canvas_size`` in pixels, ``gl_renderer``, ``vertices``, ``offscreen_view`` (whether the 3D view
+        draws offscreen and paints an image, or is vispy's Qt canvas).
     """
     display = _ensure_display()
     try:
         from PySide6.QtWidgets import QApplication
-        from vispy.gloo import gl
 
         from studio.ui.app import load_ict_inspection
         from studio.ui.inspector import RigInspectorWindow
@@ -66,7 +66,7 @@ def run_inspector_benchmark(frames: int = 120, seed: int = 0, control: str = "ja
             while view.draw_count == drawn:
                 app.processEvents()
             times.append(time.perf_counter() - start)
-        renderer = gl.glGetParameter(gl.GL_RENDERER)
+        renderer = view.gl_renderer
         size = view.canvas.size
         window.close()
         app.processEvents()
@@ -84,6 +84,7 @@ def run_inspector_benchmark(frames: int = 120, seed: int = 0, control: str = "ja
         "canvas_size": [int(size[0]), int(size[1])],
         "vertices": int(inspection.rig.num_vertices),
         "gl_renderer": str(renderer),
+        "offscreen_view": bool(getattr(view, "offscreen", False)),
     }
 
 

@@ -68,3 +68,35 @@ def test_render_reference_image_writes_a_face_png(qtbot, inspector, tmp_path):
     assert image.shape == (512, 512, 3)
     centre = image[128:384, 128:384].astype(float)
     assert centre.std() > 20, "the reference render looks blank"
+
+
+def _send_mouse(widget, kind, x, y, buttons):
+    from PySide6.QtCore import QPointF, Qt
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    button = Qt.MouseButton.LeftButton if kind != QMouseEvent.Type.MouseMove else Qt.MouseButton.NoButton
+    event = QMouseEvent(kind, QPointF(x, y), widget.mapToGlobal(QPointF(x, y)), button, buttons,
+                        Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, event)
+
+
+def test_dragging_orbits_the_view_and_home_resets_it(qtbot, inspector):
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QMouseEvent
+
+    view = inspector.rig_view
+    camera = view.view.camera
+    azimuth, before = camera.azimuth, _canvas_pixels(inspector)
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    _send_mouse(view, QMouseEvent.Type.MouseButtonPress, 300, 300, left)
+    for x in range(320, 480, 20):
+        qtbot.wait(15)  # vispy drops moves that come within 10 ms of the previous one
+        _send_mouse(view, QMouseEvent.Type.MouseMove, x, 300, left)
+    _send_mouse(view, QMouseEvent.Type.MouseButtonRelease, 460, 300, none)
+    assert abs(camera.azimuth - azimuth) > 20, "a horizontal drag should orbit the camera"
+    draws = view.draw_count
+    qtbot.waitUntil(lambda: view.draw_count > draws, timeout=5000)
+    assert np.abs(_canvas_pixels(inspector) - before).max(axis=-1).mean() > 5
+    inspector.action_reset_view.trigger()
+    assert camera.azimuth == pytest.approx(azimuth)

@@ -73,10 +73,8 @@ def test_camera_projects_its_target_to_the_image_centre():
     assert above_and_left[0] < 256 and above_and_left[1] < 256  # face's right is image left; +y is up
 
 
-def test_ict_landmark_table_matches_the_asset(multipie68):
-    from studio.render.face_scene import ICT_MULTIPIE68
-
-    np.testing.assert_array_equal(np.asarray(ICT_MULTIPIE68), multipie68)
+def test_rig_carries_the_assets_multipie_landmarks(ict_rig, multipie68):
+    np.testing.assert_array_equal(ict_rig.landmarks_multipie68, multipie68)
 
 
 def test_face_materials_hide_helper_shells(ict_rig):

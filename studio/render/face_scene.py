@@ -20,6 +20,14 @@ viewer orbits the camera:
   wet eyes);
 * lighting in linear colour, albedos given in sRGB and converted (gamma 2.2) on both ends.
 
+Cost (Mesa's CPU rasterizer, llvmpipe, which runs every branch of a shader on every fragment): the mesh
+is drawn in batches (:func:`draw_batches`) whose shaders do only what their triangles need. Skin away
+from the brows and lips, the mouth interior and sockets take the ``plain`` material, whose albedo is
+linearised per vertex; brows, lips and triangles whose corner colours contrast (the hairline) paint and
+linearise per fragment; only eyeball triangles draw the iris. Geometry maps are separate visuals. The
+specular power and the final linear → sRGB conversion use cheap approximations (within 5e-4 and 0.11 of an
+8-bit level), so renders match the single-shader original to one level.
+
 Materials are computed once from the rig's neutral (topology and group data only) as per-vertex albedo
 and gloss plus a few static per-vertex coordinates from which the fragment shader paints crisp details:
 
@@ -40,7 +48,8 @@ and gloss plus a few static per-vertex coordinates from which the fragment shade
   iris is painted).
 
 Per frame, :meth:`FaceScene.set_vertices` only recomputes area-weighted vertex normals (a cross product
-per triangle and three ``np.bincount`` sums over precomputed indices) and uploads positions and normals.
+per triangle and a sparse incidence-matrix product, see :class:`VertexNormals`) and uploads positions
+and normals.
 """
 
 from __future__ import annotations
@@ -48,6 +57,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse
 from vispy import scene
 from vispy.gloo import IndexBuffer, VertexBuffer
 from vispy.visuals import Visual
@@ -225,39 +235,107 @@ class Lighting:
 # The mesh visual
 # ----------------------------------------------------------------------------------------------------------
 
-_VERTEX_SHADER = """
+# Every draw batch of the face gets shaders specialised to its material (``_MATERIALS``) and to what it
+# writes (shaded colour or geometry maps): llvmpipe, Mesa's CPU rasterizer, runs every branch of a fragment
+# shader on every fragment (both sides of an ``if``, even on a uniform), so a single shader with
+# ``if (maps) … else if (skin) … else if (eye) …`` paid for the maps, the brow hash and the iris on every
+# skin fragment (about 40 % of the inspector's draw time).
+
+_COLOUR_VERTEX_SHADER = """
 // attributes: $a_position (vec3, cm), $a_normal (vec3), $a_albedo (sRGB albedo, gloss),
-// $a_eye (eye-frame u, v in cm, unused, 1 on eyeball vertices else 0)
-varying vec3 v_position;
+// $a_eye (per-material coordinates, see MeshBuffers)
 varying vec3 v_normal;
 varying vec4 v_albedo;
 varying vec4 v_eye;
-varying vec3 v_view;
-
-void main() {
-    gl_Position = $visual_to_render(vec4($a_position, 1.0));
-    v_position = $a_position;
-    v_normal = $a_normal;
-    v_albedo = $a_albedo;
-    v_eye = $a_eye;
-    // viewing ray through this vertex, in visual coordinates (works for any camera in the chain)
-    vec2 ndc = gl_Position.xy / gl_Position.w;
-    vec4 front = $render_to_visual(vec4(ndc, -0.5, 1.0));
-    vec4 back = $render_to_visual(vec4(ndc, 0.5, 1.0));
-    v_view = back.xyz / back.w - front.xyz / front.w;
-}
-"""
-
-_FRAGMENT_SHADER = """
-varying vec3 v_position;
-varying vec3 v_normal;
-varying vec4 v_albedo;
-varying vec4 v_eye;
-varying vec3 v_view;
+varying vec3 v_half;
 
 vec3 to_linear(vec3 c) { return pow(max(c, 0.0), vec3(2.2)); }
 
-// procedural iris and pupil from the eye-frame coordinates (cm from the eye's forward axis)
+void main() {
+    gl_Position = $visual_to_render(vec4($a_position, 1.0));
+    v_normal = $a_normal;
+    v_albedo = @VERTEX_ALBEDO@;
+    v_eye = $a_eye;
+    // Blinn-Phong halfway vector of the key light and the viewing ray through this vertex, in visual
+    // coordinates (works for any camera in the chain); interpolated, it is renormalised per fragment
+    vec2 ndc = gl_Position.xy / gl_Position.w;
+    vec4 front = $render_to_visual(vec4(ndc, -0.5, 1.0));
+    vec4 back = $render_to_visual(vec4(ndc, 0.5, 1.0));
+    vec3 to_eye = normalize(front.xyz / front.w - back.xyz / back.w);
+    v_half = normalize($key_direction + to_eye);
+}
+"""
+
+_COLOUR_FRAGMENT_SHADER = """
+varying vec3 v_normal;
+varying vec4 v_albedo;
+varying vec4 v_eye;
+varying vec3 v_half;
+
+vec3 to_linear(vec3 c) { return pow(max(c, 0.0), vec3(2.2)); }
+
+// c ^ (1 / 2.2) for c in [0, 1] from two square roots (minimax fit in c^(1/4), c^(1/2), c, c^(3/4)):
+// within 0.11 of an 8-bit level, at a third of the cost of pow
+vec3 to_srgb(vec3 c) {
+    vec3 s = sqrt(c);
+    vec3 q = sqrt(s);
+    return q * (0.03343667 - 0.41543393 * s) + s * 1.24115123 + c * 0.1412718;
+}
+@FUNCTIONS@
+void main() {
+    $cutout(v_eye);
+    vec3 normal = normalize(v_normal);
+    if (!gl_FrontFacing) normal = -normal;
+
+    vec3 albedo = @ALBEDO@;  // linear
+    float gloss = v_albedo.a;
+
+    // key and fill directions are unit vectors; wrapped Lambert (n.l + w) / (1 + w) = n.l * scale + offset
+    float key_dot = dot(normal, $key_direction);
+    float key_diffuse = max(key_dot * $wrap_scale + $wrap_offset, 0.0);
+    float fill_diffuse = max(dot(normal, $fill_direction) * $wrap_scale + $wrap_offset, 0.0);
+    vec3 ambient = $ambient * (0.8 + 0.2 * normal.y);
+    vec3 light = ambient + $key_light * key_diffuse + $fill_light * fill_diffuse;
+
+    // Blinn-Phong n.h ^ shininess as exp(shininess * ln(n.h)), ln from its series about 1 (t = n.h - 1):
+    // one exp instead of pow's log and exp, off by < 5e-4 (shininess >= 12)
+    float shininess = mix(12.0, 120.0, gloss * gloss);
+    float t = max(dot(normal, normalize(v_half)), 0.0) - 1.0;
+    float specular = key_dot > 0.0 ? $specular * gloss * exp(shininess * t * (1.0 + t * (t / 3.0 - 0.5))) : 0.0;
+    vec3 color = albedo * light + $key_light * specular;
+    gl_FragColor = vec4(to_srgb(clamp(color, 0.0, 1.0)), 1.0);
+}
+"""
+
+# geometry maps: camera-space unit normal in rgb, z-depth in cm in alpha (for a float framebuffer)
+_MAPS_VERTEX_SHADER = """
+varying vec3 v_normal;
+varying vec4 v_eye;
+varying float v_depth;
+
+void main() {
+    gl_Position = $visual_to_render(vec4($a_position, 1.0));
+    v_normal = $a_normal;
+    v_eye = $a_eye;
+    v_depth = -($world_to_camera * vec4($a_position, 1.0)).z;  // affine in the position: exact per fragment
+}
+"""
+
+_MAPS_FRAGMENT_SHADER = """
+varying vec3 v_normal;
+varying vec4 v_eye;
+varying float v_depth;
+
+void main() {
+    $cutout(v_eye);
+    vec3 normal = normalize(v_normal);
+    if (!gl_FrontFacing) normal = -normal;
+    gl_FragColor = vec4(normalize(mat3($world_to_camera) * normal), v_depth);
+}
+"""
+
+# procedural iris and pupil from the eye-frame coordinates (cm from the eye's forward axis)
+_EYE_ALBEDO = """
 vec3 eye_albedo(vec3 sclera, vec2 uv) {
     float r = length(uv);
     float angle = atan(uv.y, uv.x);
@@ -268,9 +346,19 @@ vec3 eye_albedo(vec3 sclera, vec2 uv) {
     vec3 color = mix(iris, sclera, smoothstep(0.58, 0.63, r));
     return mix($pupil, color, smoothstep($pupil_radius - 0.02, $pupil_radius + 0.02, r));
 }
+"""
 
-// painted lips and eyebrows: x = cm from the brow line, y = 0 at the brow's inner end to 1 at its tail,
-// z = signed distance to the outer lip contour in the front view (cm, negative inside)
+#: Largest eyebrow half width (cm) and outer edge of the lip colour (cm outside the lip contour) of the
+#: painting in ``_SKIN_ALBEDO``: skin triangles farther from both are left unpainted (:func:`draw_batches`).
+_BROW_HALF_WIDTH_MAX = 0.5
+_LIP_EDGE_OUTSIDE = 0.06
+#: Largest sRGB albedo difference between the corners of a triangle drawn with the ``plain`` material,
+#: which interpolates linear albedo (off from interpolating sRGB by about 0.3 · range², under half a level).
+_SMOOTH_ALBEDO_RANGE = 0.05
+
+# painted lips and eyebrows: x = cm from the brow line, y = 0 at the brow's inner end to 1 at its tail,
+# z = signed distance to the outer lip contour in the front view (cm, negative inside)
+_SKIN_ALBEDO = """
 vec3 skin_albedo(vec3 skin, vec3 frame) {
     skin = mix(skin, $lip_color, 1.0 - smoothstep(-0.12, 0.06, frame.z));
     float d = frame.x;
@@ -282,43 +370,32 @@ vec3 skin_albedo(vec3 skin, vec3 frame) {
     amount *= smoothstep(-0.05, 0.12, t) * 0.9;  // soft inner end
     return mix(skin, $brow_color, clamp(amount, 0.0, 1.0));
 }
-
-void main() {
-    $cutout(v_eye);
-    vec3 normal = normalize(v_normal);
-    if (!gl_FrontFacing) normal = -normal;
-
-    if ($output_maps == 1) {
-        // camera-space unit normal in rgb, z-depth in cm in alpha (float framebuffer)
-        vec3 n_cam = normalize(mat3($world_to_camera) * normal);
-        float depth = -($world_to_camera * vec4(v_position, 1.0)).z;
-        gl_FragColor = vec4(n_cam, depth);
-        return;
-    }
-
-    vec3 srgb = v_albedo.rgb;
-    float gloss = v_albedo.a;
-    if (v_eye.w > 2.5) srgb = skin_albedo(srgb, v_eye.xyz);
-    else if (v_eye.w > 0.5) srgb = eye_albedo(srgb, v_eye.xy);
-    vec3 albedo = to_linear(srgb);
-
-    float w = $softness;
-    vec3 key = normalize($key_direction);
-    vec3 fill = normalize($fill_direction);
-    float key_diffuse = max((dot(normal, key) + w) / (1.0 + w), 0.0);
-    float fill_diffuse = max((dot(normal, fill) + w) / (1.0 + w), 0.0);
-    vec3 ambient = $ambient * (0.8 + 0.2 * normal.y);
-    vec3 light = ambient + $key_light * key_diffuse + $fill_light * fill_diffuse;
-
-    vec3 to_eye = -normalize(v_view);
-    vec3 halfway = normalize(key + to_eye);
-    float shininess = mix(12.0, 120.0, gloss * gloss);
-    float specular = $specular * gloss * pow(max(dot(normal, halfway), 0.0), shininess)
-                     * step(0.0, dot(normal, key));
-    vec3 color = albedo * light + $key_light * specular;
-    gl_FragColor = vec4(pow(clamp(color, 0.0, 1.0), vec3(1.0 / 2.2)), 1.0);
-}
 """
+
+#: Materials of the colour batches: (vertex albedo, fragment functions, fragment linear albedo).
+#: ``plain`` linearises the per-vertex albedo in the vertex shader (no painted detail), which differs from
+#: interpolating sRGB only where the albedo changes fast; ``skin`` interpolates the sRGB albedo, paints
+#: brows and lips, ``eye`` the iris and pupil; ``any`` picks per fragment as the eye-frame tag says
+#: (3 skin, 1 eye, else plain), for triangles that mix materials.
+_MATERIALS = {
+    "plain": ("vec4(to_linear($a_albedo.rgb), $a_albedo.a)", "", "v_albedo.rgb"),
+    "skin": ("$a_albedo", _SKIN_ALBEDO, "to_linear(skin_albedo(v_albedo.rgb, v_eye.xyz))"),
+    "eye": ("$a_albedo", _EYE_ALBEDO, "to_linear(eye_albedo(v_albedo.rgb, v_eye.xy))"),
+    "any": (
+        "$a_albedo",
+        _SKIN_ALBEDO + _EYE_ALBEDO,
+        "to_linear(v_eye.w > 2.5 ? skin_albedo(v_albedo.rgb, v_eye.xyz)"
+        " : v_eye.w > 0.5 ? eye_albedo(v_albedo.rgb, v_eye.xy) : v_albedo.rgb)",
+    ),
+}
+
+
+def _colour_shaders(material: str) -> tuple[str, str]:
+    """Vertex and fragment shader code of a material (a key of ``_MATERIALS``)."""
+    vertex_albedo, functions, albedo = _MATERIALS[material]
+    vertex = _COLOUR_VERTEX_SHADER.replace("@VERTEX_ALBEDO@", vertex_albedo)
+    fragment = _COLOUR_FRAGMENT_SHADER.replace("@FUNCTIONS@", functions).replace("@ALBEDO@", albedo)
+    return vertex, fragment
 
 
 _NO_CUTOUT = "void no_cutout(vec4 eye) {}"
@@ -367,7 +444,8 @@ class MeshBuffers:
 
 
 class FaceMeshVisual(Visual):
-    """Triangles of a face mesh with per-vertex albedo/gloss, procedural eyes and key + fill lighting.
+    """Triangles of a face mesh: shaded colour (per-vertex albedo/gloss, painted detail, key + fill
+    lighting) or geometry maps.
 
     Parameters
     ----------
@@ -375,48 +453,81 @@ class FaceMeshVisual(Visual):
         The face's vertex buffers (shared with its other visuals).
     triangles : np.ndarray
         Vertex ids of the triangles this visual draws, shape ``(F, 3)``, integer.
+    material : str
+        Colour output: ``"plain"`` (per-vertex albedo only), ``"skin"`` (painted brows and lips), ``"eye"``
+        (painted iris and pupil) or ``"any"`` (chosen per fragment from the eye-frame tag; the slowest).
+    maps : bool
+        Write geometry maps instead of colour: camera-space unit normal (rgb) and z-depth in cm (alpha),
+        for a float framebuffer; see :meth:`set_world_to_camera`. ``material`` is then unused.
 
     Notes
     -----
-    The fragment shader never discards, so the GPU (or llvmpipe) can reject hidden fragments before
-    shading them; cut-out geometry is drawn by :class:`EyelashVisual`.
+    The fragment shader never discards, so a GPU can reject hidden fragments before shading them;
+    cut-out geometry is drawn by :class:`EyelashVisual`.
     """
 
     _cutout = _NO_CUTOUT
 
-    def __init__(self, buffers: MeshBuffers, triangles: np.ndarray) -> None:
-        Visual.__init__(self, vcode=_VERTEX_SHADER, fcode=_FRAGMENT_SHADER)
+    def __init__(
+        self, buffers: MeshBuffers, triangles: np.ndarray, material: str = "any", maps: bool = False
+    ) -> None:
+        if maps:
+            vertex_code, fragment_code = _MAPS_VERTEX_SHADER, _MAPS_FRAGMENT_SHADER
+        else:
+            vertex_code, fragment_code = _colour_shaders(material)
         self._buffers = buffers
+        self.material = material
+        self.maps = maps
+        Visual.__init__(self, vcode=vertex_code, fcode=fragment_code)
         program = self.shared_program
         program.vert["a_position"] = buffers.position
         program.vert["a_normal"] = buffers.normal
-        program.vert["a_albedo"] = buffers.albedo
         program.vert["a_eye"] = buffers.eye
         program.frag["cutout"] = Function(self._cutout)
-        program.frag["iris_inner"] = (0.42, 0.36, 0.18)
-        program.frag["iris_outer"] = (0.22, 0.36, 0.46)
-        program.frag["pupil"] = (0.02, 0.02, 0.02)
-        program.frag["pupil_radius"] = 0.2
-        program.frag["brow_color"] = tuple(_BROW)
-        program.frag["lip_color"] = tuple(_LIPS)
-        program.frag["output_maps"] = 0
-        program.frag["world_to_camera"] = np.eye(4, dtype=np.float32)
+        if maps:
+            self.set_world_to_camera(np.eye(4))
+        else:
+            program.vert["a_albedo"] = buffers.albedo
+            if material in ("eye", "any"):
+                program.frag["iris_inner"] = (0.42, 0.36, 0.18)
+                program.frag["iris_outer"] = (0.22, 0.36, 0.46)
+                program.frag["pupil"] = (0.02, 0.02, 0.02)
+                program.frag["pupil_radius"] = 0.2
+            if material in ("skin", "any"):
+                program.frag["brow_color"] = tuple(_BROW)
+                program.frag["lip_color"] = tuple(_LIPS)
+            self.set_lighting(Lighting())
         self._index_buffer = IndexBuffer(np.ascontiguousarray(triangles, np.uint32))
         self._draw_mode = "triangles"
         self.set_gl_state("opaque", depth_test=True, cull_face="back")
-        self.set_lighting(Lighting())
         self.freeze()
 
     def set_lighting(self, lighting: Lighting) -> None:
-        """Set the key, fill and ambient lights (see :class:`Lighting`)."""
-        frag = self.shared_program.frag
-        frag["key_direction"] = tuple(float(x) for x in _normalized(lighting.key_direction))
+        """Set the key, fill and ambient lights (see :class:`Lighting`); no effect on geometry maps."""
+        if self.maps:
+            return
+        program = self.shared_program
+        key = tuple(float(x) for x in _normalized(lighting.key_direction))
+        program.vert["key_direction"] = key
+        frag = program.frag
+        frag["key_direction"] = key
         frag["fill_direction"] = tuple(float(x) for x in _normalized(lighting.fill_direction))
         frag["key_light"] = tuple(float(c) * lighting.key_intensity for c in lighting.key_color)
         frag["fill_light"] = tuple(float(c) * lighting.fill_intensity for c in lighting.fill_color)
         frag["ambient"] = tuple(float(c) * lighting.ambient_intensity for c in lighting.ambient_color)
-        frag["softness"] = float(lighting.softness)
+        frag["wrap_scale"] = 1.0 / (1.0 + float(lighting.softness))
+        frag["wrap_offset"] = float(lighting.softness) / (1.0 + float(lighting.softness))
         frag["specular"] = float(lighting.specular)
+        self.update()
+
+    def set_world_to_camera(self, world_to_camera: np.ndarray) -> None:
+        """View matrix of the geometry maps: rig space → camera space, shape ``(4, 4)``, column vectors, cm."""
+        if not self.maps:
+            raise ValueError("set_world_to_camera applies to geometry-map visuals (maps=True)")
+        # vispy uploads matrices as given and GLSL reads them column-major: pass the transpose
+        matrix = np.ascontiguousarray(np.asarray(world_to_camera, np.float32).T)
+        self.shared_program.vert["world_to_camera"] = matrix
+        self.shared_program.frag["world_to_camera"] = matrix
         self.update()
 
     def geometry_changed(self) -> None:
@@ -424,25 +535,10 @@ class FaceMeshVisual(Visual):
         self._bounds_changed()
         self.update()
 
-    def set_geometry_output(self, world_to_camera: np.ndarray | None) -> None:
-        """Draw geometry maps instead of shaded colour, or (``None``) go back to shading.
-
-        With a view matrix (rig space → camera space, shape ``(4, 4)``, column vectors, cm) each fragment
-        writes its camera-space unit normal to rgb and its z-depth (cm along the viewing axis) to alpha.
-        Meant for a float framebuffer (:class:`studio.render.offscreen.OffscreenRenderer`).
-        """
-        frag = self.shared_program.frag
-        if world_to_camera is None:
-            frag["output_maps"] = 0
-        else:
-            # vispy uploads matrices as given and GLSL reads them column-major: pass the transpose
-            frag["world_to_camera"] = np.ascontiguousarray(np.asarray(world_to_camera, np.float32).T)
-            frag["output_maps"] = 1
-        self.update()
-
     def _prepare_transforms(self, view: Visual) -> None:
         view.view_program.vert["visual_to_render"] = view.get_transform("visual", "render")
-        view.view_program.vert["render_to_visual"] = view.get_transform("render", "visual")
+        if not self.maps:
+            view.view_program.vert["render_to_visual"] = view.get_transform("render", "visual")
 
     def _prepare_draw(self, view: Visual) -> bool:
         return True
@@ -467,14 +563,21 @@ class EyelashVisual(FaceMeshVisual):
         Fraction of each card (from the lid) that carries strands, in (0, 1].
     density : float
         Strands per centimetre along the lid.
+    maps : bool
+        Write geometry maps instead of colour (see :class:`FaceMeshVisual`).
     """
 
     _cutout = _LASH_CUTOUT
 
     def __init__(
-        self, buffers: MeshBuffers, triangles: np.ndarray, length: float = 0.55, density: float = 22.0
+        self,
+        buffers: MeshBuffers,
+        triangles: np.ndarray,
+        length: float = 0.55,
+        density: float = 22.0,
+        maps: bool = False,
     ) -> None:
-        FaceMeshVisual.__init__(self, buffers, triangles)
+        FaceMeshVisual.__init__(self, buffers, triangles, material="plain", maps=maps)
         self.unfreeze()
         cutout = self.shared_program.frag["cutout"]
         cutout["length"] = float(length)
@@ -513,17 +616,6 @@ _MP68_BROW_RIGHT = (17, 18, 19, 20, 21)
 _MP68_BROW_LEFT = (22, 23, 24, 25, 26)
 _MP68_OUTER_LIP = tuple(range(48, 60))
 _MP68_NOSE_TIP = 30
-
-#: ``landmarks_multipie68`` of ``ict_facekit.npz``: vertex ids of the 68 Multi-PIE landmarks in the ICT
-#: topology (the same for every ICT identity); used when the rig object does not carry them.
-# fmt: off
-ICT_MULTIPIE68 = (
-    1225, 1888, 1052, 367, 1719, 1722, 2199, 1447, 966, 3661, 4390, 3927, 3924, 2608, 3272, 4088, 3443,
-    268, 493, 1914, 2044, 1401, 3615, 4240, 4114, 2734, 2509, 978, 4527, 4942, 4857, 1140, 2075, 1147,
-    4269, 3360, 1507, 1542, 1537, 1528, 1518, 1511, 3742, 3751, 3756, 3721, 3725, 3732, 5708, 5695, 2081,
-    0, 4275, 6200, 6213, 6346, 6461, 5518, 5957, 5841, 5702, 5711, 5533, 6216, 6207, 6470, 5517, 5966,
-)
-# fmt: on
 
 
 # hairline of the painted short hair: (azimuth about +y from the front, elevation above the skull
@@ -807,15 +899,69 @@ def face_materials(rig: Rig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _multipie68(rig: Rig) -> np.ndarray | None:
-    """The rig's 68 Multi-PIE landmark vertex ids: ``rig.landmarks_multipie68`` if the rig carries them,
-    else the ICT-FaceKit ids for a rig with the ICT topology, else ``None`` (no painted features)."""
-    ids = getattr(rig, "landmarks_multipie68", None)
-    if ids is None and rig.num_vertices == ICT_NUM_VERTICES:
-        ids = ICT_MULTIPIE68
-    if ids is None:
-        return None
-    ids = np.asarray(ids)
+    """The rig's 68 Multi-PIE landmark vertex ids, or ``None`` when it has none (no painted features)."""
+    ids = np.asarray(rig.landmarks_multipie68)
     return ids if ids.shape == (68,) else None
+
+
+def draw_batches(
+    rig: Rig, albedo: np.ndarray, eye_frame: np.ndarray, triangles: np.ndarray
+) -> list[tuple[str, str, np.ndarray]]:
+    """Split the drawn triangles into batches by material, in drawing order.
+
+    Only the batches that need it paint detail (brows and lips, iris and pupil) per fragment; the outer
+    skin is drawn first so that a GPU's depth test rejects most hidden fragments (mouth interior, eyeballs
+    behind the lids) before shading them.
+
+    Parameters
+    ----------
+    rig : Rig
+        The rig (its vertex groups tell the outer skin from the interior).
+    albedo : np.ndarray
+        Per-vertex sRGB albedo and gloss from :func:`face_materials`, shape ``(V, 4)``.
+    eye_frame : np.ndarray
+        Per-vertex eye attributes from :func:`face_materials`, shape ``(V, 4)``.
+    triangles : np.ndarray
+        Drawn triangles from :func:`face_materials`, shape ``(F, 3)``.
+
+    Returns
+    -------
+    list of (str, str, np.ndarray)
+        Non-empty batches ``(name, material, triangles)`` in drawing order, materials being keys of
+        ``_MATERIALS``: ``skin`` (no painted detail: outer skin, then the mouth and eye sockets),
+        ``painted_skin`` (brows, lips and triangles with contrasting corner colours), ``eyes``, ``mixed``
+        (triangles of several materials) and ``eyelashes``. Each triangle is in one batch, which draws
+        what the per-fragment ``any`` material would, except that ``plain`` interpolates linear instead
+        of sRGB albedo (on triangles whose corners differ by at most ``_SMOOTH_ALBEDO_RANGE``).
+    """
+    tags = eye_frame[triangles, 3]
+    skin = (tags == 3.0).all(axis=1)
+    eyes = (tags == 1.0).all(axis=1)
+    lashes = (tags == 2.0).all(axis=1)
+    mixed = ~(skin | eyes | lashes)
+    # skin farther than the widest brow from every brow line and outside the lip colour's edge: unpainted
+    frames = eye_frame[triangles]
+    painted = skin & (
+        (frames[..., 0].min(axis=1) < _BROW_HALF_WIDTH_MAX) | (frames[..., 2].min(axis=1) < _LIP_EDGE_OUTSIDE)
+    )
+    names = list(rig.group_names)
+    outer_ids = [i for i, n in enumerate(names) if n.startswith(("face", "head_neck"))]
+    outer = np.isin(np.asarray(rig.vertex_group)[triangles], outer_ids).all(axis=1)
+    # where vertex colours contrast, interpolating linear albedo would visibly differ from sRGB: those
+    # triangles go with the painted skin, whose shader linearises per fragment (the painting is a no-op there)
+    colours = albedo[triangles, :3]
+    contrast = (colours.max(axis=1) - colours.min(axis=1)).max(axis=1) > _SMOOTH_ALBEDO_RANGE
+    plain = skin & ~painted & ~contrast
+    # outer skin first in the plain batch: on a GPU, depth testing then rejects hidden interior fragments
+    plain_ids = np.r_[np.flatnonzero(plain & outer), np.flatnonzero(plain & ~outer)]
+    batches = [
+        ("skin", "plain", plain_ids),
+        ("painted_skin", "skin", np.flatnonzero(skin & (painted | contrast))),
+        ("eyes", "eye", np.flatnonzero(eyes)),
+        ("mixed", "any", np.flatnonzero(mixed)),
+        ("eyelashes", "plain", np.flatnonzero(lashes)),
+    ]
+    return [(name, material, triangles[ids]) for name, material, ids in batches if len(ids)]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -826,6 +972,10 @@ def _multipie68(rig: Rig) -> np.ndarray | None:
 class VertexNormals:
     """Area-weighted vertex normals of a fixed triangulation; index work is done once.
 
+    Per call: nine gathers of corner coordinates, a cross product per triangle and one sparse
+    (vertex × triangle incidence) product summing face normals onto vertices, all in float32 (about 1 ms
+    for the ICT head, a third of gathering ``(F, 3, 3)`` corner arrays and ``np.bincount``).
+
     Parameters
     ----------
     triangles : np.ndarray
@@ -835,24 +985,38 @@ class VertexNormals:
     """
 
     def __init__(self, triangles: np.ndarray, num_vertices: int) -> None:
-        self._triangles = np.ascontiguousarray(triangles, np.int64)
-        self._corner_ids = self._triangles.T.ravel()  # (3F,): all first corners, then second, then third
+        triangles = np.asarray(triangles, np.intp).reshape(-1, 3)
+        self._corners = tuple(np.ascontiguousarray(triangles[:, k]) for k in range(3))
         self._num_vertices = num_vertices
+        num_triangles = len(triangles)
+        incidence = scipy.sparse.csr_matrix(
+            (
+                np.ones(3 * num_triangles, np.float32),
+                (triangles.T.ravel(), np.tile(np.arange(num_triangles), 3)),
+            ),
+            shape=(num_vertices, num_triangles),
+        )
+        incidence.sum_duplicates()
+        self._incidence = incidence
 
     def __call__(self, positions: np.ndarray) -> np.ndarray:
         """Unit normals for positions ``(V, 3)`` (cm) → ``(V, 3)`` float32; zero for unused vertices."""
-        p0, p1, p2 = (positions[self._triangles[:, k]] for k in range(3))
-        face_normals = np.cross(p1 - p0, p2 - p0)  # length = 2 × area: area weighting
-        stacked = np.concatenate([face_normals] * 3)  # (3F, 3), aligned with corner ids
-        normals = np.stack(
-            [
-                np.bincount(self._corner_ids, weights=stacked[:, k], minlength=self._num_vertices)
-                for k in range(3)
-            ],
-            axis=1,
-        )
-        lengths = np.linalg.norm(normals, axis=1, keepdims=True)
-        return (normals / np.maximum(lengths, 1e-12)).astype(np.float32)
+        x, y, z = np.asarray(positions, np.float32).T.copy()  # contiguous coordinate rows
+        i0, i1, i2 = self._corners
+        x0, y0, z0 = x.take(i0), y.take(i0), z.take(i0)
+        ax, ay, az = x.take(i1) - x0, y.take(i1) - y0, z.take(i1) - z0
+        bx, by, bz = x.take(i2) - x0, y.take(i2) - y0, z.take(i2) - z0
+        # face normal = edge1 × edge2, of length 2 × area (area weighting), summed onto its corners
+        incidence = self._incidence
+        nx = incidence @ (ay * bz - az * by)
+        ny = incidence @ (az * bx - ax * bz)
+        nz = incidence @ (ax * by - ay * bx)
+        inverse_length = 1.0 / np.maximum(np.sqrt(nx * nx + ny * ny + nz * nz), 1e-12)
+        normals = np.empty((self._num_vertices, 3), np.float32)
+        normals[:, 0] = nx * inverse_length
+        normals[:, 1] = ny * inverse_length
+        normals[:, 2] = nz * inverse_length
+        return normals
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -870,25 +1034,42 @@ class FaceScene:
     parent : vispy.scene.Node
         Node the mesh is added under (``view.scene`` of a ``SceneCanvas`` view, or any node).
 
+    Attributes
+    ----------
+    batches : dict of str to FaceMeshVisual
+        The colour visuals, one per draw batch of :func:`draw_batches`, drawn in that order.
+
     Notes
     -----
     The mesh starts at the rig's neutral. ``set_vertices`` is the per-frame call: it computes vertex
-    normals and uploads positions and normals; materials and index buffers never change.
+    normals and uploads positions and normals; materials and index buffers never change. The geometry-map
+    visuals (:meth:`set_geometry_output`) are made on first use.
     """
 
     def __init__(self, rig: Rig, parent: scene.Node) -> None:
         self.rig = rig
         albedo, eye_frame, triangles = face_materials(rig)
         self.triangles = triangles
+        self._parent = parent
         self._normals = VertexNormals(triangles, rig.num_vertices)
         self._buffers = MeshBuffers(albedo, eye_frame)
-        on_lashes = (eye_frame[triangles, 3] == 2.0).all(axis=1)  # eyelash cards (see MeshBuffers)
-        self.mesh = FaceMesh(self._buffers, triangles[~on_lashes], parent=parent)
-        self.eyelashes = Eyelashes(self._buffers, triangles[on_lashes], parent=parent)
-        self._visuals = (self.mesh, self.eyelashes)
+        self._on_lashes = (eye_frame[triangles, 3] == 2.0).all(axis=1)  # eyelash cards (see MeshBuffers)
+        self.batches: dict[str, FaceMeshVisual] = {}
+        for order, (name, material, batch) in enumerate(draw_batches(rig, albedo, eye_frame, triangles)):
+            if name == "eyelashes":
+                node = Eyelashes(self._buffers, batch, parent=parent)
+            else:
+                node = FaceMesh(self._buffers, batch, material, parent=parent)
+            node.order = order
+            self.batches[name] = node
+        self._map_visuals: tuple[FaceMeshVisual, ...] = ()
         self._vertices = np.zeros((rig.num_vertices, 3), np.float32)
         self.lighting = Lighting()
         self.set_vertices(rig.neutral)
+
+    @property
+    def _visuals(self) -> tuple[FaceMeshVisual, ...]:
+        return (*self.batches.values(), *self._map_visuals)
 
     @property
     def vertices(self) -> np.ndarray:
@@ -914,10 +1095,26 @@ class FaceScene:
     def set_lighting(self, lighting: Lighting) -> None:
         """Use another light rig (see :class:`Lighting`)."""
         self.lighting = lighting
-        for visual in self._visuals:
+        for visual in self.batches.values():
             visual.set_lighting(lighting)
 
     def set_geometry_output(self, world_to_camera: np.ndarray | None) -> None:
-        """Draw camera-space normals and depth instead of colour; see :meth:`FaceMeshVisual.set_geometry_output`."""
-        for visual in self._visuals:
-            visual.set_geometry_output(world_to_camera)
+        """Draw geometry maps instead of shaded colour, or (``None``) go back to shading.
+
+        With a view matrix (rig space → camera space, shape ``(4, 4)``, column vectors, cm) each fragment
+        writes its camera-space unit normal to rgb and its z-depth (cm along the viewing axis) to alpha.
+        Meant for a float framebuffer (:class:`studio.render.offscreen.OffscreenRenderer`).
+        """
+        maps = world_to_camera is not None
+        if maps and not self._map_visuals:
+            buffers, triangles = self._buffers, self.triangles
+            surface = FaceMesh(buffers, triangles[~self._on_lashes], maps=True, parent=self._parent)
+            lashes = Eyelashes(buffers, triangles[self._on_lashes], maps=True, parent=self._parent)
+            surface.order, lashes.order = len(self.batches), len(self.batches) + 1
+            self._map_visuals = (surface, lashes)
+        for visual in self._map_visuals:
+            if maps:
+                visual.set_world_to_camera(world_to_camera)
+            visual.visible = maps
+        for visual in self.batches.values():
+            visual.visible = not maps
