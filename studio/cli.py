@@ -100,7 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the process exit code. Expected failures print one line, no traceback."""
+    """Run the CLI; returns the process exit code.
+
+    Expected failures (missing assets, bad files, bad arguments) print one line and no traceback; set
+    ``STUDIO_DEBUG=1`` to see the traceback instead.
+    """
+    import os
+
     from studio.assets import AssetUnavailableError
     from studio.core.rig import RigFileError
 
@@ -108,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (AssetUnavailableError, RigFileError, ValueError, KeyError, OSError) as error:
+        if os.environ.get("STUDIO_DEBUG"):
+            raise
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"error: {message}", file=sys.stderr)
         return 1
