@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,20 +52,105 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
-    if args.what == "render":
-        from bench.bench_render import run_render_benchmark
+def _cmd_track(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
 
-        result = run_render_benchmark(size=args.size, frames=args.frames, seed=args.seed)
-    else:
-        from bench.bench_inspector import run_inspector_benchmark
+    from studio.core.frame_sources import VideoFileSource
+    from studio.core.jobs import run_job
+    from studio.core.landmark_embedding import LandmarkEmbedding
+    from studio.core.rig import Rig, RigParameters
+    from studio.core.rig_definition import RigDefinition
+    from studio.core.take_tracking import parse_neutral, track_take
+    from studio.core.tracker import Tracker
 
-        result = run_inspector_benchmark(frames=args.frames, seed=args.seed)
+    neutral = parse_neutral(args.neutral)
+    rig = Rig.ict()
+    if args.rig_params:
+        rig = rig.with_parameters(RigParameters.load(args.rig_params))
+    definition = RigDefinition.ict()
+    tracker = Tracker(rig, LandmarkEmbedding.ict())
+    with VideoFileSource(args.video) as source, tqdm(
+        total=source.num_frames, unit="frame", desc="tracking", file=sys.stderr, disable=args.quiet
+    ) as bar:
+
+        def show(progress: tuple[str, int, int]) -> None:
+            stage, done, total = progress
+            if stage == "landmarks":
+                bar.total = max(total, done)
+                bar.update(done - bar.n)
+            else:
+                bar.set_description(stage)
+
+        result = run_job(
+            track_take(source, tracker, neutral, args.filter, definition.tweaker_indices()), on_progress=show
+        )
+    result.curves.write_csv(args.out)
+    stats = {"video": str(args.video), "curves": str(args.out), "filter": args.filter, **result.stats}
+    if args.json:
+        from studio.core.take import write_text_atomic
+
+        write_text_atomic(Path(args.json), json.dumps(stats, indent=2) + "\n")
+    print(
+        f"{args.out}: {stats['frames']} frames, face in {stats['frames_with_face']}, "
+        f"residual {stats['fit_residual_mm']:.2f} mm, {stats['fps']:.1f} frames/s"
+    )
+    return 0
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    result = args.bench(args)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:
-        Path(args.json).write_text(text + "\n")
+        from studio.core.take import write_text_atomic
+
+        write_text_atomic(Path(args.json), text + "\n")
     return 0
+
+
+def _bench_render(args: argparse.Namespace) -> dict:
+    from bench.bench_render import run_render_benchmark
+
+    return run_render_benchmark(size=args.size, frames=args.frames, seed=args.seed)
+
+
+def _bench_inspector(args: argparse.Namespace) -> dict:
+    from bench.bench_inspector import run_inspector_benchmark
+
+    return run_inspector_benchmark(frames=args.frames, seed=args.seed)
+
+
+def _bench_solver(args: argparse.Namespace) -> dict:
+    from bench.bench_solver import run_solver_benchmark
+
+    return run_solver_benchmark(batch=args.batch, seed=args.seed, device=args.device)
+
+
+def _bench_tracking(args: argparse.Namespace) -> dict:
+    from bench.bench_tracking import run_tracking_benchmark
+
+    return run_tracking_benchmark(seed=args.seed, seconds=args.seconds, footage=args.footage)
+
+
+# Errors that mean bad input or a missing resource (one line for the user), by module; checked only after a
+# command failed, so the check imports nothing that the command did not already load.
+_EXPECTED_ERRORS = {
+    "studio.assets": ("AssetUnavailableError", "AssetVerificationError"),
+    "studio.core.rig": ("RigFileError",),
+    "studio.core.rig_definition": ("RigDefinitionError",),
+    "studio.core.frame_sources": ("FrameSourceError",),
+    "studio.core.tracker": ("TrackingError",),
+    "studio.core.jobs": ("JobCancelled",),
+    "studio.core.take": ("TakeFileError",),
+}
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [ValueError, KeyError, OSError]
+    for module_name, names in _EXPECTED_ERRORS.items():
+        module = sys.modules.get(module_name)
+        errors.extend(getattr(module, name) for name in names if module is not None and hasattr(module, name))
+    return tuple(errors)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,13 +175,40 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--out", required=True, help="output PNG path")
     render.set_defaults(func=_cmd_render)
 
+    track = commands.add_parser("track", help="track a video: MediaPipe landmarks → rig controls per frame (CSV)")
+    track.add_argument("video", help="video file (mp4, mov, avi, mkv, webm)")
+    track.add_argument("--out", required=True, metavar="CURVES.csv", help="control curves, one row per frame")
+    track.add_argument("--rig-params", metavar="THETA.npz", help="tracking rig parameters θ_T (default: ICT's own)")
+    track.add_argument("--neutral", default="auto", metavar="auto|A:B",
+                       help="performer neutral: resting frames picked automatically, or frames A to B (exclusive)")
+    track.add_argument("--filter", default="smooth", choices=["none", "one-euro", "smooth"],
+                       help="temporal filter (default: zero-phase smoothing for recorded takes)")
+    track.add_argument("--json", metavar="STATS.json", help="write tracking figures here")
+    track.add_argument("--quiet", action="store_true", help="no progress bar")
+    track.set_defaults(func=_cmd_track)
+
     bench = commands.add_parser("bench", help="run a benchmark and write its figures as JSON")
-    bench.add_argument("what", choices=["render", "inspector"])
-    bench.add_argument("--frames", type=int, default=100)
-    bench.add_argument("--size", type=int, default=512, help="render size (bench render)")
-    bench.add_argument("--seed", type=int, default=0)
-    bench.add_argument("--json", metavar="OUT.json", help="also write the figures to this file")
-    bench.set_defaults(func=_cmd_bench)
+    benches = bench.add_subparsers(dest="bench_name", metavar="BENCHMARK", required=True)
+
+    def add_bench(name: str, run, help_text: str) -> argparse.ArgumentParser:
+        parser = benches.add_parser(name, help=help_text)
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--json", metavar="OUT.json", help="also write the figures to this file")
+        parser.set_defaults(func=_run_bench, bench=run)
+        return parser
+
+    bench_render = add_bench("render", _bench_render, "offscreen render throughput")
+    bench_render.add_argument("--frames", type=int, default=100)
+    bench_render.add_argument("--size", type=int, default=512, help="image width and height in pixels")
+    bench_inspector = add_bench("inspector", _bench_inspector, "inspector frame rate while a slider is dragged")
+    bench_inspector.add_argument("--frames", type=int, default=120)
+    bench_solver = add_bench("solver", _bench_solver, "bounded least-squares rig inversion throughput")
+    bench_solver.add_argument("--batch", type=int, default=10000, help="frames solved in one batch")
+    bench_solver.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    bench_tracking = add_bench("tracking", _bench_tracking, "closed loop: synthetic performer → MediaPipe → solve")
+    bench_tracking.add_argument("--seconds", type=float, default=12.0, help="length of the synthetic take")
+    bench_tracking.add_argument("--footage", metavar="DIR",
+                                help="clips for the MediaPipe correlation (default: ../shared/footage if present)")
     return parser
 
 
@@ -105,16 +218,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     Expected failures (missing assets, bad files, bad arguments) print one line and no traceback; set
     ``STUDIO_DEBUG=1`` to see the traceback instead.
     """
-    import os
-
-    from studio.assets import AssetUnavailableError
-    from studio.core.rig import RigFileError
-
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (AssetUnavailableError, RigFileError, ValueError, KeyError, OSError) as error:
-        if os.environ.get("STUDIO_DEBUG"):
+    except Exception as error:
+        if os.environ.get("STUDIO_DEBUG") or not isinstance(error, _expected_errors()):
             raise
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"error: {message}", file=sys.stderr)

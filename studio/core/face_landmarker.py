@@ -5,11 +5,39 @@ MediaPipe is imported lazily (when the first :class:`FaceLandmarker` is created)
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
+
+
+@contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Send what native code writes to file descriptor 2 to /dev/null for the ``with`` block.
+
+    MediaPipe's C++ logging (absl, TensorFlow Lite) prints start-up chatter on stderr while the graph is
+    created and runs its first frame, and no environment variable turns it off. The studio's command line
+    promises one-line errors, so that chatter is dropped; Python exceptions still propagate normally.
+    Set ``STUDIO_DEBUG=1`` to keep it. Process-wide while it lasts (about 0.1 s at start-up).
+    """
+    if os.environ.get("STUDIO_DEBUG"):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 #: Number of landmarks in MediaPipe's face mesh (468 mesh points + 10 iris points).
 NUM_LANDMARKS = 478
@@ -92,8 +120,10 @@ class FaceLandmarker:
             output_face_blendshapes=True,
             output_facial_transformation_matrixes=True,
         )
-        self._landmarker = MediaPipeFaceLandmarker.create_from_options(options)
+        with _native_stderr_silenced():
+            self._landmarker = MediaPipeFaceLandmarker.create_from_options(options)
         self._last_timestamp_ms = -1
+        self._first_frame_done = False
 
     def detect(self, rgb: np.ndarray, timestamp_ms: int | None = None) -> FaceLandmarks | None:
         """Find the face in an image.
@@ -117,13 +147,15 @@ class FaceLandmarker:
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"rgb must be an (H, W, 3) uint8 image, got {rgb.shape} {rgb.dtype}")
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
-        if self.running_mode == "video":
-            if timestamp_ms is None:
-                timestamp_ms = self._last_timestamp_ms + 33
-            self._last_timestamp_ms = int(timestamp_ms)
-            result = self._landmarker.detect_for_video(image, int(timestamp_ms))
-        else:
-            result = self._landmarker.detect(image)
+        if self.running_mode == "video" and timestamp_ms is None:
+            timestamp_ms = self._last_timestamp_ms + 33
+        with _native_stderr_silenced() if not self._first_frame_done else nullcontext():
+            if self.running_mode == "video":
+                self._last_timestamp_ms = int(timestamp_ms)
+                result = self._landmarker.detect_for_video(image, int(timestamp_ms))
+            else:
+                result = self._landmarker.detect(image)
+        self._first_frame_done = True
         if not result.face_landmarks:
             return None
         landmarks = np.array([(p.x, p.y, p.z) for p in result.face_landmarks[0]], dtype=np.float32)

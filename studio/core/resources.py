@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["RESOURCES_DIR", "RIGS_DIR"]
+__all__ = ["LANDMARKS_DIR", "RESOURCES_DIR", "RIGS_DIR"]
 
 RESOURCES_DIR: Path = Path(__file__).resolve().parents[2] / "resources"
 """The repository's ``resources/`` folder."""
 
 RIGS_DIR: Path = RESOURCES_DIR / "rigs"
 """Rig definition files (``ict_facekit.json``, ...); format in ``docs/rig-definition.md``."""
+
+LANDMARKS_DIR: Path = RESOURCES_DIR / "landmarks"
+"""Landmark embeddings (``mediapipe478_on_ict.npz``, ...); format in ``docs/landmark-embedding.md``."""
