@@ -5,7 +5,8 @@ figures are read from what it showed: ``fps`` is results shown per second (each 
 and, once the neutral is captured, a redrawn rig), ``ms_per_frame`` the mean time of each stage (MediaPipe
 landmarks, head-pose alignment, solve, filter in the worker; ``draw``: GUI time per shown frame, that is
 setting the image, landmarks and mesh plus painting both views) and ``dropped`` the source frames tracking
-skipped plus the results the GUI replaced before showing them.
+skipped plus the results the GUI replaced before showing them; ``latency_ms`` the time from a frame
+leaving the source to its result being handed to the views (the paint follows within one event-loop pass).
 
 Sources:
 
@@ -111,16 +112,16 @@ def _ensure_display() -> object | None:
     return display
 
 
-def _run_window(rig, source, seconds: float, realtime: bool, warmup_s: float = 1.5) -> dict:
+def _run_window(rig, source, seconds: float, realtime: bool, warmup_s: float = 1.5, rig_view_size=None) -> dict:
     """Track ``source`` in a real window for ``warmup_s + seconds``; figures over the last ``seconds``."""
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
     from studio.core.live_tracking import STAGES
-    from studio.ui.live_view import LiveTrackingWindow
+    from studio.ui.live_view import RIG_VIEW_SIZE, LiveTrackingWindow
 
     app = QApplication.instance() or QApplication([])
-    window = LiveTrackingWindow(rig, realtime=realtime, cameras=[])
+    window = LiveTrackingWindow(rig, realtime=realtime, cameras=[], rig_view_size=rig_view_size or RIG_VIEW_SIZE)
     window.show()
     shown: list[tuple[float, object]] = []
     window.sigResultShown.connect(lambda result: shown.append((time.perf_counter(), result)))
@@ -166,6 +167,7 @@ def _run_window(rig, source, seconds: float, realtime: bool, warmup_s: float = 1
     }
     stages["draw"] = float(np.mean(draw_ms)) if draw_ms else float("nan")
     tracking_ms = [r.tracking_ms for r in measured if r.controls is not None]
+    latency_ms = [1e3 * (t - r.read_at_s) for t, r in shown[index_before:] if t <= end]
     return {
         "seconds": float(elapsed),
         "start_s": float(first_at - started),
@@ -176,6 +178,8 @@ def _run_window(rig, source, seconds: float, realtime: bool, warmup_s: float = 1
         "ms_per_frame": stages,
         "tracking_ms_mean": float(np.mean(tracking_ms)) if tracking_ms else float("nan"),
         "tracking_ms_p95": float(np.percentile(tracking_ms, 95)) if tracking_ms else float("nan"),
+        "latency_ms_mean": float(np.mean(latency_ms)),
+        "latency_ms_p95": float(np.percentile(latency_ms, 95)),
         "dropped_by_tracking": int(last.frames_dropped - dropped_before[0]),
         "dropped_by_display": int(window.results_dropped - dropped_before[1]),
         "frames_with_controls": int(sum(r.controls is not None for r in measured)),
@@ -192,17 +196,19 @@ def run_live_benchmark(seconds: float = 10.0, source: str | None = None, seed: i
     seconds : float
         Measured time per run (after 1.5 s of warm-up that also captures the neutral).
     source : str, optional
-        ``memory:PATH`` (default ``memory:<footage>/d10.mp4``), ``synthetic:SEED``, a video path or
-        ``camera:N``. For ``memory:`` two runs are reported: as fast as possible and at 30 fps.
+        ``memory:PATH``, ``synthetic[:SEED]``, a video path or ``camera:N``. By default both the
+        pre-decoded footage (``memory:`` + the shared ``d10.mp4``) and ``synthetic:SEED``. A ``memory:``
+        source is run twice: as fast as the pipeline goes, and at 30 fps like a camera.
     seed : int
-        Seed of the synthetic performer when ``source`` is ``synthetic`` without one.
+        Seed of the synthetic performer when none is named.
 
     Returns
     -------
     dict
         ``runs``: per run ``fps`` (results shown per second), ``ms_per_frame`` (landmarks, alignment,
-        solve, filter, draw), ``dropped_by_tracking``/``dropped_by_display``, ``source_fps``; plus the
-        machine's ``gl_renderer``, the image size and the rig view size.
+        solve, filter; ``draw`` = GUI time per shown frame), ``dropped_by_tracking`` (source frames
+        skipped) and ``dropped_by_display`` (results replaced before being shown), ``source_fps``,
+        ``rig_draws_per_s``; plus the image size, the rig view size and the CPU count.
     """
     display = _ensure_display()
     try:
@@ -211,30 +217,27 @@ def run_live_benchmark(seconds: float = 10.0, source: str | None = None, seed: i
         from studio.core.rig import Rig
         from studio.ui.live_view import RIG_VIEW_SIZE
 
-        app = QApplication.instance() or QApplication([])
+        QApplication.instance() or QApplication([])
         rig = Rig.ict()
-        spec = source or f"memory:{_default_clip()}"
+        specs = [source] if source else [f"memory:{_default_clip()}", f"synthetic:{seed}"]
         runs = {}
-        if spec.startswith("memory:"):
-            path = Path(spec.partition(":")[2])
-            images, _ = decode_letterboxed(path)
-            frames = round((seconds + 10.0) * 60)
-            runs["memory_as_fast_as_possible"] = _run_window(
-                rig, MemoryFrames(images, 30.0, frames, f"memory:{path.name}"), seconds, realtime=False
-            )
-            runs["memory_at_30fps"] = _run_window(
-                rig, MemoryFrames(images, 30.0, frames, f"memory:{path.name}"), seconds, realtime=True
-            )
-        else:
-            if spec == "synthetic":
-                spec = f"synthetic:{seed}"
-            runs[spec] = _run_window(rig, spec, seconds, realtime=True)
+        for spec in specs:
+            if spec.startswith("memory:"):
+                path = Path(spec.partition(":")[2])
+                images, _ = decode_letterboxed(path)
+                frames = round((seconds + 10.0) * 60)
+                for name, realtime in (("as_fast_as_possible", False), ("at_30fps", True)):
+                    replay = MemoryFrames(images, 30.0, frames, f"memory:{path.name}")
+                    runs[f"memory:{path.name}:{name}"] = _run_window(rig, replay, seconds, realtime=realtime)
+            else:
+                if spec == "synthetic":
+                    spec = f"synthetic:{seed}"
+                runs[spec] = _run_window(rig, spec, seconds, realtime=True)
     finally:
         if display is not None:
             display.stop()
     return {
         "benchmark": "live_view",
-        "source": spec,
         "image_size": list(SIZE),
         "rig_view_size": list(RIG_VIEW_SIZE),
         "cpu_count": os.cpu_count(),

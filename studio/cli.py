@@ -32,6 +32,12 @@ def _cmd_gui(args: argparse.Namespace) -> int:
     return run_studio(controls=_parse_controls(args.control), screenshot=args.screenshot)
 
 
+def _cmd_live(args: argparse.Namespace) -> int:
+    from studio.ui.live_view import run_live_view
+
+    return run_live_view(source=args.source, screenshot=args.screenshot, frames=args.frames)
+
+
 def _cmd_render(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -126,6 +132,12 @@ def _bench_solver(args: argparse.Namespace) -> dict:
     return run_solver_benchmark(batch=args.batch, seed=args.seed, device=args.device)
 
 
+def _bench_live(args: argparse.Namespace) -> dict:
+    from bench.bench_live import run_live_benchmark
+
+    return run_live_benchmark(seconds=args.seconds, source=args.source, seed=args.seed)
+
+
 def _bench_tracking(args: argparse.Namespace) -> dict:
     from bench.bench_tracking import run_tracking_benchmark
 
@@ -187,6 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--quiet", action="store_true", help="no progress bar")
     track.set_defaults(func=_cmd_track)
 
+    live = commands.add_parser("live", help="live view: camera, video or synthetic performer → landmarks → rig")
+    live.add_argument("source", nargs="?", metavar="SOURCE",
+                      help="camera:N, a video file or synthetic[:seed] (default: camera 0 if present, else synthetic)")
+    live.add_argument("--screenshot", metavar="PNG", help="save a screenshot after --frames tracked frames, then quit")
+    live.add_argument("--frames", type=int, default=90, help="tracked frames before the screenshot (default 90)")
+    live.set_defaults(func=_cmd_live)
+
     bench = commands.add_parser("bench", help="run a benchmark and write its figures as JSON")
     benches = bench.add_subparsers(dest="bench_name", metavar="BENCHMARK", required=True)
 
@@ -209,6 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench_tracking.add_argument("--seconds", type=float, default=12.0, help="length of the synthetic take")
     bench_tracking.add_argument("--footage", metavar="DIR",
                                 help="clips for the MediaPipe correlation (default: ../shared/footage if present)")
+    bench_live = add_bench("live", _bench_live, "live view end to end: landmarks + solve + filter + draw, frames/s")
+    bench_live.add_argument("--seconds", type=float, default=10.0, help="measured seconds per run")
+    bench_live.add_argument("--source", metavar="SOURCE",
+                            help="memory:VIDEO (pre-decoded 640×480, the default with d10.mp4), synthetic:SEED, "
+                                 "a video or camera:N")
     return parser
 
 

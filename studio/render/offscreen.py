@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,13 +34,57 @@ from studio.render.face_scene import Camera, FaceScene, Lighting
 BACKGROUND = (0.42, 0.43, 0.45)
 
 
+class _PerThreadCanvasStack:
+    """vispy's stack of current canvases (``vispy.gloo.context.canvasses``), one per thread.
+
+    vispy keeps the "current canvas" in one module-level list and gloo objects attach to whatever canvas is
+    current when they draw. With the rig view drawing in the GUI thread while a synthetic performer renders
+    in a worker thread, one thread's programs would attach to (and draw with) the other thread's context.
+    GL contexts are per thread anyway, so the stack is made per thread too. Supports exactly the list
+    operations ``vispy.gloo.context`` uses: iteration, ``len``, ``[-1]`` and ``[:] = ...``.
+    """
+
+    def __init__(self, initial: list) -> None:
+        self._local = threading.local()
+        self._local.stack = list(initial)  # the installing thread keeps the canvases it already has
+
+    def _stack(self) -> list:
+        stack = getattr(self._local, "stack", None)
+        if stack is None:
+            stack = self._local.stack = []
+        return stack
+
+    def __iter__(self):
+        return iter(list(self._stack()))
+
+    def __len__(self) -> int:
+        return len(self._stack())
+
+    def __getitem__(self, index):
+        return self._stack()[index]
+
+    def __setitem__(self, index, value) -> None:
+        self._stack()[index] = value
+
+
+def use_per_thread_vispy_canvases() -> None:
+    """Make vispy's current-canvas tracking per thread (idempotent); see :class:`_PerThreadCanvasStack`."""
+    from vispy.gloo import context
+
+    if not isinstance(context.canvasses, _PerThreadCanvasStack):
+        context.canvasses = _PerThreadCanvasStack(context.canvasses)
+
+
 def load_egl_backend() -> None:
     """Import vispy's EGL backend on Mesa's surfaceless platform unless the caller chose one.
 
     vispy opens its EGL display when its EGL backend module is imported, and Mesa reads ``EGL_PLATFORM``
     then (once per process). The variable is set to ``surfaceless`` for that import only, when it is not
-    already set, so that a Qt application started later in the process does not inherit it.
+    already set, so that a Qt application started later in the process does not inherit it. vispy's
+    current-canvas tracking is made per thread at the same time (:func:`use_per_thread_vispy_canvases`),
+    since offscreen renderers may live in worker threads.
     """
+    use_per_thread_vispy_canvases()
     if "vispy.app.backends._egl" in sys.modules:
         return
     chosen = "EGL_PLATFORM" in os.environ

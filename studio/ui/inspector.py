@@ -92,6 +92,25 @@ class RigInspectorWindow(QMainWindow):
             toolbar.addAction(action)
         view_menu.addAction(self.action_reset_view)
         toolbar.addAction(self.action_reset_view)
+        self.action_live = QAction("Live tracking…", self, shortcut=QKeySequence("Ctrl+L"))
+        self.action_live.triggered.connect(self.open_live_view)
+        menu.addAction(self.action_live)
+        self._live_window = None
+
+    def open_live_view(self) -> QMainWindow:
+        """Open (or raise) the live tracking window for this rig."""
+        from studio.ui.live_view import LiveTrackingWindow
+
+        if self._live_window is None:
+            self._live_window = LiveTrackingWindow(self.inspection.rig)
+            self._live_window.destroyed.connect(self._forget_live_view)
+            self._live_window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._live_window.show()
+        self._live_window.raise_()
+        return self._live_window
+
+    def _forget_live_view(self) -> None:
+        self._live_window = None
 
     def _ask_and_render_reference(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save reference image", "reference.png", "PNG image (*.png)")
@@ -134,6 +153,8 @@ class RigInspectorWindow(QMainWindow):
         """Disconnect views from the model before the window goes."""
         self.inspection.controls_changed.disconnect(self._schedule_mesh_update)
         self.inspection.identity_changed.disconnect(self._schedule_mesh_update)
+        if self._live_window is not None:
+            self._live_window.close()
         self.control_panel.close()
         self.identity_panel.close()
         self.rig_view.close()
