@@ -105,7 +105,6 @@ def run_tracking_benchmark(seed: int = 0, seconds: float = 12.0, footage: str | 
     """
     from studio.core.control_curves import moderate_expression_curves
     from studio.core.jobs import run_job
-    from studio.core.landmark_embedding import LandmarkEmbedding
     from studio.core.rig import Rig
     from studio.core.rig_definition import RigDefinition
     from studio.core.take_tracking import track_take
@@ -125,7 +124,7 @@ def run_tracking_benchmark(seed: int = 0, seconds: float = 12.0, footage: str | 
     render_ms = 1e3 * (time.perf_counter() - started) / num_frames
     performer.close()
 
-    tracker = Tracker(rig, LandmarkEmbedding.ict())
+    tracker = Tracker.ict(rig)
     source = RecordedFrames(frames, fps, performer.name)
     result = run_job(track_take(source, tracker, (0, int(fps)), "smooth", definition.tweaker_indices()))
     found = result.curves.face_found

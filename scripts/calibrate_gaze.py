@@ -46,7 +46,6 @@ from studio.core.gaze import (
     GazeModel,
     gaze_control_name,
     measure_eyes,
-    pose_eyeballs,
 )
 from studio.core.landmark_embedding import LandmarkEmbedding
 from studio.core.reconstruction import GeometryReconstructor
@@ -122,7 +121,7 @@ class GazeRenders:
         translation = self.rng.uniform(-JITTER_CM, JITTER_CM, 3)
         vector = self.control_vector(controls)
         state = RigState(controls=vector, head_rotation_deg=rotation, head_translation_cm=translation)
-        vertices = pose_eyeballs(self.rig, state.vertices(self.rig), vector, rotation)
+        vertices = state.vertices(self.rig)  # the eyeLook controls turn the eyeballs
         image = self.renderer.render(vertices)
         observation = self.reconstructor.observe(Frame(self.count, 0.0, image))
         self.count += 1

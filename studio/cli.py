@@ -63,7 +63,6 @@ def _cmd_track(args: argparse.Namespace) -> int:
 
     from studio.core.frame_sources import VideoFileSource
     from studio.core.jobs import run_job
-    from studio.core.landmark_embedding import LandmarkEmbedding
     from studio.core.rig import Rig, RigParameters
     from studio.core.rig_definition import RigDefinition
     from studio.core.take_tracking import parse_neutral, track_take
@@ -74,7 +73,7 @@ def _cmd_track(args: argparse.Namespace) -> int:
     if args.rig_params:
         rig = rig.with_parameters(RigParameters.load(args.rig_params))
     definition = RigDefinition.ict()
-    tracker = Tracker(rig, LandmarkEmbedding.ict())
+    tracker = Tracker.ict(rig)
     with VideoFileSource(args.video) as source, tqdm(
         total=source.num_frames, unit="frame", desc="tracking", file=sys.stderr, disable=args.quiet
     ) as bar:

@@ -157,7 +157,7 @@ def test_pose_eyeballs_turns_only_the_eyeballs(ict_rig):
 # -- on renders ---------------------------------------------------------------------------------------------
 
 
-#: Sub-millimetre head shifts (cm) of the frames of a held pose: the neutral is their median (as the
+#: Head shifts (cm, up to 1 mm) of the frames of a held pose: the neutral is their median (as the
 #: tracker's performer neutral is a median over a burst) and a gaze reading their mean (as a temporal
 #: filter would give), because MediaPipe's vertical iris noise is about 0.15 control units per frame.
 HELD_SHIFTS_CM = ((0.0, 0.0, 0.0), (0.1, 0.0, 0.0), (0.0, 0.1, 0.0))
@@ -190,7 +190,7 @@ class _GazeRenders:
         frames = []
         for shift in HELD_SHIFTS_CM:
             state = RigState(controls=vector, head_rotation_deg=rotation, head_translation_cm=np.array(shift))
-            vertices = pose_eyeballs(self.rig, state.vertices(self.rig), vector, rotation)
+            vertices = state.vertices(self.rig)  # the eyeLook controls turn the eyeballs
             observation = self.reconstructor.observe(Frame(0, 0.0, self.renderer.render(vertices)))
             assert observation.face_found
             frames.append(self.tracker.align(observation.landmarks[None])[0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from studio.core.events import Event
+from studio.core.gaze import pose_eyeballs
 from studio.core.rig import Rig
 from studio.core.rig_definition import RigDefinition
 from studio.core.rig_state import RigState
@@ -117,6 +118,7 @@ class RigInspection:
         """Posed vertices for the current state, shape ``(V, 3)``, float32, centimetres.
 
         The identity offsets are cached when the identity changes, so a control change costs one
-        ``(K,) @ (K, 3V)`` product.
+        ``(K,) @ (K, 3V)`` product (plus turning the eyeballs when a gaze control is set).
         """
-        return self.rig.evaluate(self.state.controls) + self._identity_offsets
+        posed = self.rig.evaluate(self.state.controls) + self._identity_offsets
+        return pose_eyeballs(self.rig, posed, self.state.controls)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from studio.core.gaze import pose_eyeballs
 from studio.core.rig import Rig
 
 
@@ -61,10 +62,12 @@ class RigState:
 
         Identity offsets are added to ``rig.base_neutral``; when ``identity`` is empty the rig's own
         ``neutral`` is used, so a rig already morphed with :meth:`Rig.with_identity` keeps its identity.
+        The ``eyeLook`` controls turn the eyeballs (:func:`~studio.core.gaze.pose_eyeballs`).
         """
         positions = rig.evaluate(self.controls)
         if self.identity.size:
             positions = positions - rig.neutral + rig.base_neutral + rig.identity_offsets(self.identity)
+        positions = pose_eyeballs(rig, positions, self.controls)  # gaze turns the eyeballs
         if np.any(self.head_rotation_deg) or np.any(self.head_translation_cm):
             rotation = euler_to_matrix(self.head_rotation_deg).astype(np.float32)
             positions = positions @ rotation.T + np.asarray(self.head_translation_cm, np.float32)

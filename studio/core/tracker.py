@@ -29,6 +29,7 @@ import torch
 
 from studio.core.alignment import mediapipe_to_right_handed, robust_similarity_transform
 from studio.core.bounded_least_squares import BoundedLeastSquares
+from studio.core.gaze import GazeModel
 from studio.core.landmark_embedding import LandmarkEmbedding, stable_landmarks
 from studio.core.rig import Rig
 
@@ -83,6 +84,9 @@ class Tracker:
         Weight of the depth coordinate in the fit.
     stable_threshold_mm : float
         Motion bound of the landmarks used for head-pose alignment.
+    gaze : GazeModel, optional
+        Reads the ``eyeLook`` controls from the iris landmarks (the blendshapes of a rig like ICT's do not
+        move the eyeballs, so the solve cannot see gaze); without it they come from the solve.
     device : str or torch.device
         Where the solver runs.
     """
@@ -94,9 +98,14 @@ class Tracker:
         ridge: float = DEFAULT_RIDGE,
         depth_weight: float = DEFAULT_DEPTH_WEIGHT,
         stable_threshold_mm: float = DEFAULT_STABLE_THRESHOLD_MM,
+        gaze: GazeModel | None = None,
         device: str | torch.device = "cpu",
     ) -> None:
         self.rig = rig
+        self.gaze = gaze
+        self._gaze_columns = (
+            [] if gaze is None else [(rig.control_index(name), name) for name in gaze.gaze_control_names]
+        )
         self.embedding = embedding
         neutral_points, delta_points = rig.tensors().surface_basis(embedding.points)
         self.rig_points = neutral_points.numpy().astype(np.float64)  # (N, 3) cm
@@ -112,6 +121,12 @@ class Tracker:
         if len(self.stable) < 6:
             raise TrackingError(f"only {len(self.stable)} stable landmarks at {stable_threshold_mm} mm: raise the threshold")
         self.performer_neutral: np.ndarray | None = None  # (N, 3) rig space, cm
+
+    @classmethod
+    def ict(cls, rig: Rig | None = None, **options) -> Tracker:
+        """The studio's tracker for the ICT rig (or ``rig``, e.g. with θ_T applied): MediaPipe's landmark
+        embedding on ICT and the iris gaze model; ``options`` go to the constructor."""
+        return cls(rig if rig is not None else Rig.ict(), LandmarkEmbedding.ict(), gaze=GazeModel.ict(), **options)
 
     @property
     def control_names(self) -> tuple[str, ...]:
@@ -178,6 +193,10 @@ class Tracker:
             controls[found] = x[:, : self.rig.num_controls].astype(np.float32)
             fitted = np.einsum("bk,knx->bnx", x, self._basis)
             residual_mm[found] = 10.0 * np.linalg.norm(fitted - displacement[found], axis=2).mean(axis=1)
+            if self.gaze is not None:
+                gaze = self.gaze.controls(aligned[found], self.performer_neutral)
+                for index, name in self._gaze_columns:
+                    controls[found, index] = gaze[name]
         return TrackedFrames(controls, residual_mm, aligned)
 
     def track(self, landmarks_px: np.ndarray) -> TrackedFrames:

@@ -141,7 +141,6 @@ class _LiveRun:
 
     def work(self):
         """The worker's generator: yields :class:`LiveFrame` objects, returns a :class:`LiveSummary`."""
-        from studio.core.landmark_embedding import LandmarkEmbedding
         from studio.core.live_tracking import LiveTracker, live_tracking_job
         from studio.core.reconstruction import GeometryReconstructor
         from studio.core.tracker import Tracker
@@ -149,7 +148,7 @@ class _LiveRun:
         try:
             tracker = self.tracker_cache.get("tracker")
             if tracker is None:
-                tracker = self.tracker_cache["tracker"] = Tracker(self.rig, LandmarkEmbedding.ict())
+                tracker = self.tracker_cache["tracker"] = Tracker.ict(self.rig)
             self.live_tracker = LiveTracker(tracker, self.neutral_frames)
             self._source = open_live_source(self.spec, self.rig)
             self._reconstructor = GeometryReconstructor(running_mode="video")
