@@ -102,6 +102,49 @@ def _cmd_track(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_calibration(args: argparse.Namespace) -> dict:
+    from bench.bench_calibration import run_calibration_benchmark
+
+    return run_calibration_benchmark(seed=args.seed, gt_rig=args.gt_rig, noise_mm=args.noise_mm, level=args.level)
+
+
+def _cmd_session_synthetic(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from studio.core.jobs import run_job
+    from studio.core.session_calibration import synthetic_session_job
+    from studio.render.synthetic_performer import SyntheticPerformerSource
+
+    def source_for(rig, curves, seed):
+        return SyntheticPerformerSource(rig, curves, fps=30.0, seed=seed)
+
+    with tqdm(desc="capturing", unit="step", file=sys.stderr, disable=args.quiet) as bar:
+
+        def show(progress: tuple) -> None:
+            bar.set_description(f"{progress[0]}")
+            bar.update(1)
+
+        session = run_job(synthetic_session_job(args.folder, args.seed, source_for), on_progress=show)
+    status = session.status()
+    print(f"{args.folder}: {len(status.captured)} captures, {len(status.missing)} missing, "
+          f"{len(status.flagged)} flagged")
+    return 0
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from studio.core.session_calibration import calibrate_session
+
+    result, report = calibrate_session(args.folder)
+    residual = report["residual_mm"]
+    before = sum(r["before"] for r in residual.values()) / len(residual)
+    after = sum(r["after"] for r in residual.values()) / len(residual)
+    print(f"{args.folder}: calibrated {len(report['expressions'])} expressions in {report['wall_seconds']:.2f} s "
+          f"(λ {report['regularization']:g}, μ {report['smoothness']:g}); landmark residual {before:.2f} → "
+          f"{after:.2f} mm; flagged: {', '.join(report['flagged_captures']) or 'none'}; wrote "
+          f"calibration/theta_S.npz and calibration/report.json")
+    return 0
+
+
 def _run_bench(args: argparse.Namespace) -> int:
     result = args.bench(args)
     text = json.dumps(result, indent=2)
@@ -153,6 +196,9 @@ _EXPECTED_ERRORS = {
     "studio.core.tracker": ("TrackingError",),
     "studio.core.jobs": ("JobCancelled",),
     "studio.core.take": ("TakeFileError",),
+    "studio.core.session": ("SessionError",),
+    "studio.core.burst_capture": ("CaptureError",),
+    "studio.core.expression_sets": ("ExpressionSetError",),
 }
 
 
@@ -205,6 +251,20 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--frames", type=int, default=90, help="tracked frames before the screenshot (default 90)")
     live.set_defaults(func=_cmd_live)
 
+    session = commands.add_parser("session", help="Simon-Says sessions")
+    session_commands = session.add_subparsers(dest="session_command", metavar="ACTION", required=True)
+    synthetic = session_commands.add_parser(
+        "synthetic", help="record a whole session from a synthetic performer with a known motion signature"
+    )
+    synthetic.add_argument("folder", metavar="SESSION_DIR")
+    synthetic.add_argument("--seed", type=int, default=0, help="which synthetic performer (θ_GT)")
+    synthetic.add_argument("--quiet", action="store_true", help="no progress bar")
+    synthetic.set_defaults(func=_cmd_session_synthetic)
+
+    calibrate = commands.add_parser("calibrate", help="calibrate the rig to a session's captures (θ_A → θ_S)")
+    calibrate.add_argument("folder", metavar="SESSION_DIR")
+    calibrate.set_defaults(func=_cmd_calibrate)
+
     bench = commands.add_parser("bench", help="run a benchmark and write its figures as JSON")
     benches = bench.add_subparsers(dest="bench_name", metavar="BENCHMARK", required=True)
 
@@ -223,6 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench_solver = add_bench("solver", _bench_solver, "bounded least-squares rig inversion throughput")
     bench_solver.add_argument("--batch", type=int, default=10000, help="frames solved in one batch")
     bench_solver.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    bench_calibration = add_bench("calibration", _bench_calibration, "calibrate a synthetic performer: θ_S vs θ_A")
+    bench_calibration.add_argument("--gt-rig", metavar="FILE",
+                                   help="npz with expression_names (K,) and expression_deltas (K, V, 3) in cm")
+    bench_calibration.add_argument("--noise-mm", type=float, default=1.0, help="landmark noise σ per coordinate")
+    bench_calibration.add_argument("--level", choices=["geometry", "image"], default="geometry")
     bench_tracking = add_bench("tracking", _bench_tracking, "closed loop: synthetic performer → MediaPipe → solve")
     bench_tracking.add_argument("--seconds", type=float, default=12.0, help="length of the synthetic take")
     bench_tracking.add_argument("--footage", metavar="DIR",

@@ -62,11 +62,15 @@ class TrackedFrames:
         Mean landmark distance between the solved rig and the target after the solve, shape ``(B,)``, mm.
     aligned : np.ndarray
         Landmarks after head-pose removal, rig space, shape ``(B, N, 3)``, cm.
+    pose_corrected : np.ndarray
+        ``aligned`` less the small rigid motion solved with the controls, shape ``(B, N, 3)``, cm: the
+        performer's landmarks with head pose removed as well as the solve could (what calibration fits).
     """
 
     controls: np.ndarray
     residual_mm: np.ndarray
     aligned: np.ndarray
+    pose_corrected: np.ndarray
 
 
 class Tracker:
@@ -186,18 +190,21 @@ class Tracker:
         found = np.isfinite(displacement).all(axis=(1, 2))
         controls = np.full((len(aligned), self.rig.num_controls), np.nan, np.float32)
         residual_mm = np.full(len(aligned), np.nan)
+        pose_corrected = aligned.copy()
         if found.any():
             targets = (displacement[found] * self.coordinate_weights).reshape(int(found.sum()), -1)
             solution = self.solver.solve(torch.as_tensor(targets, device=self.device))
             x = solution.x.cpu().numpy()
-            controls[found] = x[:, : self.rig.num_controls].astype(np.float32)
+            num_controls = self.rig.num_controls
+            controls[found] = x[:, :num_controls].astype(np.float32)
+            pose_corrected[found] -= np.einsum("br,rnx->bnx", x[:, num_controls:], self._basis[num_controls:])
             fitted = np.einsum("bk,knx->bnx", x, self._basis)
             residual_mm[found] = 10.0 * np.linalg.norm(fitted - displacement[found], axis=2).mean(axis=1)
             if self.gaze is not None:
                 gaze = self.gaze.controls(aligned[found], self.performer_neutral)
                 for index, name in self._gaze_columns:
                     controls[found, index] = gaze[name]
-        return TrackedFrames(controls, residual_mm, aligned)
+        return TrackedFrames(controls, residual_mm, aligned, pose_corrected)
 
     def track(self, landmarks_px: np.ndarray) -> TrackedFrames:
         """Head-pose removal and solve for landmarks ``(B, N, 3)`` in MediaPipe pixels."""

@@ -1,0 +1,190 @@
+"""From a captured Simon-Says session to calibrated rig parameters θ_S, and synthetic sessions to try it.
+
+:func:`calibration_pairs` turns a session's captures into Eq. 1's (c_k, v_k) pairs: each capture's
+landmarks, with head pose removed (the anchor alignment, then the small rigid motion solved with the
+controls), minus the performer's neutral, laid onto the rig's neutral landmark points.
+:func:`calibrate_session` runs the calibration and writes θ_S and a report into the session's
+``calibration/`` folder. :func:`synthetic_session_job` records a whole session from a synthetic performer
+with a known motion signature θ_GT (rendered, then MediaPipe), so the workflow runs without a camera.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Generator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from studio.core.burst_capture import BurstCapture, capture_session_job
+from studio.core.calibration import CalibrationPair, CalibrationResult, calibrate
+from studio.core.capture_quality import assess_capture
+from studio.core.expression_sets import SimonSaysSet
+from studio.core.rig import Rig, RigParameters
+from studio.core.rig_definition import RigDefinition
+from studio.core.session import Session, SessionError
+from studio.core.take import write_text_atomic
+from studio.core.tracker import Tracker
+
+THETA_S_FILE = "theta_S.npz"
+REPORT_FILE = "report.json"
+GROUND_TRUTH_FILE = "theta_GT.npz"
+
+
+def session_expression_set(session: Session) -> SimonSaysSet:
+    """The session's Simon-Says set (the packaged default unless the session names a file)."""
+    path = session.expression_set.get("path")
+    return SimonSaysSet.load(session.folder / path) if path else SimonSaysSet.ict_default()
+
+
+def _quality(tracker: Tracker, expression, capture: BurstCapture, definition: RigDefinition):
+    tracked = tracker.solve(capture.averaged[None])
+    displacement_mm = 10.0 * (tracked.pose_corrected[0] - tracker.performer_neutral)
+    flags = assess_capture(expression, tracked.controls[0], displacement_mm, tracker.control_names, definition)
+    return tracked, flags
+
+
+def calibration_pairs(
+    session: Session, tracker: Tracker, definition: RigDefinition, expression_set: SimonSaysSet
+) -> tuple[list[CalibrationPair], dict[str, list]]:
+    """Eq. 1's pairs from the captured expressions, and the quality flags of each capture.
+
+    Raises
+    ------
+    SessionError
+        No neutral, or no expression captured.
+    """
+    neutral = session.capture("neutral")
+    if neutral is None:
+        raise SessionError(f"{session.folder}: no neutral captured; capture the neutral first")
+    tracker.clear_performer_neutral()
+    tracker.set_performer_neutral(neutral.averaged)
+    pairs, flags = [], {}
+    for expression in expression_set.expressions:
+        if expression.is_neutral or expression.name not in session.expression_names:
+            continue
+        capture = session.capture(expression.name)
+        if capture is None:
+            continue
+        tracked, capture_flags = _quality(tracker, expression, capture, definition)
+        flags[expression.name] = [f.message for f in capture_flags]
+        target = tracker.rig_points + (tracked.pose_corrected[0] - tracker.performer_neutral)
+        noise = capture.spread_mm / np.sqrt(max(int(capture.kept.sum()), 1)) if np.isfinite(capture.spread_mm) else None
+        pairs.append(
+            CalibrationPair(expression.name, expression.control_vector(tracker.control_names), target, noise_mm=noise)
+        )
+    if not pairs:
+        raise SessionError(f"{session.folder}: no expression captured yet; nothing to calibrate")
+    return pairs, flags
+
+
+def calibrate_session(folder: str | Path, rig: Rig | None = None) -> tuple[CalibrationResult, dict]:
+    """Calibrate a session's rig: write ``calibration/theta_S.npz`` and ``calibration/report.json``.
+
+    Returns
+    -------
+    tuple
+        The calibration result and the report written (per-expression residual before/after, flagged
+        captures, chosen regularization, seconds).
+    """
+    session = Session.open(folder)
+    rig = rig or Rig.ict()
+    definition = RigDefinition.ict()
+    tracker = Tracker.ict(rig)
+    expression_set = session_expression_set(session)
+    pairs, flags = calibration_pairs(session, tracker, definition, expression_set)
+    started = time.perf_counter()
+    result = calibrate(rig, tracker.embedding, pairs, definition)
+    seconds = time.perf_counter() - started
+    theta = RigParameters(
+        result.parameters.expression_names,
+        result.parameters.expression_deltas,
+        {**result.parameters.metadata, "stage": "theta_S", "session": str(session.folder)},
+    )
+    out = Path(session.calibration_folder)
+    theta.save(out / THETA_S_FILE)
+    report = {
+        "session": str(session.folder),
+        "expressions": [p.name for p in pairs],
+        "flagged_captures": {name: messages for name, messages in flags.items() if messages},
+        **_json_safe(result.report),
+        "wall_seconds": seconds,
+    }
+    write_text_atomic(out / REPORT_FILE, json.dumps(report, indent=2) + "\n")
+    return result, report
+
+
+def _json_safe(value):
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _json_safe(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def held_expression_curves(controls: np.ndarray, fps: float, seconds: float = 2.5, ease_s: float = 0.4) -> np.ndarray:
+    """Curves ``(T, K)`` that ease from neutral into ``controls`` (K,) and hold them (a performer obeying)."""
+    frames = int(round(seconds * fps))
+    t = np.arange(frames) / fps
+    ramp = np.clip(t / ease_s, 0.0, 1.0)
+    ramp = ramp * ramp * (3 - 2 * ramp)
+    return (ramp[:, None] * np.asarray(controls, np.float32)[None]).astype(np.float32)
+
+
+def synthetic_session_job(
+    folder: str | Path,
+    seed: int,
+    source_for: Callable[[Rig, np.ndarray, int], object],
+    expression_names: Sequence[str] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> Generator[tuple, None, Session]:
+    """Record a whole Simon-Says session from a synthetic performer with motion signature θ_GT.
+
+    ``source_for(rig, curves, seed)`` makes the frame source (the render layer's synthetic performer; the
+    core does not import it). θ_GT comes from :func:`studio.core.performer_model.performer_rig_parameters`
+    and is saved as ``calibration/theta_GT.npz`` so a calibration can be checked against it.
+    ``expression_names`` limits the session to some expressions of the default set (neutral is always
+    first); by default all of them.
+    """
+    from studio.core.performer_model import performer_rig_parameters
+
+    rig = Rig.ict()
+    definition = RigDefinition.ict()
+    expression_set = SimonSaysSet.ict_default()
+    names = ["neutral", *[n for n in (expression_names or expression_set.names) if n != "neutral"]]
+    for name in names:
+        expression_set.expression(name)  # unknown names fail here, before anything is written
+    theta_gt = performer_rig_parameters(rig, definition, seed)
+    performer = rig.with_parameters(theta_gt)
+    folder = Path(folder)
+    session = (
+        Session.open(folder)
+        if (folder / "session.json").exists()
+        else Session.create(
+            folder, {"name": f"synthetic performer {seed}", "notes": "θ_GT from studio.core.performer_model"},
+            rig.name, expression_set.name, names,
+        )
+    )
+    theta_gt.save(Path(session.calibration_folder) / GROUND_TRUTH_FILE)
+    tracker = Tracker.ict(rig)
+
+    def source_factory(name: str):
+        controls = expression_set.control_vector(expression_set.expression(name), rig.expression_names)
+        return source_for(performer, held_expression_curves(controls, 30.0), seed)
+
+    def quality_flags(name: str, capture: BurstCapture) -> list:
+        if name == "neutral" or tracker.performer_neutral is None:
+            return []
+        return _quality(tracker, expression_set.expression(name), capture, definition)[1]
+
+    status = yield from capture_session_job(
+        session, source_factory, names, tracker=tracker, cancel=cancel,
+        quality_flags=quality_flags,
+    )
+    del status
+    return Session.open(folder)

@@ -1,0 +1,64 @@
+"""A Simon-Says session recorded from a synthetic performer calibrates end to end (render → MediaPipe → θ_S)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.gl
+
+
+@pytest.fixture(scope="module")
+def calibrated_session(tmp_path_factory, assets_dir):
+    from studio.core.jobs import run_job
+    from studio.core.session_calibration import calibrate_session, synthetic_session_job
+    from studio.render.synthetic_performer import SyntheticPerformerSource
+
+    folder = tmp_path_factory.mktemp("sessions") / "performer"
+
+    def source_for(rig, curves, seed):
+        return SyntheticPerformerSource(rig, curves, fps=30.0, seed=seed)
+
+    session = run_job(synthetic_session_job(folder, 3, source_for, ["jaw_open", "lips_sealed_jaw_open", "smile"]))
+    result, report = calibrate_session(folder)
+    return session, result, report
+
+
+def test_session_records_neutral_first_and_every_expression(calibrated_session):
+    session, _, _ = calibrated_session
+    status = session.status()
+    assert session.expression_names[0] == "neutral"
+    assert set(status.captured) == {"neutral", "jaw_open", "lips_sealed_jaw_open", "smile"} and not status.missing
+    assert (session.calibration_folder / "theta_GT.npz").exists()
+
+
+def test_calibration_fits_the_captures_and_keeps_the_lips_sealed(calibrated_session, ict_rig):
+    from studio.core.rig import RigParameters
+    from studio.core.rig_definition import RigDefinition
+
+    session, result, report = calibrated_session
+    theta_s = RigParameters.load(session.calibration_folder / "theta_S.npz")
+    assert theta_s.expression_deltas.shape == ict_rig.expression_deltas.shape
+    saved = json.loads((session.calibration_folder / "report.json").read_text())
+    assert saved["expressions"] == ["jaw_open", "lips_sealed_jaw_open", "smile"]
+    for name, residual in saved["residual_mm"].items():
+        assert residual["after"] < residual["before"], name
+    seal = RigDefinition.ict().constraint("lip_seal")
+    calibrated = ict_rig.with_parameters(theta_s)
+    gap = lambda rig: np.linalg.norm(np.subtract(*rig.evaluate(seal.control_vector(rig.expression_names))[seal.vertex_pairs.T]), axis=1).mean()  # noqa: E731
+    assert gap(calibrated) <= gap(ict_rig) + 0.005  # cm
+
+
+def test_calibrate_command_refuses_a_folder_without_a_session(tmp_path, assets_dir):
+    result = subprocess.run([sys.executable, "main.py", "calibrate", str(tmp_path)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120, env=os.environ)
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
