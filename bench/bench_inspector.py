@@ -15,7 +15,8 @@ import time
 import numpy as np
 
 
-def _ensure_display() -> object | None:
+def ensure_display() -> object | None:
+    """Start a virtual X display (pyvirtualdisplay) when there is none on Linux; returns it, or None."""
     if os.environ.get("DISPLAY") or sys.platform != "linux":
         return None
     try:
@@ -37,7 +38,7 @@ def run_inspector_benchmark(frames: int = 120, seed: int = 0, control: str = "ja
         ``canvas_size`` in pixels, ``gl_renderer``, ``vertices``, ``offscreen_view`` (whether the 3D view
         draws offscreen and paints an image, or is vispy's Qt canvas).
     """
-    display = _ensure_display()
+    display = ensure_display()
     try:
         from PySide6.QtWidgets import QApplication
 

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from bench.bench_inspector import ensure_display
 from studio.core.frame_sources import Frame, FrameSource
 
 #: Image size the benchmark feeds (a webcam's usual 640×480).
@@ -98,18 +98,6 @@ def _default_clip() -> Path:
         if folder and Path(folder, "d10.mp4").is_file():
             return Path(folder, "d10.mp4")
     raise FileNotFoundError("no footage: set STUDIO_FOOTAGE_DIR to a folder with d10.mp4, or pass --source")
-
-
-def _ensure_display() -> object | None:
-    if os.environ.get("DISPLAY") or sys.platform != "linux":
-        return None
-    try:
-        from pyvirtualdisplay import Display
-    except ImportError as error:
-        raise RuntimeError("no display: run under `xvfb-run -a` or install pyvirtualdisplay") from error
-    display = Display(visible=False, size=(1600, 1000), color_depth=24)
-    display.start()
-    return display
 
 
 def _run_window(rig, source, seconds: float, realtime: bool, warmup_s: float = 1.5, rig_view_size=None) -> dict:
@@ -210,7 +198,7 @@ def run_live_benchmark(seconds: float = 10.0, source: str | None = None, seed: i
         skipped) and ``dropped_by_display`` (results replaced before being shown), ``source_fps``,
         ``rig_draws_per_s``; plus the image size, the rig view size and the CPU count.
     """
-    display = _ensure_display()
+    display = ensure_display()
     try:
         from PySide6.QtWidgets import QApplication
 
