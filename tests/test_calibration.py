@@ -19,8 +19,12 @@ from studio.core.calibration import (
     calibrate,
     calibrate_job,
     cross_validate,
+    cross_validate_support,
     mesh_propagator,
+    solve_gain_fields,
     solve_landmark_corrections,
+    solve_support_corrections,
+    support_weights,
 )
 from studio.core.jobs import JobCancelled, run_job
 from studio.core.landmark_embedding import LandmarkEmbedding
@@ -147,6 +151,62 @@ def test_unexcited_shapes_keep_their_prior():
 # ----------------------------------------------------------------------------------------------------------
 # The ICT rig: constraints, seams, speed
 # ----------------------------------------------------------------------------------------------------------
+
+
+# ----------------------------------------------------------------------------------------------------------
+# support-weighted LM term and gain fields
+# ----------------------------------------------------------------------------------------------------------
+
+
+def test_support_weights_follow_prior():
+    """δ = inf is the uniform LM term; otherwise landmarks a shape does not move are pulled harder."""
+    _, prior, _, _ = _small_problem(3)
+    prior[0, :2] = 0.0
+    assert np.array_equal(support_weights(prior, float("inf")), np.ones(prior.shape[:2]))
+    w = support_weights(prior, 1e-2)
+    assert w.shape == prior.shape[:2]
+    assert np.allclose(w[0, :2], 101.0) and w[0, 2:].max() < w[0, :2].min()
+
+
+def test_support_solve_uniform_matches_closed_form_and_loo_is_exact():
+    """Uniform weights give the μ = 0 closed form; the ridge LOO shortcut equals refitting without a capture."""
+    controls, prior, targets, weights = _small_problem(4, num_captures=6)
+    residuals = targets - np.einsum("mk,knc->mnc", controls, prior)
+    uniform = solve_support_corrections(controls, residuals, weights, 0.1, np.ones(prior.shape[:2]))
+    reference = solve_landmark_corrections(
+        torch.as_tensor(controls), torch.as_tensor(residuals), torch.as_tensor(weights), 0.1
+    ).numpy()
+    np.testing.assert_allclose(uniform, reference, atol=1e-10)
+    lam, falloff = 0.05, 1e-2
+    support = support_weights(prior, falloff)
+    brute = []
+    for m in range(len(controls)):
+        keep = np.arange(len(controls)) != m
+        x = solve_support_corrections(controls[keep], residuals[keep], weights[keep], lam, support)
+        error = np.einsum("k,knc->nc", controls[m], x) - residuals[m]
+        brute.append(np.sqrt((error**2).mean()))
+    fast = cross_validate_support(controls, residuals, weights, prior, (lam,), (falloff,))
+    np.testing.assert_allclose(fast[0, 0], np.mean(brute) * 10.0, rtol=1e-9)
+
+
+def test_gain_fields_recover_smooth_gains():
+    """Captures that only show two shapes together still tell their gains apart (different supports)."""
+    rng = np.random.default_rng(5)
+    num_points = 40
+    x = np.linspace(0.0, 1.0, num_points)
+    prior = np.zeros((2, num_points, 3))
+    prior[0, :25] = rng.normal(0.0, 1.0, (25, 3))  # shape 0 moves the first points, shape 1 the last
+    prior[1, 15:] = rng.normal(0.0, 1.0, (25, 3))
+    gains = np.stack([0.3 + 0.2 * x, -0.2 + 0.1 * x])[:, :, None] * np.ones(3)  # smooth, per shape
+    controls = np.array([[1.0, 1.0], [0.5, 0.5], [0.8, 0.8]])  # never one without the other
+    residuals = np.einsum("mk,knc->mnc", controls, gains * prior)
+    values, vectors = np.linalg.eigh(_path_laplacian(num_points))
+    fitted = solve_gain_fields(controls, residuals, np.ones(3), prior, vectors[:, :4], values[:4], 1e-8)
+    moved = np.abs(prior).sum(axis=2) > 0
+    assert np.abs(fitted - gains)[moved].max() < 0.02
+    assert not np.any(
+        solve_gain_fields(controls, residuals, np.ones(3), prior, vectors, values, float("inf"))
+    )
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,12 @@ control semantics stay as they are. It runs in three linear stages:
    ``A = (V W Cᵀ + λ A_0)(C W Cᵀ + λ I)⁻¹``.
 2. **Choice of λ and μ** by leave-one-capture-out cross-validation over a small grid (each held-out
    capture is predicted from a fit without it); the same diagonalisation makes the whole grid cheap.
+   Alternatively the LM term is weighted per shape and landmark by θ_A's own support
+   (:func:`support_weights`, :func:`solve_support_corrections`, separable per landmark, exact closed-form
+   leave-one-out); cross-validation picks between the two. Optionally a smooth per-shape gain field times
+   θ_A's offsets (:func:`solve_gain_fields`) is fitted first, its weight β chosen by capture-fold
+   cross-validation (:func:`cross_validate_gain`); the gains are spread over the mesh as fields and
+   multiplied by θ_A's vertex offsets, the rest is propagated additively as below.
 3. **Full mesh.** Landmark corrections are spread over the face, head/neck, mouth socket and eye sockets
    by a biharmonic interpolation on the mesh graph, with the landmarks as soft constraints, the rig's
    rigid vertices held at zero, and the graph cut along the lip and eyelid seams (so an upper-lip
@@ -34,7 +40,7 @@ Units: centimetres throughout (reports in millimetres). Computation in torch / n
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,11 +72,19 @@ ATTACHED_GROUPS = (
     "eye_blend_right",
 )
 #: Default leave-one-out grids for ``λ`` (cm²/cm² per point) and ``μ`` (per Laplacian unit).
-REGULARIZATION_GRID = (1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
+REGULARIZATION_GRID = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
 SMOOTHNESS_GRID = (0.0, 1e-3, 1e-2, 0.1, 1.0)
 #: Used when there are too few captures to cross-validate.
 DEFAULT_REGULARIZATION = 1e-2
 DEFAULT_SMOOTHNESS = 1e-2
+#: Leave-one-out grids of the support-weighted LM term (:func:`support_weights`): λ and the falloff δ.
+SUPPORT_REGULARIZATION_GRID = (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3)
+SUPPORT_FALLOFF_GRID = (1e-4, 1e-3, 1e-2, 0.1)
+#: Capture-fold grid for the gain-field smoothness ``β`` (relative to each shape's mean squared
+#: θ_A offset); ``inf`` means no gain field (purely additive propagation).
+GAIN_SMOOTHNESS_GRID = (float("inf"), 100.0, 10.0, 1.0, 0.1)
+#: Used when the gain field is not cross-validated.
+DEFAULT_GAIN_SMOOTHNESS = float("inf")
 
 _SEAM_ZONE_CM = 0.6  # face vertices this close to a constraint's pair vertices may have seam edges cut
 _LANDMARK_SEAM_ZONE_CM = 1.5  # the same for the landmark graph (landmarks are sparser than vertices)
@@ -79,6 +93,9 @@ _LANDMARK_NEIGHBOURS = 8
 _PROPAGATION_SMOOTHNESS = 1e-4  # biharmonic (thin-plate) weight relative to unit landmark weight
 _PROPAGATION_MEMBRANE = 1e-3  # harmonic weight: stops the thin plate from overshooting into the mouth
 _PROPAGATION_RIDGE = 1e-8
+_GAIN_MODES = 6  # smoothest landmark-graph Laplacian eigenvectors spanning a gain field
+_GAIN_RIDGE = 1e-6  # pull of every gain mode towards 0 (relative), for shapes θ_A barely moves
+_GAIN_FOLDS = 5  # capture folds of the gain cross-validation
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -270,6 +287,185 @@ def cross_validate(
         )
         total += torch.sqrt((error**2).mean(dim=(2, 3)))
     return (total / num_captures * 10.0).numpy()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Gain fields: corrections that follow each shape's own support
+# ----------------------------------------------------------------------------------------------------------
+
+
+def support_weights(prior: np.ndarray, falloff: float) -> np.ndarray:
+    """Per-shape, per-landmark weights of the LM term that follow θ_A's own support.
+
+    ``w_jn = (1 + δ) / (|B_jn|² / (3 s_j) + δ)`` with ``s_j`` the mean of ``B_j²``: about 1 where shape
+    ``j`` moves landmark ``n`` as much as it moves its landmarks on average, ``(1 + δ)/δ`` where it does
+    not move it at all (a performer's shape moves the same skin, more or less). ``δ = inf`` gives 1.
+
+    Parameters
+    ----------
+    prior : np.ndarray
+        θ_A's offsets at the landmarks ``B``, shape ``(K, N, 3)``, cm.
+    falloff : float
+        ``δ > 0``.
+
+    Returns
+    -------
+    np.ndarray
+        Weights, shape ``(K, N)``.
+    """
+    if not np.isfinite(falloff):
+        return np.ones(prior.shape[:2])
+    scale = (prior**2).mean(axis=(1, 2)) + 1e-12
+    relative = (prior**2).sum(axis=2) / (3.0 * scale[:, None])
+    return (1.0 + falloff) / (relative + falloff)
+
+
+def solve_support_corrections(
+    controls: np.ndarray,
+    residuals: np.ndarray,
+    weights: np.ndarray,
+    regularization: float,
+    support: np.ndarray,
+) -> np.ndarray:
+    """Eq. 1 with a support-weighted LM term: ``min_X Σ_m w_m ||Σ_j c_mj X_j − r_m||² + λ Σ_jn s_jn ||X_jn||²``.
+
+    Independent per landmark: ``(Cᵀ W C + λ diag(s_·n)) X_n = Cᵀ W r_n``. Shapes as in
+    :func:`solve_landmark_corrections` (numpy in and out); ``support`` is ``(K, N)`` (:func:`support_weights`).
+    """
+    gram = controls.T @ (weights[:, None] * controls)
+    rhs = np.einsum("mk,m,mnc->nkc", controls, weights, residuals)
+    idx = np.arange(len(gram))
+    normal = np.repeat(gram[None], support.shape[1], axis=0)
+    normal[:, idx, idx] += regularization * support.T
+    return np.linalg.solve(normal, rhs).transpose(1, 0, 2)
+
+
+def cross_validate_support(
+    controls: np.ndarray,
+    residuals: np.ndarray,
+    weights: np.ndarray,
+    prior: np.ndarray,
+    regularization_grid: Sequence[float] = SUPPORT_REGULARIZATION_GRID,
+    falloff_grid: Sequence[float] = SUPPORT_FALLOFF_GRID,
+) -> np.ndarray:
+    """Leave-one-capture-out error of :func:`solve_support_corrections` over a ``(λ, δ)`` grid.
+
+    Each landmark's problem is a ridge regression, so the held-out residual is exact in closed form:
+    ``e_mn = (r_mn − c_mᵀ X_n) / (1 − w_m c_mᵀ M_n⁻¹ c_m)``. Returns, as :func:`cross_validate`, the mean
+    over captures of their RMS error per coordinate, millimetres, shape ``(A, D)``.
+    """
+    gram = controls.T @ (weights[:, None] * controls)
+    rhs = np.einsum("mk,m,mnc->nkc", controls, weights, residuals)
+    idx = np.arange(len(gram))
+    errors = np.zeros((len(regularization_grid), len(falloff_grid)))
+    for b, falloff in enumerate(falloff_grid):
+        support = support_weights(prior, falloff).T  # (N, K)
+        for a, lam in enumerate(regularization_grid):
+            normal = np.repeat(gram[None], len(support), axis=0)
+            normal[:, idx, idx] += lam * support
+            inverse = np.linalg.inv(normal)  # (N, K, K)
+            fitted = np.einsum("mk,nkc->mnc", controls, inverse @ rhs)
+            leverage = weights[:, None] * ((controls[None] @ inverse) * controls[None]).sum(axis=2).T
+            held = (residuals - fitted) / (1.0 - leverage)[..., None]
+            errors[a, b] = np.sqrt((held**2).mean(axis=(1, 2))).mean() * 10.0
+    return errors
+
+
+def _gain_design(prior: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """``T[c, j, i, k, i'] = Σ_n B_jnc Q_ni B_knc Q_ni'``, shape ``(3, K, r, K, r)``."""
+    num_shapes, num_points, _ = prior.shape
+    features = np.einsum("jnc,ni->cjin", prior, basis).reshape(3, -1, num_points)  # (3, K·r, N)
+    modes = basis.shape[1]
+    return (features @ features.transpose(0, 2, 1)).reshape(3, num_shapes, modes, num_shapes, modes)
+
+
+def solve_gain_fields(
+    controls: np.ndarray,
+    residuals: np.ndarray,
+    weights: np.ndarray,
+    prior: np.ndarray,
+    basis: np.ndarray,
+    basis_values: np.ndarray,
+    smoothness: float,
+    design: np.ndarray | None = None,
+) -> np.ndarray:
+    """Smooth per-shape gain fields fitted to the captures (Eq. 1 with ``X_j = h_j ⊙ B_j``).
+
+    A performer's version of a shape mostly moves the same skin as the rig's, more or less: each shape's
+    correction is modelled as a smooth per-coordinate gain field ``h_j = Q a_j`` (``Q``: the smoothest
+    eigenvectors of the landmark Laplacian) times θ_A's landmark offsets ``B_j``. Because the shapes have
+    different supports, this separates shapes that the captures only ever show together. Solves, per
+    coordinate, ``min_a Σ_m w_m ||Σ_j c_mj (Q a_j) ⊙ B_j − r_m||² + β Σ_j s_j a_jᵀ (diag(l) + ε) a_j``
+    with ``s_j`` the mean of ``B_j²``.
+
+    Parameters
+    ----------
+    controls, residuals, weights : np.ndarray
+        ``C`` ``(M, K)``, ``r`` ``(M, N, 3)`` cm, ``w`` ``(M,)``.
+    prior : np.ndarray
+        θ_A's offsets at the landmarks ``B``, shape ``(K, N, 3)``, cm.
+    basis, basis_values : np.ndarray
+        ``Q`` ``(N, r)`` and its Laplacian eigenvalues ``l`` ``(r,)``.
+    smoothness : float
+        ``β > 0``; ``inf`` gives zero gains.
+    design : np.ndarray, optional
+        :func:`_gain_design` of ``prior`` and ``basis`` (computed when not given).
+
+    Returns
+    -------
+    np.ndarray
+        Gains ``h``, shape ``(K, N, 3)`` (θ_S ≈ (1 + h) ⊙ θ_A at the landmarks).
+    """
+    num_shapes, num_points, _ = prior.shape
+    if not np.isfinite(smoothness):
+        return np.zeros((num_shapes, num_points, 3))
+    design = _gain_design(prior, basis) if design is None else design
+    modes = basis.shape[1]
+    gram = controls.T @ (weights[:, None] * controls)  # (K, K)
+    normal = (gram[None, :, None, :, None] * design).reshape(3, num_shapes * modes, num_shapes * modes)
+    scale = (prior**2).mean(axis=(1, 2)) + 1e-12
+    penalty = smoothness * (scale[:, None] * (basis_values + _GAIN_RIDGE)[None]).ravel()
+    idx = np.arange(num_shapes * modes)
+    normal[:, idx, idx] += penalty[None]
+    weighted = np.einsum("mj,m,mnc->jnc", controls, weights, residuals)
+    rhs = np.einsum("jnc,ni->cji", prior * weighted, basis)
+    coeffs = np.linalg.solve(normal, rhs.reshape(3, -1, 1))[..., 0].reshape(3, num_shapes, modes)
+    return np.einsum("ni,cji->jnc", basis, coeffs)
+
+
+def cross_validate_gain(
+    controls: np.ndarray,
+    residuals: np.ndarray,
+    weights: np.ndarray,
+    prior: np.ndarray,
+    basis: np.ndarray,
+    basis_values: np.ndarray,
+    additive: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+    gain_grid: Sequence[float] = GAIN_SMOOTHNESS_GRID,
+    folds: int = _GAIN_FOLDS,
+) -> np.ndarray:
+    """K-fold (over captures) prediction error of gain fields + additive corrections, per ``β``.
+
+    Each held-out capture is predicted by :func:`solve_gain_fields` on the other captures followed by
+    ``additive(controls, residuals, weights) -> (K, N, 3)`` (the chosen landmark solve) on what the gains
+    leave; ``β = inf`` is the additive solve alone. Returns the RMS error per coordinate, millimetres, shape ``(len(gain_grid),)``.
+    """
+    num_captures = len(controls)
+    design = _gain_design(prior, basis)
+    assignment = np.arange(num_captures) % min(folds, num_captures)
+    total = np.zeros(len(gain_grid))
+    for f in np.unique(assignment):
+        held, train = assignment == f, assignment != f
+        for i, beta in enumerate(gain_grid):
+            gains = solve_gain_fields(
+                controls[train], residuals[train], weights[train], prior, basis, basis_values, beta, design
+            )
+            fitted = gains * prior
+            rest = residuals[train] - np.einsum("mk,knc->mnc", controls[train], fitted)
+            extra = additive(controls[train], rest, weights[train])
+            predicted = np.einsum("mk,knc->mnc", controls[held], fitted + extra)
+            total[i] += ((predicted - residuals[held]) ** 2).sum()
+    return np.sqrt(total / residuals.size) * 10.0
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -607,6 +803,8 @@ def calibrate_job(
     *,
     regularization: str | float = "auto",
     smoothness: str | float = "auto",
+    gain_smoothness: str | float = "auto",
+    support_falloff: str | float = "auto",
     cancel: Cancel = None,
 ) -> Generator[tuple[str, int, int], None, CalibrationResult]:
     """Calibrate θ_A → θ_S from Simon-Says pairs, as a generator job (see :mod:`studio.core.jobs`).
@@ -625,6 +823,14 @@ def calibrate_job(
         λ; ``"auto"`` chooses it by leave-one-capture-out cross-validation (with ≥ 3 pairs).
     smoothness : "auto" or float
         μ; ``"auto"`` chooses it jointly with λ.
+    gain_smoothness : "auto" or float
+        β of the gain fields (:func:`solve_gain_fields`; ``inf``: no gain fields); ``"auto"`` chooses it
+        by capture-fold cross-validation (:func:`cross_validate_gain`).
+    support_falloff : "auto" or float
+        δ of the support-weighted LM term (:func:`support_weights`; ``inf``: uniform λ with the Laplacian
+        term μ). ``"auto"`` (with λ and μ also ``"auto"``) lets leave-one-out cross-validation choose
+        between the uniform and the support-weighted solve (:func:`cross_validate_support`); with a
+        float δ the support-weighted solve is used (μ = 0).
     cancel : callable or event-like, optional
         Checked between stages; raises :class:`JobCancelled` when set.
 
@@ -694,13 +900,75 @@ def calibrate_job(
     else:
         lam = reg_grid[0] if len(reg_grid) == 1 else DEFAULT_REGULARIZATION
         mu = smooth_grid[0] if len(smooth_grid) == 1 else DEFAULT_SMOOTHNESS
-    corrections = solve_landmark_corrections(controls_t, residuals, weights_t, lam, mu, laplacian)
+    prior = base_points[:, mask_t].numpy()
+    controls_np, residuals_np = controls, residuals.numpy()
+    falloff = float("inf")
+    support_cv: dict[str, Any] | None = None
+    automatic = regularization == "auto" and smoothness == "auto"
+    if support_falloff != "auto" or (automatic and len(pairs) >= 3):
+        falloff_grid = SUPPORT_FALLOFF_GRID if support_falloff == "auto" else (float(support_falloff),)
+        support_reg_grid = (
+            SUPPORT_REGULARIZATION_GRID if regularization == "auto" else (float(regularization),)
+        )
+        if len(pairs) >= 3 and len(falloff_grid) * len(support_reg_grid) > 1:
+            support_errors = cross_validate_support(
+                controls_np, residuals_np, weights, prior, support_reg_grid, falloff_grid
+            )
+            best_support = np.unravel_index(int(np.argmin(support_errors)), support_errors.shape)
+            support_cv = {
+                "regularization_grid": list(support_reg_grid),
+                "falloff_grid": list(falloff_grid),
+                "loo_rms_mm": support_errors.tolist(),
+            }
+            uniform_best = cv["best_loo_rms_mm"] if cv is not None else np.inf
+            if support_falloff != "auto" or support_errors[best_support] < uniform_best:
+                lam, mu = support_reg_grid[best_support[0]], 0.0
+                falloff = falloff_grid[best_support[1]]
+        else:
+            lam, mu, falloff = support_reg_grid[0], 0.0, falloff_grid[0]
+
+    def additive(c: np.ndarray, r: np.ndarray, w: np.ndarray) -> np.ndarray:
+        if np.isfinite(falloff):
+            return solve_support_corrections(c, r, w, lam, support_weights(prior, falloff))
+        return solve_landmark_corrections(
+            torch.as_tensor(c), torch.as_tensor(r), torch.as_tensor(w), lam, mu, laplacian
+        ).numpy()
+
+    corrections_np = additive(controls_np, residuals_np, weights)
+    values, vectors = propagator.laplacian_eigen
+    modes = min(_GAIN_MODES, len(values))
+    basis, basis_values = vectors[:, :modes], values[:modes]
+    gain_grid = GAIN_SMOOTHNESS_GRID if gain_smoothness == "auto" else (float(gain_smoothness),)
+    gain_cv: dict[str, Any] | None = None
+    if len(gain_grid) > 1 and len(pairs) >= 2 * _GAIN_FOLDS:
+        gain_errors = cross_validate_gain(
+            controls_np, residuals_np, weights, prior, basis, basis_values, additive, gain_grid
+        )
+        beta = gain_grid[int(np.argmin(gain_errors))]
+        gain_cv = {
+            "gain_smoothness_grid": [float(b) if np.isfinite(b) else None for b in gain_grid],
+            "rms_mm": gain_errors.tolist(),
+        }
+    else:
+        beta = gain_grid[0] if len(gain_grid) == 1 else DEFAULT_GAIN_SMOOTHNESS
+    gains = solve_gain_fields(controls_np, residuals_np, weights, prior, basis, basis_values, beta)
+    if np.isfinite(beta):
+        # the additive corrections take what the gain fields leave (λ, μ as chosen above)
+        rest = residuals_np - np.einsum("mk,knc->mnc", controls_np, gains * prior)
+        corrections_np = gains * prior + additive(controls_np, rest, weights)
     seconds["cross_validation"] = time.perf_counter() - t
 
     yield (stages[2], 2, len(stages))
     check(2)
     t = time.perf_counter()
-    free = propagator.propagate_free(corrections.numpy())
+    free = propagator.propagate_free(corrections_np)
+    if np.isfinite(beta):
+        # gain part h ⊙ θ_A spread as a field, then the rest of the landmark corrections additively
+        gain_free = propagator.propagate_free(gains) * rig.expression_deltas[:, propagator.free_ids]
+        num_shapes, num_free, _ = gain_free.shape
+        sampled = propagator.sampling @ gain_free.transpose(1, 0, 2).reshape(num_free, num_shapes * 3)
+        sampled = sampled.reshape(-1, num_shapes, 3).transpose(1, 0, 2)
+        free = gain_free + propagator.propagate_free(corrections_np - sampled)
     seconds["propagation"] = time.perf_counter() - t
 
     yield (stages[3], 3, len(stages))
@@ -746,6 +1014,10 @@ def calibrate_job(
         "regularization": float(lam),
         "smoothness": float(mu),
         "cv": cv,
+        "support_falloff": float(falloff) if np.isfinite(falloff) else None,
+        "support_cv": support_cv,
+        "gain_smoothness": float(beta) if np.isfinite(beta) else None,
+        "gain_cv": gain_cv,
         "residual_mm": residual_report,
         "constraints": gaps,
         "seconds": seconds,
@@ -767,6 +1039,8 @@ def calibrate(
     *,
     regularization: str | float = "auto",
     smoothness: str | float = "auto",
+    gain_smoothness: str | float = "auto",
+    support_falloff: str | float = "auto",
     cancel: Cancel = None,
 ) -> CalibrationResult:
     """Calibrate θ_A → θ_S synchronously: :func:`run_job` of :func:`calibrate_job` (same parameters)."""
@@ -778,6 +1052,8 @@ def calibrate(
             definition,
             regularization=regularization,
             smoothness=smoothness,
+            gain_smoothness=gain_smoothness,
+            support_falloff=support_falloff,
             cancel=cancel,
         )
     )
