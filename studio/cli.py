@@ -92,7 +92,7 @@ def _cmd_track(args: argparse.Namespace) -> int:
     result.curves.write_csv(args.out)
     stats = {"video": str(args.video), "curves": str(args.out), "filter": args.filter, **result.stats}
     if args.json:
-        from studio.core.take import write_text_atomic
+        from studio.core.atomic_files import write_text_atomic
 
         write_text_atomic(Path(args.json), json.dumps(stats, indent=2) + "\n")
     print(
@@ -150,7 +150,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:
-        from studio.core.take import write_text_atomic
+        from studio.core.atomic_files import write_text_atomic
 
         write_text_atomic(Path(args.json), text + "\n")
     return 0

@@ -30,8 +30,6 @@ those references from a reference npz into :mod:`studio.assets.ict_reference`.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import textwrap
 import zipfile
 from collections.abc import Sequence
@@ -41,6 +39,7 @@ import numpy as np
 
 from studio.assets.fingerprint import FloatFingerprint, array_references
 from studio.assets.hashing import sha256_file
+from studio.core.atomic_files import write_npz_atomic, write_text_atomic
 
 __all__ = [
     "GROUP_NAMES",
@@ -362,24 +361,6 @@ def build_ict_arrays(source_dir_or_zip: Path) -> dict[str, np.ndarray]:
         source.close()
 
 
-def _write_npz_atomically(arrays: dict[str, np.ndarray], out_path: Path) -> Path:
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(
-        dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp", delete=False
-    )
-    try:
-        with handle:
-            np.savez_compressed(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, out_path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-    return out_path
-
-
 def convert_ict_facekit(source_dir_or_zip: Path, out_path: Path) -> Path:
     """Convert an ICT-FaceKit archive or checkout into ``ict_facekit.npz``.
 
@@ -399,7 +380,7 @@ def convert_ict_facekit(source_dir_or_zip: Path, out_path: Path) -> Path:
     Path
         ``out_path``.
     """
-    return _write_npz_atomically(build_ict_arrays(Path(source_dir_or_zip)), Path(out_path))
+    return write_npz_atomic(Path(out_path), build_ict_arrays(Path(source_dir_or_zip)))
 
 
 def record_fingerprints(npz_path: Path) -> tuple[dict[str, str], dict[str, FloatFingerprint]]:
@@ -510,15 +491,4 @@ def write_reference_module(npz_path: Path, out_path: Path | None = None) -> Path
     """
     text = _reference_module_source(Path(npz_path))
     out_path = Path(out_path) if out_path is not None else Path(__file__).with_name("ict_reference.py")
-    handle = tempfile.NamedTemporaryFile(
-        "w", dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp", delete=False, encoding="utf-8"
-    )
-    try:
-        with handle:
-            handle.write(text)
-        os.chmod(handle.name, 0o644)  # NamedTemporaryFile creates it 0600
-        os.replace(handle.name, out_path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-    return out_path
+    return write_text_atomic(out_path, text)

@@ -229,7 +229,8 @@ def _download(spec: AssetSpec, cache: Path, progress: bool) -> Path:
             )
         return Path(fetched)
 
-    from studio.assets.ict_facekit import _write_npz_atomically, build_ict_arrays
+    from studio.assets.ict_facekit import build_ict_arrays
+    from studio.core.atomic_files import write_npz_atomic
 
     downloads = cache / "downloads"
     archive_name = spec.url.rstrip("/").rsplit("/", 1)[-1]
@@ -258,7 +259,7 @@ def _download(spec: AssetSpec, cache: Path, progress: bool) -> Path:
             f"the conversion of {spec.url} does not match the reference content "
             f"(differing arrays: {'; '.join(problems)})"
         )
-    _write_npz_atomically(arrays, target)
+    write_npz_atomic(target, arrays)
     archive.unlink(missing_ok=True)  # hundreds of MB; the npz is all the studio needs
     return target
 

@@ -42,10 +42,10 @@ from typing import Any
 
 import numpy as np
 
+from studio.core.atomic_files import write_text_atomic
 from studio.core.control_curves import control_units
 from studio.core.resources import RESOURCES_DIR, RIGS_DIR
 from studio.core.rig_definition import REGIONS, ControlDefinition, RigDefinition, RigDefinitionError
-from studio.core.take import write_text_atomic
 
 __all__ = [
     "EVALUATION_FORMAT",

@@ -25,9 +25,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from studio.core.atomic_files import write_npz_atomic
 from studio.core.face_landmarker import NUM_LANDMARKS
 from studio.core.resources import LANDMARKS_DIR
-from studio.core.rig import Rig, RigFileError, SurfacePoints, write_npz_atomic
+from studio.core.rig import Rig, RigFileError, SurfacePoints
 
 __all__ = [
     "EMBEDDING_FORMAT",

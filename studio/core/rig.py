@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from studio.core.atomic_files import write_npz_atomic
+
 ICT_NUM_VERTICES = 26719
 
 _REQUIRED_RIG_KEYS = ("neutral", "triangles", "expression_names", "expression_deltas")
@@ -270,21 +272,6 @@ class RigParameters:
         if not np.isfinite(deltas).all():
             raise RigFileError(f"{path}: expression_deltas contains NaN or infinite values")
         return cls(names, deltas, metadata)
-
-
-def write_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> Path:
-    """Write a compressed npz to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def _open_npz(path: Path) -> np.lib.npyio.NpzFile:

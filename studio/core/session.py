@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from studio.core.atomic_files import fsync_folder, write_atomic, write_npz_atomic, write_text_atomic
 from studio.core.burst_capture import NEUTRAL, BurstCapture
 
 #: ``format`` of session.json.
@@ -80,37 +81,8 @@ def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
-def _fsync_folder(folder: Path) -> None:
-    try:
-        handle = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without folder handles
-        return
-    try:
-        os.fsync(handle)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(handle)
-
-
-def _write_atomic(path: Path, write: Any) -> None:
-    """Write through ``.<name>.<pid>.tmp`` in the same folder: ``write(handle)``, flush, fsync, rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_folder(path.parent)
-
-
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    text = json.dumps(data, indent=2, allow_nan=False) + "\n"
-    _write_atomic(path, lambda handle: handle.write(text.encode("utf-8")))
+    write_text_atomic(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
 def _flag_as_json(value: Any) -> Any:
@@ -228,7 +200,7 @@ class Session:
         for sub in (NEUTRAL, CAPTURES_FOLDER, CALIBRATION_FOLDER):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         _write_json_atomic(folder / SESSION_FILE, data)
-        _fsync_folder(folder)
+        fsync_folder(folder)
         return cls(folder, data)
 
     @classmethod
@@ -370,7 +342,7 @@ class Session:
             "flags_json": np.array(flags_json),
             "captured_at": np.array(captured_at),
         }
-        _write_atomic(folder / BURST_FILE, lambda handle: np.savez_compressed(handle, **arrays))
+        write_npz_atomic(folder / BURST_FILE, arrays)
         quality = {"expression": name, "captured_at": captured_at, **capture.quality(), "flags": flags}
         _write_json_atomic(folder / QUALITY_FILE, quality)
         entry.update(status="flagged" if flags else "captured", flags=flags, captured_at=captured_at)
@@ -391,7 +363,7 @@ class Session:
                 [cv2.IMWRITE_JPEG_QUALITY, 85],
             )
             if ok:
-                _write_atomic(
+                write_atomic(
                     folder / f"{index}.jpg", lambda handle, data=encoded: handle.write(data.tobytes())
                 )
 
@@ -446,7 +418,7 @@ class Session:
         folder = self.capture_folder(name)
         if folder.is_dir():
             (folder / BURST_FILE).unlink(missing_ok=True)
-            _fsync_folder(folder)
+            fsync_folder(folder)
             if name == NEUTRAL:  # neutral/ itself stays
                 for child in folder.iterdir():
                     if child.is_dir():

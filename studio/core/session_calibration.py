@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from studio.core.atomic_files import write_text_atomic
 from studio.core.burst_capture import BurstCapture, capture_session_job
 from studio.core.calibration import CalibrationPair, CalibrationResult, calibrate
 from studio.core.capture_quality import assess_capture
@@ -24,7 +25,6 @@ from studio.core.expression_sets import SimonSaysSet
 from studio.core.rig import Rig, RigParameters
 from studio.core.rig_definition import RigDefinition
 from studio.core.session import Session, SessionError
-from studio.core.take import write_text_atomic
 from studio.core.tracker import Tracker
 
 THETA_S_FILE = "theta_S.npz"

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from studio.core.atomic_files import write_text_atomic
+
 FIXED_COLUMNS = ("frame", "time_s", "face_found")
 
 
@@ -127,18 +129,3 @@ def _parse_float(path: Path, line: int, column: str, cell: str) -> float:
     if not math.isfinite(value):
         raise TakeFileError(f"{path}: line {line}, column {column}: {cell!r} is not a finite number")
     return value
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
