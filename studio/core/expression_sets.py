@@ -45,7 +45,13 @@ import numpy as np
 from studio.core.atomic_files import write_text_atomic
 from studio.core.control_curves import control_units
 from studio.core.resources import RESOURCES_DIR, RIGS_DIR
-from studio.core.rig_definition import REGIONS, ControlDefinition, RigDefinition, RigDefinitionError
+from studio.core.rig_definition import (
+    REGIONS,
+    ControlDefinition,
+    RigDefinition,
+    RigDefinitionError,
+    control_vector_of,
+)
 
 __all__ = [
     "EVALUATION_FORMAT",
@@ -157,13 +163,10 @@ class SimonSaysExpression:
         KeyError
             The expression uses a control the rig does not have.
         """
-        index = {name: k for k, name in enumerate(control_names)}
-        out = np.zeros(len(index), np.float32)
-        for name, value in self.controls.items():
-            if name not in index:
-                raise KeyError(f"expression '{self.name}': control '{name}' is not among the rig's controls")
-            out[index[name]] = value
-        return out
+        try:
+            return control_vector_of(self.controls, control_names)
+        except KeyError as error:
+            raise KeyError(f"expression '{self.name}': {error.args[0]}") from None
 
     def to_dict(self) -> dict[str, Any]:
         """The expression as it is written in a set file."""

@@ -234,7 +234,7 @@ class CorrectiveConstraint:
         np.ndarray
             Shape ``(K,)``, float32: ``controls`` at their indices, 0 elsewhere.
         """
-        return _control_vector(self.controls, control_names)
+        return control_vector_of(self.controls, control_names)
 
     def reference_vector(self, control_names: Sequence[str]) -> np.ndarray:
         """The reference pose (``reference_controls``) as a full control vector, shape ``(K,)``, float32.
@@ -249,7 +249,7 @@ class CorrectiveConstraint:
         np.ndarray
             Shape ``(K,)``, float32.
         """
-        return _control_vector(self.reference_controls, control_names)
+        return control_vector_of(self.reference_controls, control_names)
 
     def gaps(self, vertices: np.ndarray) -> np.ndarray:
         """Distances between the paired vertices of posed meshes.
@@ -272,14 +272,32 @@ class CorrectiveConstraint:
         return np.linalg.norm(a - b, axis=-1)
 
 
-def _control_vector(values: Mapping[str, float], control_names: Sequence[str]) -> np.ndarray:
-    names = list(control_names)
-    out = np.zeros(len(names), np.float32)
+def control_vector_of(values: Mapping[str, float], control_names: Sequence[str]) -> np.ndarray:
+    """Named control values as a full control vector.
+
+    Parameters
+    ----------
+    values : mapping of str to float
+        Control name → value (controls not named are 0).
+    control_names : sequence of str
+        The rig's control names, length ``K``.
+
+    Returns
+    -------
+    np.ndarray
+        Shape ``(K,)``, float32.
+
+    Raises
+    ------
+    KeyError
+        A named control is not among ``control_names``.
+    """
+    index = {name: k for k, name in enumerate(control_names)}
+    out = np.zeros(len(index), np.float32)
     for name, value in values.items():
-        try:
-            out[names.index(name)] = value
-        except ValueError:
-            raise KeyError(f"control '{name}' is not among the rig's controls") from None
+        if name not in index:
+            raise KeyError(f"control '{name}' is not among the rig's controls")
+        out[index[name]] = value
     return out
 
 
