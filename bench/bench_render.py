@@ -13,7 +13,6 @@ import json
 import os
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -27,16 +26,6 @@ def random_moderate_controls(rng: np.random.Generator, num_controls: int) -> np.
     chosen = rng.choice(num_controls, size=int(rng.integers(3, 6)), replace=False)
     controls[chosen] = rng.uniform(0.2, 0.6, size=len(chosen))
     return controls
-
-
-def _load_rig() -> Rig:
-    try:
-        return Rig.ict()
-    except Exception:  # no asset manager (yet) or asset not cached: fall back to STUDIO_ASSETS_DIR
-        folder = os.environ.get("STUDIO_ASSETS_DIR")
-        if not folder:
-            raise
-        return Rig.from_npz(Path(folder) / "ict_facekit.npz", name="ict_facekit")
 
 
 def run_render_benchmark(size: int = 512, frames: int = 100, seed: int = 0, warmup: int = 5) -> dict:
@@ -62,7 +51,7 @@ def run_render_benchmark(size: int = 512, frames: int = 100, seed: int = 0, warm
     """
     from studio.render.offscreen import OffscreenRenderer
 
-    rig = _load_rig()
+    rig = Rig.ict()
     rng = np.random.default_rng(seed)
     states = [RigState(random_moderate_controls(rng, rig.num_controls)) for _ in range(frames + warmup)]
     start = time.perf_counter()

@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -35,16 +34,6 @@ from studio.core.rig import Rig, SurfacePoints
 
 NUM_POINTS = 478
 NOISE_CM = 0.01
-
-
-def _load_rig() -> Rig:
-    try:
-        return Rig.ict()
-    except Exception:  # no asset manager (yet) or asset not cached: fall back to STUDIO_ASSETS_DIR
-        folder = os.environ.get("STUDIO_ASSETS_DIR")
-        if not folder:
-            raise
-        return Rig.from_npz(Path(folder) / "ict_facekit.npz", name="ict_facekit")
 
 
 def random_face_points(rig: Rig, num_points: int, rng: np.random.Generator) -> SurfacePoints:
@@ -154,7 +143,7 @@ def run_solver_benchmark(
 
     rng = np.random.default_rng(seed)
     torch_device = torch.device(device)
-    rig = _load_rig()
+    rig = Rig.ict()
     if points is None:
         points, points_source = _landmark_points(rig, rng)
     else:
