@@ -58,6 +58,7 @@ the design matrix (CPU or CUDA).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -300,15 +301,7 @@ class BoundedLeastSquares:
         close = torch.nonzero(squared <= 1e-6 * targets_squared).squeeze(1)
         if close.numel():
             residual[close] = torch.linalg.vector_norm(x[close] @ self._design_t - targets[close], dim=1)
-        return BoundedSolution(
-            x,
-            solution.active_lower,
-            solution.active_upper,
-            solution.iterations,
-            residual,
-            solution.certified,
-            solution.fallback,
-        )
+        return dataclasses.replace(solution, x=x, residual=residual)
 
     @torch.no_grad()
     def solve_normal(
@@ -346,15 +339,7 @@ class BoundedLeastSquares:
             x = solution.x
             squared = targets_squared_norm.to(self.device, self.dtype) - 2.0 * (rhs * x).sum(1)
             residual = (squared + ((x @ self._gram) * x).sum(1)).clamp_min(0.0).sqrt()
-        return BoundedSolution(
-            solution.x,
-            solution.active_lower,
-            solution.active_upper,
-            solution.iterations,
-            residual,
-            solution.certified,
-            solution.fallback,
-        )
+        return dataclasses.replace(solution, residual=residual)
 
     # -- internals ----------------------------------------------------------------------------------------
 
