@@ -20,8 +20,9 @@ from studio.core.calibration import (
     calibrate_job,
     cross_validate,
     cross_validate_support,
+    gain_kernel,
     mesh_propagator,
-    solve_gain_fields,
+    solve_gain_weights,
     solve_landmark_corrections,
     solve_support_corrections,
     support_weights,
@@ -189,24 +190,27 @@ def test_support_solve_uniform_matches_closed_form_and_loo_is_exact():
     np.testing.assert_allclose(fast[0, 0], np.mean(brute) * 10.0, rtol=1e-9)
 
 
-def test_gain_fields_recover_smooth_gains():
-    """Captures that only show two shapes together still tell their gains apart (different supports)."""
+def test_gain_fields_recover_smooth_gains_between_landmarks():
+    """A smooth gain on the prior's motion is predicted between landmarks, and far away it returns to the
+    shape's common gain; landmarks that a shape does not move carry no weight."""
     rng = np.random.default_rng(5)
-    num_points = 40
-    x = np.linspace(0.0, 1.0, num_points)
-    prior = np.zeros((2, num_points, 3))
-    prior[0, :25] = rng.normal(0.0, 1.0, (25, 3))  # shape 0 moves the first points, shape 1 the last
-    prior[1, 15:] = rng.normal(0.0, 1.0, (25, 3))
-    gains = np.stack([0.3 + 0.2 * x, -0.2 + 0.1 * x])[:, :, None] * np.ones(3)  # smooth, per shape
-    controls = np.array([[1.0, 1.0], [0.5, 0.5], [0.8, 0.8]])  # never one without the other
-    residuals = np.einsum("mk,knc->mnc", controls, gains * prior)
-    values, vectors = np.linalg.eigh(_path_laplacian(num_points))
-    fitted = solve_gain_fields(controls, residuals, np.ones(3), prior, vectors[:, :4], values[:4], 1e-8)
-    moved = np.abs(prior).sum(axis=2) > 0
-    assert np.abs(fitted - gains)[moved].max() < 0.02
-    assert not np.any(
-        solve_gain_fields(controls, residuals, np.ones(3), prior, vectors, values, float("inf"))
-    )
+    landmarks = np.zeros((30, 3))
+    landmarks[:, 0] = np.linspace(0.0, 6.0, 30)  # cm
+    between = landmarks[:-1] + np.array([0.1, 0.0, 0.0])
+
+    def gain(points: np.ndarray) -> np.ndarray:
+        return 0.2 + 0.1 * np.sin(points[:, 0])
+
+    prior = rng.normal(0.0, 0.3, (2, 30, 3))
+    prior[1, :10] = 0.0
+    corrections = gain(landmarks)[None, :, None] * prior
+    weights = solve_gain_weights(corrections, prior, gain_kernel(landmarks, landmarks, 1.0), noise_cm=1e-4)
+    predicted = gain_kernel(between, landmarks, 1.0) @ weights[0]  # (29, 3), per coordinate
+    assert np.abs(predicted - gain(between)[:, None]).max() < 0.02
+    assert not weights[1, :10].any()
+    far = gain_kernel(np.array([[60.0, 0.0, 0.0]]), landmarks, 1.0) @ weights[0]
+    assert np.abs(far - 0.2).max() < 0.05
+    assert not solve_gain_weights(np.zeros_like(prior), prior, gain_kernel(landmarks, landmarks)).any()
 
 
 @pytest.fixture(scope="module")

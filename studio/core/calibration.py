@@ -21,12 +21,14 @@ control semantics stay as they are. It runs in three linear stages:
    capture is predicted from a fit without it); the same diagonalisation makes the whole grid cheap.
    Alternatively the LM term is weighted per shape and landmark by θ_A's own support
    (:func:`support_weights`, :func:`solve_support_corrections`, separable per landmark, exact closed-form
-   leave-one-out); cross-validation picks between the two. Optionally a smooth per-shape gain field times
-   θ_A's offsets (:func:`solve_gain_fields`) is fitted first, its weight β chosen by capture-fold
-   cross-validation (:func:`cross_validate_gain`); the gains are spread over the mesh as fields and
-   multiplied by θ_A's vertex offsets, the rest is propagated additively as below.
-3. **Full mesh.** Landmark corrections are spread over the face, head/neck, mouth socket and eye sockets
-   by a biharmonic interpolation on the mesh graph, with the landmarks as soft constraints, the rig's
+   leave-one-out); cross-validation picks between the two.
+3. **Full mesh.** Most of a shape's correction is a gain on θ_A's own motion: a performer moves the same
+   skin, more here and less there. Each shape's landmark corrections are explained by a smooth gain field
+   ``h_j`` times θ_A's offsets, with a Gaussian-process prior over the neutral face (:func:`gain_kernel`,
+   :func:`solve_gain_weights`); the field is evaluated at every vertex and multiplied by θ_A's vertex
+   offsets, so the correction has the shape's own detail between the landmarks and returns to the shape's
+   common gain beyond them. What the gains leave at the landmarks is spread over the face, head/neck,
+   mouth socket and eye sockets by a biharmonic interpolation on the mesh graph, with the landmarks as soft constraints, the rig's
    rigid vertices held at zero, and the graph cut along the lip and eyelid seams (so an upper-lip
    correction does not move the lower lip). The rig definition's corrective constraints (paper 001
    Sec. 8: lip seal for ``jawOpen + mouthClose``, eyelid closure for ``eyeBlink``) are then added as hard
@@ -40,11 +42,12 @@ Units: centimetres throughout (reports in millimetres). Computation in torch / n
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 import torch
 from scipy.sparse.csgraph import dijkstra
@@ -80,11 +83,12 @@ DEFAULT_SMOOTHNESS = 1e-2
 #: Leave-one-out grids of the support-weighted LM term (:func:`support_weights`): λ and the falloff δ.
 SUPPORT_REGULARIZATION_GRID = (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3)
 SUPPORT_FALLOFF_GRID = (1e-4, 1e-3, 1e-2, 0.1)
-#: Capture-fold grid for the gain-field smoothness ``β`` (relative to each shape's mean squared
-#: θ_A offset); ``inf`` means no gain field (purely additive propagation).
-GAIN_SMOOTHNESS_GRID = (float("inf"), 100.0, 10.0, 1.0, 0.1)
-#: Used when the gain field is not cross-validated.
-DEFAULT_GAIN_SMOOTHNESS = float("inf")
+#: Gain-field prior (:func:`gain_kernel`, :func:`solve_gain_weights`): length scale of the spatial variation
+#: (cm), std of the spatial variation and of a shape's common gain, and what the gain model may leave (cm).
+GAIN_LENGTH_CM = 1.0
+GAIN_FIELD_STD = 0.25
+GAIN_MEAN_STD = 1.0
+GAIN_NOISE_CM = 0.03
 
 _SEAM_ZONE_CM = 0.6  # face vertices this close to a constraint's pair vertices may have seam edges cut
 _LANDMARK_SEAM_ZONE_CM = 1.5  # the same for the landmark graph (landmarks are sparser than vertices)
@@ -93,9 +97,6 @@ _LANDMARK_NEIGHBOURS = 8
 _PROPAGATION_SMOOTHNESS = 1e-4  # biharmonic (thin-plate) weight relative to unit landmark weight
 _PROPAGATION_MEMBRANE = 1e-3  # harmonic weight: stops the thin plate from overshooting into the mouth
 _PROPAGATION_RIDGE = 1e-8
-_GAIN_MODES = 6  # smoothest landmark-graph Laplacian eigenvectors spanning a gain field
-_GAIN_RIDGE = 1e-6  # pull of every gain mode towards 0 (relative), for shapes θ_A barely moves
-_GAIN_FOLDS = 5  # capture folds of the gain cross-validation
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -356,116 +357,106 @@ def cross_validate_support(
     """
     gram = controls.T @ (weights[:, None] * controls)
     rhs = np.einsum("mk,m,mnc->nkc", controls, weights, residuals)
-    idx = np.arange(len(gram))
     errors = np.zeros((len(regularization_grid), len(falloff_grid)))
     for b, falloff in enumerate(falloff_grid):
-        support = support_weights(prior, falloff).T  # (N, K)
+        # M_n = G + λ S_n = S_n^½ (S_n^-½ G S_n^-½ + λ I) S_n^½: one eigendecomposition per landmark serves
+        # every λ
+        scale = 1.0 / np.sqrt(support_weights(prior, falloff).T)  # (N, K)
+        values, vectors = np.linalg.eigh(scale[:, :, None] * gram[None] * scale[:, None, :])
+        projected = (controls[None] * scale[:, None, :]) @ vectors  # (N, M, K)
+        rotated = vectors.transpose(0, 2, 1) @ (scale[:, :, None] * rhs)  # (N, K, 3)
+        squared = projected**2
         for a, lam in enumerate(regularization_grid):
-            normal = np.repeat(gram[None], len(support), axis=0)
-            normal[:, idx, idx] += lam * support
-            inverse = np.linalg.inv(normal)  # (N, K, K)
-            fitted = np.einsum("mk,nkc->mnc", controls, inverse @ rhs)
-            leverage = weights[:, None] * ((controls[None] @ inverse) * controls[None]).sum(axis=2).T
+            inverse = 1.0 / (values + lam)  # (N, K)
+            fitted = ((projected * inverse[:, None, :]) @ rotated).transpose(1, 0, 2)  # (M, N, 3)
+            leverage = weights[:, None] * (squared @ inverse[:, :, None])[..., 0].T  # (M, N)
             held = (residuals - fitted) / (1.0 - leverage)[..., None]
             errors[a, b] = np.sqrt((held**2).mean(axis=(1, 2))).mean() * 10.0
     return errors
 
 
-def _gain_design(prior: np.ndarray, basis: np.ndarray) -> np.ndarray:
-    """``T[c, j, i, k, i'] = Σ_n B_jnc Q_ni B_knc Q_ni'``, shape ``(3, K, r, K, r)``."""
-    num_shapes, num_points, _ = prior.shape
-    features = np.einsum("jnc,ni->cjin", prior, basis).reshape(3, -1, num_points)  # (3, K·r, N)
-    modes = basis.shape[1]
-    return (features @ features.transpose(0, 2, 1)).reshape(3, num_shapes, modes, num_shapes, modes)
-
-
-def solve_gain_fields(
-    controls: np.ndarray,
-    residuals: np.ndarray,
-    weights: np.ndarray,
-    prior: np.ndarray,
-    basis: np.ndarray,
-    basis_values: np.ndarray,
-    smoothness: float,
-    design: np.ndarray | None = None,
+def gain_kernel(
+    points_a: np.ndarray,
+    points_b: np.ndarray,
+    length_cm: float = GAIN_LENGTH_CM,
+    field_std: float = GAIN_FIELD_STD,
+    mean_std: float = GAIN_MEAN_STD,
 ) -> np.ndarray:
-    """Smooth per-shape gain fields fitted to the captures (Eq. 1 with ``X_j = h_j ⊙ B_j``).
+    """Covariance of a shape's gain field between two sets of neutral-face points.
 
-    A performer's version of a shape mostly moves the same skin as the rig's, more or less: each shape's
-    correction is modelled as a smooth per-coordinate gain field ``h_j = Q a_j`` (``Q``: the smoothest
-    eigenvectors of the landmark Laplacian) times θ_A's landmark offsets ``B_j``. Because the shapes have
-    different supports, this separates shapes that the captures only ever show together. Solves, per
-    coordinate, ``min_a Σ_m w_m ||Σ_j c_mj (Q a_j) ⊙ B_j − r_m||² + β Σ_j s_j a_jᵀ (diag(l) + ε) a_j``
-    with ``s_j`` the mean of ``B_j²``.
+    ``k(x, y) = σ_m² + σ_f² exp(−|x − y|² / 2ℓ²)``: a gain common to the whole shape (std ``σ_m``, a
+    performer who opens the jaw further) plus a smooth spatial variation (std ``σ_f``, length ``ℓ``:
+    where on the skin the shape moves more or less).
 
     Parameters
     ----------
-    controls, residuals, weights : np.ndarray
-        ``C`` ``(M, K)``, ``r`` ``(M, N, 3)`` cm, ``w`` ``(M,)``.
-    prior : np.ndarray
-        θ_A's offsets at the landmarks ``B``, shape ``(K, N, 3)``, cm.
-    basis, basis_values : np.ndarray
-        ``Q`` ``(N, r)`` and its Laplacian eigenvalues ``l`` ``(r,)``.
-    smoothness : float
-        ``β > 0``; ``inf`` gives zero gains.
-    design : np.ndarray, optional
-        :func:`_gain_design` of ``prior`` and ``basis`` (computed when not given).
+    points_a, points_b : np.ndarray
+        Neutral positions, shapes ``(A, 3)`` and ``(B, 3)``, centimetres.
+    length_cm, field_std, mean_std : float
+        ``ℓ`` (cm), ``σ_f`` and ``σ_m`` (unitless gains).
 
     Returns
     -------
     np.ndarray
-        Gains ``h``, shape ``(K, N, 3)`` (θ_S ≈ (1 + h) ⊙ θ_A at the landmarks).
+        Shape ``(A, B)``, float64.
     """
-    num_shapes, num_points, _ = prior.shape
-    if not np.isfinite(smoothness):
-        return np.zeros((num_shapes, num_points, 3))
-    design = _gain_design(prior, basis) if design is None else design
-    modes = basis.shape[1]
-    gram = controls.T @ (weights[:, None] * controls)  # (K, K)
-    normal = (gram[None, :, None, :, None] * design).reshape(3, num_shapes * modes, num_shapes * modes)
-    scale = (prior**2).mean(axis=(1, 2)) + 1e-12
-    penalty = smoothness * (scale[:, None] * (basis_values + _GAIN_RIDGE)[None]).ravel()
-    idx = np.arange(num_shapes * modes)
-    normal[:, idx, idx] += penalty[None]
-    weighted = np.einsum("mj,m,mnc->jnc", controls, weights, residuals)
-    rhs = np.einsum("jnc,ni->cji", prior * weighted, basis)
-    coeffs = np.linalg.solve(normal, rhs.reshape(3, -1, 1))[..., 0].reshape(3, num_shapes, modes)
-    return np.einsum("ni,cji->jnc", basis, coeffs)
+    a, b = np.asarray(points_a, np.float64), np.asarray(points_b, np.float64)
+    squared = (a**2).sum(axis=1)[:, None] + (b**2).sum(axis=1)[None, :] - 2.0 * a @ b.T
+    return mean_std**2 + field_std**2 * np.exp(-np.maximum(squared, 0.0) / (2.0 * length_cm**2))
 
 
-def cross_validate_gain(
-    controls: np.ndarray,
-    residuals: np.ndarray,
-    weights: np.ndarray,
+def solve_gain_weights(
+    corrections: np.ndarray,
     prior: np.ndarray,
-    basis: np.ndarray,
-    basis_values: np.ndarray,
-    additive: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
-    gain_grid: Sequence[float] = GAIN_SMOOTHNESS_GRID,
-    folds: int = _GAIN_FOLDS,
+    kernel: np.ndarray,
+    noise_cm: float = GAIN_NOISE_CM,
+    support_cm: float = 1e-3,
 ) -> np.ndarray:
-    """K-fold (over captures) prediction error of gain fields + additive corrections, per ``β``.
+    """Gaussian-process gain fields behind landmark corrections: ``X_j ≈ h_j ⊙ B_j``.
 
-    Each held-out capture is predicted by :func:`solve_gain_fields` on the other captures followed by
-    ``additive(controls, residuals, weights) -> (K, N, 3)`` (the chosen landmark solve) on what the gains
-    leave; ``β = inf`` is the additive solve alone. Returns the RMS error per coordinate, millimetres, shape ``(len(gain_grid),)``.
+    A performer's version of a shape mostly moves the same skin as the rig's, more or less: per shape ``j``
+    and coordinate, the correction at landmark ``n`` is modelled as ``x_n = h(p_n) b_n + e_n`` with ``b_n``
+    θ_A's offset, ``h`` a Gaussian process with covariance ``kernel`` (:func:`gain_kernel`) and
+    ``e_n ~ N(0, σ²)``. The posterior mean of ``h`` anywhere is ``k(y, p) w`` with
+    ``w = b ⊙ (diag(b) K diag(b) + σ² I)⁻¹ x`` — these ``w`` are returned. Far from the landmarks the gain
+    returns to the shape's common gain instead of being extrapolated, and landmarks that a shape does not
+    move (``|b_n| < support_cm``) carry no information about its gain and are left out.
+
+    Parameters
+    ----------
+    corrections : np.ndarray
+        Landmark corrections ``X``, shape ``(K, N, 3)``, cm.
+    prior : np.ndarray
+        θ_A's offsets at the landmarks ``B``, shape ``(K, N, 3)``, cm.
+    kernel : np.ndarray
+        Gain covariance between the landmarks' neutral positions, shape ``(N, N)``.
+    noise_cm : float
+        ``σ > 0``: what the gain model is allowed to leave (noise and corrections of another form), cm.
+    support_cm : float
+        Offsets below this are outside a shape's support.
+
+    Returns
+    -------
+    np.ndarray
+        Weights ``w``, shape ``(K, N, 3)``: the gain field at points ``y`` is ``gain_kernel(y, p) @ w[j]``.
     """
-    num_captures = len(controls)
-    design = _gain_design(prior, basis)
-    assignment = np.arange(num_captures) % min(folds, num_captures)
-    total = np.zeros(len(gain_grid))
-    for f in np.unique(assignment):
-        held, train = assignment == f, assignment != f
-        for i, beta in enumerate(gain_grid):
-            gains = solve_gain_fields(
-                controls[train], residuals[train], weights[train], prior, basis, basis_values, beta, design
-            )
-            fitted = gains * prior
-            rest = residuals[train] - np.einsum("mk,knc->mnc", controls[train], fitted)
-            extra = additive(controls[train], rest, weights[train])
-            predicted = np.einsum("mk,knc->mnc", controls[held], fitted + extra)
-            total[i] += ((predicted - residuals[held]) ** 2).sum()
-    return np.sqrt(total / residuals.size) * 10.0
+    corrections, prior = np.asarray(corrections, np.float64), np.asarray(prior, np.float64)
+    weights = np.zeros_like(corrections)
+    for j in range(len(prior)):
+        if not np.any(corrections[j]):
+            continue
+        for c in range(3):
+            b = prior[j, :, c]
+            support = np.flatnonzero(np.abs(b) >= support_cm)
+            if not len(support):
+                continue
+            bs = b[support]
+            system = bs[:, None] * kernel[np.ix_(support, support)] * bs[None, :]
+            system[np.diag_indices_from(system)] += noise_cm**2
+            factor = scipy.linalg.cho_factor(system, check_finite=False)
+            alpha = scipy.linalg.cho_solve(factor, corrections[j, support, c], check_finite=False)
+            weights[j, support, c] = bs * alpha
+    return weights
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -639,6 +630,8 @@ class MeshPropagator:
             knn = knn[_cut(knn, self.seams, side_of=dominant, zone_cm=_LANDMARK_SEAM_ZONE_CM)]
         else:
             knn = np.zeros((0, 2), int)
+        self.landmark_positions = points
+        self._gain_kernels: dict[float, tuple[np.ndarray, np.ndarray]] = {}
         self.landmark_laplacian = _laplacian(knn, len(ids)).toarray()
         eigenvalues, eigenvectors = np.linalg.eigh(self.landmark_laplacian)
         self.laplacian_eigen = (np.clip(eigenvalues, 0.0, None), eigenvectors)
@@ -679,6 +672,19 @@ class MeshPropagator:
         neutral = self.rig.neutral.astype(np.float64)
         nearest = cKDTree(neutral[self.free_ids]).query(neutral[attached])[1]
         return self.free_ids[nearest], attached
+
+    def gain_kernels(self, length_cm: float) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`gain_kernel` among the corrected landmarks ``(Nc, Nc)`` and from the free vertices to them
+        ``(F, Nc)``, for length ``ℓ`` (cm); computed once per length."""
+        kernels = self._gain_kernels.get(length_cm)
+        if kernels is None:
+            free_points = self.rig.neutral[self.free_ids].astype(np.float64)
+            kernels = (
+                gain_kernel(self.landmark_positions, self.landmark_positions, length_cm),
+                gain_kernel(free_points, self.landmark_positions, length_cm),
+            )
+            self._gain_kernels[length_cm] = kernels
+        return kernels
 
     def propagate_free(self, corrections: np.ndarray) -> np.ndarray:
         """Spread landmark corrections over the free (corrected, non-rigid) vertices.
@@ -803,8 +809,9 @@ def calibrate_job(
     *,
     regularization: str | float = "auto",
     smoothness: str | float = "auto",
-    gain_smoothness: str | float = "auto",
     support_falloff: str | float = "auto",
+    gain_length_cm: float = GAIN_LENGTH_CM,
+    gain_noise_cm: float = GAIN_NOISE_CM,
     cancel: Cancel = None,
 ) -> Generator[tuple[str, int, int], None, CalibrationResult]:
     """Calibrate θ_A → θ_S from Simon-Says pairs, as a generator job (see :mod:`studio.core.jobs`).
@@ -823,14 +830,16 @@ def calibrate_job(
         λ; ``"auto"`` chooses it by leave-one-capture-out cross-validation (with ≥ 3 pairs).
     smoothness : "auto" or float
         μ; ``"auto"`` chooses it jointly with λ.
-    gain_smoothness : "auto" or float
-        β of the gain fields (:func:`solve_gain_fields`; ``inf``: no gain fields); ``"auto"`` chooses it
-        by capture-fold cross-validation (:func:`cross_validate_gain`).
     support_falloff : "auto" or float
         δ of the support-weighted LM term (:func:`support_weights`; ``inf``: uniform λ with the Laplacian
         term μ). ``"auto"`` (with λ and μ also ``"auto"``) lets leave-one-out cross-validation choose
         between the uniform and the support-weighted solve (:func:`cross_validate_support`); with a
         float δ the support-weighted solve is used (μ = 0).
+    gain_length_cm : float
+        ``ℓ`` of the gain fields (:func:`gain_kernel`), cm; ``inf`` or 0 propagates the landmark
+        corrections additively only.
+    gain_noise_cm : float
+        ``σ`` of the gain fields (:func:`solve_gain_weights`), cm.
     cancel : callable or event-like, optional
         Checked between stages; raises :class:`JobCancelled` when set.
 
@@ -901,7 +910,9 @@ def calibrate_job(
         lam = reg_grid[0] if len(reg_grid) == 1 else DEFAULT_REGULARIZATION
         mu = smooth_grid[0] if len(smooth_grid) == 1 else DEFAULT_SMOOTHNESS
     prior = base_points[:, mask_t].numpy()
-    controls_np, residuals_np = controls, residuals.numpy()
+    # shapes no capture moves keep θ_A (zero corrections for every λ, μ, δ): solve for the others only
+    active = np.flatnonzero(np.abs(controls).sum(axis=0) > 0)
+    controls_np, residuals_np, prior_active = controls[:, active], residuals.numpy(), prior[active]
     falloff = float("inf")
     support_cv: dict[str, Any] | None = None
     automatic = regularization == "auto" and smoothness == "auto"
@@ -912,7 +923,7 @@ def calibrate_job(
         )
         if len(pairs) >= 3 and len(falloff_grid) * len(support_reg_grid) > 1:
             support_errors = cross_validate_support(
-                controls_np, residuals_np, weights, prior, support_reg_grid, falloff_grid
+                controls_np, residuals_np, weights, prior_active, support_reg_grid, falloff_grid
             )
             best_support = np.unravel_index(int(np.argmin(support_errors)), support_errors.shape)
             support_cv = {
@@ -927,48 +938,43 @@ def calibrate_job(
         else:
             lam, mu, falloff = support_reg_grid[0], 0.0, falloff_grid[0]
 
-    def additive(c: np.ndarray, r: np.ndarray, w: np.ndarray) -> np.ndarray:
-        if np.isfinite(falloff):
-            return solve_support_corrections(c, r, w, lam, support_weights(prior, falloff))
-        return solve_landmark_corrections(
-            torch.as_tensor(c), torch.as_tensor(r), torch.as_tensor(w), lam, mu, laplacian
-        ).numpy()
-
-    corrections_np = additive(controls_np, residuals_np, weights)
-    values, vectors = propagator.laplacian_eigen
-    modes = min(_GAIN_MODES, len(values))
-    basis, basis_values = vectors[:, :modes], values[:modes]
-    gain_grid = GAIN_SMOOTHNESS_GRID if gain_smoothness == "auto" else (float(gain_smoothness),)
-    gain_cv: dict[str, Any] | None = None
-    if len(gain_grid) > 1 and len(pairs) >= 2 * _GAIN_FOLDS:
-        gain_errors = cross_validate_gain(
-            controls_np, residuals_np, weights, prior, basis, basis_values, additive, gain_grid
-        )
-        beta = gain_grid[int(np.argmin(gain_errors))]
-        gain_cv = {
-            "gain_smoothness_grid": [float(b) if np.isfinite(b) else None for b in gain_grid],
-            "rms_mm": gain_errors.tolist(),
-        }
+    corrections_np = np.zeros(prior.shape)
+    if np.isfinite(falloff):
+        support = support_weights(prior_active, falloff)
+        corrections_np[active] = solve_support_corrections(controls_np, residuals_np, weights, lam, support)
     else:
-        beta = gain_grid[0] if len(gain_grid) == 1 else DEFAULT_GAIN_SMOOTHNESS
-    gains = solve_gain_fields(controls_np, residuals_np, weights, prior, basis, basis_values, beta)
-    if np.isfinite(beta):
-        # the additive corrections take what the gain fields leave (λ, μ as chosen above)
-        rest = residuals_np - np.einsum("mk,knc->mnc", controls_np, gains * prior)
-        corrections_np = gains * prior + additive(controls_np, rest, weights)
+        corrections_np[active] = solve_landmark_corrections(
+            torch.as_tensor(controls_np), residuals, weights_t, lam, mu, laplacian
+        ).numpy()
     seconds["cross_validation"] = time.perf_counter() - t
 
     yield (stages[2], 2, len(stages))
     check(2)
     t = time.perf_counter()
-    free = propagator.propagate_free(corrections_np)
-    if np.isfinite(beta):
-        # gain part h ⊙ θ_A spread as a field, then the rest of the landmark corrections additively
-        gain_free = propagator.propagate_free(gains) * rig.expression_deltas[:, propagator.free_ids]
-        num_shapes, num_free, _ = gain_free.shape
+    gain_report: dict[str, Any] | None = None
+    if not (np.isfinite(gain_length_cm) and gain_length_cm > 0):
+        free = propagator.propagate_free(corrections_np)
+    else:
+        # gain part h ⊙ θ_A follows each shape's own motion; the additive part takes the rest
+        landmark_kernel, free_kernel = propagator.gain_kernels(gain_length_cm)
+        gain_weights = solve_gain_weights(corrections_np, prior, landmark_kernel, gain_noise_cm)
+        num_shapes = len(gain_weights)
+        gains = (free_kernel @ gain_weights.transpose(1, 0, 2).reshape(len(landmark_kernel), -1)).reshape(
+            -1, num_shapes, 3
+        )
+        gain_free = gains.transpose(1, 0, 2) * rig.expression_deltas[:, propagator.free_ids]
+        num_free = gain_free.shape[1]
         sampled = propagator.sampling @ gain_free.transpose(1, 0, 2).reshape(num_free, num_shapes * 3)
         sampled = sampled.reshape(-1, num_shapes, 3).transpose(1, 0, 2)
         free = gain_free + propagator.propagate_free(corrections_np - sampled)
+        landmark_gains = np.einsum("pn,knc->kpc", landmark_kernel, gain_weights)
+        energy = prior**2  # a shape's gain averaged where it moves the landmarks
+        mean_gain = (landmark_gains * energy).sum(axis=(1, 2)) / np.maximum(energy.sum(axis=(1, 2)), 1e-12)
+        gain_report = {
+            "length_cm": float(gain_length_cm),
+            "noise_cm": float(gain_noise_cm),
+            "mean_gain": {rig.expression_names[k]: float(1.0 + mean_gain[k]) for k in active},
+        }
     seconds["propagation"] = time.perf_counter() - t
 
     yield (stages[3], 3, len(stages))
@@ -1016,8 +1022,7 @@ def calibrate_job(
         "cv": cv,
         "support_falloff": float(falloff) if np.isfinite(falloff) else None,
         "support_cv": support_cv,
-        "gain_smoothness": float(beta) if np.isfinite(beta) else None,
-        "gain_cv": gain_cv,
+        "gain": gain_report,
         "residual_mm": residual_report,
         "constraints": gaps,
         "seconds": seconds,
@@ -1039,8 +1044,9 @@ def calibrate(
     *,
     regularization: str | float = "auto",
     smoothness: str | float = "auto",
-    gain_smoothness: str | float = "auto",
     support_falloff: str | float = "auto",
+    gain_length_cm: float = GAIN_LENGTH_CM,
+    gain_noise_cm: float = GAIN_NOISE_CM,
     cancel: Cancel = None,
 ) -> CalibrationResult:
     """Calibrate θ_A → θ_S synchronously: :func:`run_job` of :func:`calibrate_job` (same parameters)."""
@@ -1052,8 +1058,9 @@ def calibrate(
             definition,
             regularization=regularization,
             smoothness=smoothness,
-            gain_smoothness=gain_smoothness,
             support_falloff=support_falloff,
+            gain_length_cm=gain_length_cm,
+            gain_noise_cm=gain_noise_cm,
             cancel=cancel,
         )
     )
