@@ -35,6 +35,11 @@ def default_set() -> SimonSaysSet:
     return SimonSaysSet.ict_default()
 
 
+@pytest.fixture(scope="module", params=["ict_default", "ict_full"])
+def packaged_set(request) -> SimonSaysSet:
+    return SimonSaysSet.packaged(request.param)
+
+
 def _game_rig() -> RigDefinition:
     def control(name, region, role="primary", mirror=None, facs=()):
         return {
@@ -91,9 +96,9 @@ def test_default_set_covers_the_important_controls(default_set: SimonSaysSet, ic
     assert missing <= {n for n in missing if n.startswith("eyeLook")}  # gaze is tracked, not calibrated
 
 
-def test_default_set_entries_are_valid(default_set: SimonSaysSet, ict: RigDefinition) -> None:
+def test_packaged_set_entries_are_valid(packaged_set: SimonSaysSet, ict: RigDefinition) -> None:
     names = set(ict.control_names)
-    for e in default_set:
+    for e in packaged_set:
         assert set(e.controls) <= names
         assert all(0.0 < v <= 1.0 for v in e.controls.values())
         assert all(m in names or m in REGIONS for m in e.must_not_move)
@@ -101,9 +106,9 @@ def test_default_set_entries_are_valid(default_set: SimonSaysSet, ict: RigDefini
         assert e.cue.strip() and len(e.cue) < 200 and "\n" not in e.cue
         assert e.subject
         if not e.is_neutral:
-            assert len(default_set.must_not_move_indices(e, ict)) > 0
+            assert len(packaged_set.must_not_move_indices(e, ict)) > 0
             own = {ict.index_of(n) for n in e.controls}
-            assert not own & set(default_set.must_not_move_indices(e, ict).tolist())
+            assert not own & set(packaged_set.must_not_move_indices(e, ict).tolist())
 
 
 def test_smile_must_not_move_brows(default_set: SimonSaysSet, ict: RigDefinition) -> None:
@@ -111,30 +116,63 @@ def test_smile_must_not_move_brows(default_set: SimonSaysSet, ict: RigDefinition
     assert {"browInnerUp_L", "browOuterUp_R", "browDown_L"} <= still
 
 
-def test_symmetric_expressions_are_their_own_mirror(default_set: SimonSaysSet, ict: RigDefinition) -> None:
+def test_symmetric_expressions_are_their_own_mirror(packaged_set: SimonSaysSet, ict: RigDefinition) -> None:
     m = ict.mirror_indices()
-    for e in default_set.symmetric():
+    for e in packaged_set.symmetric():
         v = e.control_vector(ict.control_names)
         np.testing.assert_array_equal(v, v[m], err_msg=e.name)
-    for e in default_set.asymmetric():
+    for e in packaged_set.asymmetric():
         v = e.control_vector(ict.control_names)
         assert not np.array_equal(v, v[m]), e.name
 
 
-def test_asymmetric_pairs_are_mirror_images(default_set: SimonSaysSet, ict: RigDefinition) -> None:
+def test_asymmetric_pairs_are_mirror_images(packaged_set: SimonSaysSet, ict: RigDefinition) -> None:
     m = ict.mirror_indices()
-    pairs = default_set.mirror_pairs()
-    assert len(pairs) == 4
+    pairs = packaged_set.mirror_pairs()
+    assert len(pairs) == (4 if packaged_set.name == "ict_default" else 7)
     for left, right in pairs:
-        vl = default_set.control_vector(left, ict.control_names)
-        vr = default_set.control_vector(right, ict.control_names)
+        vl = packaged_set.control_vector(left, ict.control_names)
+        vr = packaged_set.control_vector(right, ict.control_names)
         np.testing.assert_array_equal(vr, vl[m])
-        # the left one moves controls of the performer's left (_L)
-        assert all(n.endswith("_L") for n in default_set.expression(left).controls)
-        assert "left" in default_set.expression(left).cue and "right" in default_set.expression(right).cue
-        still_l = default_set.must_not_move_indices(left, ict)
-        still_r = default_set.must_not_move_indices(right, ict)
+        # the left one moves controls of the performer's left (_L, or jawLeft / mouthLeft)
+        assert any(n.endswith(("_L", "Left")) for n in packaged_set.expression(left).controls)
+        assert not any(n.endswith(("_R", "Right")) for n in packaged_set.expression(left).controls if "Look" not in n)
+        assert "left" in packaged_set.expression(left).cue and "right" in packaged_set.expression(right).cue
+        still_l = packaged_set.must_not_move_indices(left, ict)
+        still_r = packaged_set.must_not_move_indices(right, ict)
         np.testing.assert_array_equal(np.sort(m[still_l]), still_r)
+
+
+def test_full_set_extends_the_default_and_covers_every_control(
+    default_set: SimonSaysSet, ict: RigDefinition
+) -> None:
+    full = SimonSaysSet.ict_full()
+    assert full.names[: len(default_set)] == default_set.names
+    assert len(full) == len(default_set) + 12
+    assert {name for e in full for name in e.controls} == set(ict.control_names)
+    look_left = full.control_vector("look_left", ict.control_names)
+    assert look_left[ict.index_of("eyeLookOut_L")] == look_left[ict.index_of("eyeLookIn_R")] == 1.0
+    with pytest.raises(ExpressionSetError, match="no packaged expression set 'nope'.*ict_full"):
+        SimonSaysSet.packaged("nope")
+
+
+def test_extends_resolves_relative_paths_and_rejects_cycles(tmp_path: Path) -> None:
+    extra = {
+        "name": "hum", "label": "Hum", "subject": "hum", "region": "mouth", "symmetric": True,
+        "controls": {"mouthClose": 0.5}, "must_not_move": ["brow"], "cue": "Hum with your lips closed.",
+    }
+    base = json.loads((EXPRESSION_SETS_DIR / "ict_default.json").read_text())
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    child = {**base, "name": "child", "extends": "base.json", "expressions": [extra]}
+    (tmp_path / "child.json").write_text(json.dumps(child))
+    loaded = SimonSaysSet.load(tmp_path / "child.json")
+    assert loaded.names[-1] == "hum" and loaded.names[0] == "neutral" and len(loaded) == len(base["expressions"]) + 1
+    (tmp_path / "base.json").write_text(json.dumps({**base, "extends": "child.json"}))
+    with pytest.raises(ExpressionSetError, match="cycle"):
+        SimonSaysSet.load(tmp_path / "child.json")
+    (tmp_path / "other.json").write_text(json.dumps({**child, "extends": "ict_default", "rig": "game"}))
+    with pytest.raises(ExpressionSetError, match="rig 'ict_facekit', not 'game'"):
+        SimonSaysSet.load(tmp_path / "other.json", definition=RigDefinition.ict())
 
 
 def test_control_matrix(default_set: SimonSaysSet, ict: RigDefinition) -> None:

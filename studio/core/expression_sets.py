@@ -18,12 +18,16 @@ An expression set is a versioned JSON file (``format``: ``"simon-says-expression
 - ``symmetric`` -- whether the pose is its own left/right mirror image;
 - optionally ``label`` (display name) and ``subject`` (a noun phrase for feedback: "Try a bigger smile.").
 
+A file may name another set in ``extends`` (a packaged set name such as ``ict_default``, or a path relative to
+the file): its expressions come first, then the file's own (which then need no neutral).
+
 Sides: a control suffixed ``_L`` (ICT) or ``Left`` (ARKit) is on the **performer's** left, which appears on
 the viewer's right in a non-mirrored image and on the performer's own left in a mirror view. Cues speak in
 the performer's terms.
 
 The packaged ICT sets live in ``resources/expression_sets/``: ``ict_default.json`` (the person-to-person
-set) and ``ict_animator_eval.json`` (unseen poses keyed as an animator would, for evaluation). A wrong or
+set), ``ict_full.json`` (the default set plus coverage expressions for the remaining controls: jaw and lips
+sideways, lip press, dimples, cheeks, gaze) and ``ict_animator_eval.json`` (unseen poses keyed as an animator would, for evaluation). A wrong or
 corrupt file raises :class:`ExpressionSetError` with one line naming the file and the problem.
 
 Shapes: ``K`` controls, ``E`` expressions or poses.
@@ -82,7 +86,7 @@ EXPRESSION_SETS_DIR: Path = RESOURCES_DIR / "expression_sets"
 NEUTRAL = "neutral"
 """Name of the first expression of every set."""
 
-_TOP_KEYS = {"format", "version", "name", "rig", "description", "expressions"}
+_TOP_KEYS = {"format", "version", "name", "rig", "description", "extends", "expressions"}
 _TOP_REQUIRED = ("format", "version", "name", "rig", "expressions")
 _EXPRESSION_KEYS = {"name", "label", "subject", "controls", "must_not_move", "cue", "region", "symmetric"}
 _EXPRESSION_REQUIRED = ("name", "controls", "must_not_move", "cue", "region", "symmetric")
@@ -310,6 +314,34 @@ class SimonSaysSet:
             Neutral, 19 symmetric expressions, and 4 left/right pairs of one-sided ones.
         """
         return cls.load(EXPRESSION_SETS_DIR / "ict_default.json")
+
+    @classmethod
+    def ict_full(cls) -> SimonSaysSet:
+        """The default set plus coverage expressions (``resources/expression_sets/ict_full.json``).
+
+        Returns
+        -------
+        SimonSaysSet
+            :meth:`ict_default` followed by jaw forward, lips pressed, dimples, cheeks raised, looking up
+            and down, and left/right pairs of jaw sideways, lips sideways and looking sideways: every ICT
+            control is then captured at least once.
+        """
+        return cls.load(EXPRESSION_SETS_DIR / "ict_full.json")
+
+    @classmethod
+    def packaged(cls, name: str) -> SimonSaysSet:
+        """A packaged set by name (``ict_default``, ``ict_full``).
+
+        Raises
+        ------
+        ExpressionSetError
+            One line listing the packaged sets when ``name`` is not one of them.
+        """
+        path = EXPRESSION_SETS_DIR / f"{name}.json"
+        if not re.fullmatch(r"[A-Za-z0-9_]+", name) or not path.exists():
+            known = sorted(p.stem for p in EXPRESSION_SETS_DIR.glob("*.json") if p.stem != "ict_animator_eval")
+            raise ExpressionSetError(f"no packaged expression set '{name}' (packaged: {', '.join(known)})")
+        return cls.load(path)
 
     def to_dict(self) -> dict[str, Any]:
         """The set as it is written to a file."""
@@ -608,7 +640,7 @@ def _parse_expression(obj: Any, position: int) -> SimonSaysExpression:
     )
 
 
-def _parse_set(data: Any, source: Path | None) -> SimonSaysSet:
+def _parse_set(data: Any, source: Path | None, _extending: tuple[Path, ...] = ()) -> SimonSaysSet:
     obj = _require_keys(data, "the expression set", _TOP_REQUIRED, _TOP_KEYS)
     version = _format_version(obj, FORMAT)
     expressions = obj["expressions"]
@@ -617,14 +649,36 @@ def _parse_set(data: Any, source: Path | None) -> SimonSaysSet:
     description = obj.get("description", "")
     if not isinstance(description, str):
         raise ExpressionSetError("description must be a string")
+    rig = _string(obj["rig"], "rig")
+    own = tuple(_parse_expression(e, i) for i, e in enumerate(expressions))
+    if "extends" in obj:
+        own = _base_set(_string(obj["extends"], "extends"), rig, source, _extending).expressions + own
     return SimonSaysSet(
         name=_string(obj["name"], "name"),
-        rig=_string(obj["rig"], "rig"),
-        expressions=tuple(_parse_expression(e, i) for i, e in enumerate(expressions)),
+        rig=rig,
+        expressions=own,
         description=description,
         version=version,
         source=source,
     )
+
+
+def _base_set(extends: str, rig: str, source: Path | None, extending: tuple[Path, ...]) -> SimonSaysSet:
+    """The set named by ``extends``: a packaged set name, or a path relative to the extending file."""
+    packaged = EXPRESSION_SETS_DIR / f"{extends}.json"
+    path = packaged if re.fullmatch(r"[A-Za-z0-9_]+", extends) and packaged.exists() else Path(extends)
+    if not path.is_absolute() and path is not packaged:
+        path = (source.parent if source is not None else Path.cwd()) / path
+    path = path.resolve()
+    if path in extending:
+        raise ExpressionSetError(f"extends '{extends}' makes a cycle")
+    try:
+        base = _parse_set(_read_json(path, "expression set"), path, (*extending, path))
+    except ExpressionSetError as error:
+        raise ExpressionSetError(f"extends '{extends}': {error}") from None
+    if base.rig != rig:
+        raise ExpressionSetError(f"extends '{extends}', a set for rig '{base.rig}', not '{rig}'")
+    return base
 
 
 def _check_structure(s: SimonSaysSet) -> None:
