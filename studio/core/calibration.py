@@ -661,6 +661,7 @@ class MeshPropagator:
             inverse = np.where(values > values.max() * 1e-10, 1.0 / np.maximum(values, 1e-300), 0.0)
             self._schur_inv = (vectors * inverse) @ vectors.T
         self._attach_from, self._attach_to = self._attachments(region)
+        self.gain_kernels(GAIN_LENGTH_CM)  # the default gain prior, so that a calibration starts with it
 
     def _attachments(self, region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         names = self.rig.group_names
