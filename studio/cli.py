@@ -105,7 +105,13 @@ def _cmd_track(args: argparse.Namespace) -> int:
 def _bench_calibration(args: argparse.Namespace) -> dict:
     from bench.bench_calibration import run_calibration_benchmark
 
-    return run_calibration_benchmark(seed=args.seed, gt_rig=args.gt_rig, noise_mm=args.noise_mm, level=args.level)
+    return run_calibration_benchmark(
+        seed=args.seed,
+        gt_rig=args.gt_rig,
+        noise_mm=args.noise_mm,
+        level=args.level,
+        expression_set=args.expression_set,
+    )
 
 
 def _cmd_session_synthetic(args: argparse.Namespace) -> int:
@@ -124,7 +130,8 @@ def _cmd_session_synthetic(args: argparse.Namespace) -> int:
             bar.set_description(f"{progress[0]}")
             bar.update(1)
 
-        session = run_job(synthetic_session_job(args.folder, args.seed, source_for), on_progress=show)
+        job = synthetic_session_job(args.folder, args.seed, source_for, expression_set=args.expression_set)
+        session = run_job(job, on_progress=show)
     status = session.status()
     print(f"{args.folder}: {len(status.captured)} captures, {len(status.missing)} missing, "
           f"{len(status.flagged)} flagged")
@@ -258,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     synthetic.add_argument("folder", metavar="SESSION_DIR")
     synthetic.add_argument("--seed", type=int, default=0, help="which synthetic performer (θ_GT)")
+    synthetic.add_argument("--expression-set", default="ict_full", metavar="NAME",
+                           help="packaged Simon-Says set performed (ict_full, ict_default)")
     synthetic.add_argument("--quiet", action="store_true", help="no progress bar")
     synthetic.set_defaults(func=_cmd_session_synthetic)
 
@@ -288,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    help="npz with expression_names (K,) and expression_deltas (K, V, 3) in cm")
     bench_calibration.add_argument("--noise-mm", type=float, default=1.0, help="landmark noise σ per coordinate")
     bench_calibration.add_argument("--level", choices=["geometry", "image"], default="geometry")
+    bench_calibration.add_argument("--expression-set", default="ict_full", metavar="NAME",
+                                   help="packaged Simon-Says set performed (ict_full, ict_default)")
     bench_tracking = add_bench("tracking", _bench_tracking, "closed loop: synthetic performer → MediaPipe → solve")
     bench_tracking.add_argument("--seconds", type=float, default=12.0, help="length of the synthetic take")
     bench_tracking.add_argument("--footage", metavar="DIR",

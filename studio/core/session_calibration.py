@@ -33,9 +33,12 @@ GROUND_TRUTH_FILE = "theta_GT.npz"
 
 
 def session_expression_set(session: Session) -> SimonSaysSet:
-    """The session's Simon-Says set (the packaged default unless the session names a file)."""
+    """The session's Simon-Says set: the file it names, else the packaged set of its name (``ict_default``
+    when it names none)."""
     path = session.expression_set.get("path")
-    return SimonSaysSet.load(session.folder / path) if path else SimonSaysSet.ict_default()
+    if path:
+        return SimonSaysSet.load(session.folder / path)
+    return SimonSaysSet.packaged(session.expression_set.get("name") or "ict_default")
 
 
 def _quality(tracker: Tracker, expression, capture: BurstCapture, definition: RigDefinition):
@@ -142,24 +145,27 @@ def synthetic_session_job(
     source_for: Callable[[Rig, np.ndarray, int], object],
     expression_names: Sequence[str] | None = None,
     cancel: Callable[[], bool] | None = None,
+    expression_set: str = "ict_full",
+    theta_gt: RigParameters | None = None,
 ) -> Generator[tuple, None, Session]:
     """Record a whole Simon-Says session from a synthetic performer with motion signature θ_GT.
 
     ``source_for(rig, curves, seed)`` makes the frame source (the render layer's synthetic performer; the
-    core does not import it). θ_GT comes from :func:`studio.core.performer_model.performer_rig_parameters`
-    and is saved as ``calibration/theta_GT.npz`` so a calibration can be checked against it.
-    ``expression_names`` limits the session to some expressions of the default set (neutral is always
-    first); by default all of them.
+    core does not import it). θ_GT is ``theta_gt`` or else comes from
+    :func:`studio.core.performer_model.performer_rig_parameters` with ``seed``, and is saved as ``calibration/theta_GT.npz`` so a calibration can be checked against it.
+    ``expression_set`` names the packaged Simon-Says set performed (``ict_full``, ``ict_default``);
+    ``expression_names`` limits the session to some of its expressions (neutral is always first); by default
+    all of them.
     """
     from studio.core.performer_model import performer_rig_parameters
 
     rig = Rig.ict()
     definition = RigDefinition.ict()
-    expression_set = SimonSaysSet.ict_default()
+    expression_set = SimonSaysSet.packaged(expression_set)
     names = ["neutral", *[n for n in (expression_names or expression_set.names) if n != "neutral"]]
     for name in names:
         expression_set.expression(name)  # unknown names fail here, before anything is written
-    theta_gt = performer_rig_parameters(rig, definition, seed)
+    theta_gt = theta_gt if theta_gt is not None else performer_rig_parameters(rig, definition, seed)
     performer = rig.with_parameters(theta_gt)
     folder = Path(folder)
     session = (
