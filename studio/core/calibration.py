@@ -28,9 +28,9 @@ control semantics stay as they are. It runs in three linear stages:
    :func:`solve_gain_weights`); the field is evaluated at every vertex and multiplied by θ_A's vertex
    offsets, so the correction has the shape's own detail between the landmarks and returns to the shape's
    common gain beyond them. What the gains leave at the landmarks is spread over the face, head/neck,
-   mouth socket and eye sockets by a biharmonic interpolation on the mesh graph, with the landmarks as soft constraints, the rig's
-   rigid vertices held at zero, and the graph cut along the lip and eyelid seams (so an upper-lip
-   correction does not move the lower lip). The rig definition's corrective constraints (paper 001
+   mouth socket and eye sockets by a biharmonic interpolation on the mesh graph, with the landmarks as
+   soft constraints, the rig's rigid vertices held at zero, and the graph cut along the lip and eyelid
+   seams (so an upper-lip correction does not move the lower lip). The rig definition's corrective constraints (paper 001
    Sec. 8: lip seal for ``jawOpen + mouthClose``, eyelid closure for ``eyeBlink``) are then added as hard
    surrogate equations: the least-energy change of the involved shapes that keeps each constrained pose's
    vertex-pair gaps what they were in θ_A. Eyelashes, lacrimal and occlusion meshes follow the nearest
@@ -144,7 +144,8 @@ class CalibrationResult:
     report : dict
         ``regularization``, ``smoothness`` (chosen λ, μ), ``cv`` (grid and LOO errors in mm, or None),
         ``residual_mm`` (per expression: ``before``/``after`` RMS landmark residual), ``constraints``
-        (per constraint: mean/max gap in mm for θ_A, unconstrained θ_S and θ_S), ``seconds``
+        (per constraint: mean/max gap in mm for θ_A, unconstrained θ_S and θ_S), ``gain`` (the gain
+        prior's ``length_cm`` and ``noise_cm`` and each captured shape's ``mean_gain``, or None), ``seconds``
         (per stage and total), ``num_pairs``, ``num_landmarks_corrected``.
     """
 
