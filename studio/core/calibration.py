@@ -33,8 +33,8 @@ control semantics stay as they are. It runs in three linear stages:
    seams (so an upper-lip correction does not move the lower lip). The rig definition's corrective
    constraints (paper 001 Sec. 8: lip seal for ``jawOpen + mouthClose``, eyelid closure for ``eyeBlink``)
    are then added as hard surrogate equations: the least-energy change of the involved shapes that keeps
-   each constrained pose's vertex-pair gaps what they were in θ_A. Eyelashes, lacrimal and occlusion meshes follow the nearest
-   corrected vertex; eyeballs, teeth, gums and tongue are not changed.
+   each constrained pose's vertex-pair gaps what they were in θ_A. Eyelashes, lacrimal and occlusion
+   meshes follow the nearest corrected vertex; eyeballs, teeth, gums and tongue are not changed.
 
 Units: centimetres throughout (reports in millimetres). Computation in torch / numpy / scipy float64.
 """
