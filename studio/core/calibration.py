@@ -460,6 +460,14 @@ def solve_gain_weights(
     return weights
 
 
+def per_shape(operator: np.ndarray | sp.spmatrix, values: np.ndarray) -> np.ndarray:
+    """Apply a point operator ``(R, C)`` (dense or sparse) to every shape and coordinate of ``(K, C, 3)`` →
+    ``(K, R, 3)``, as one matrix product."""
+    num_shapes, num_points, _ = values.shape
+    flat = values.transpose(1, 0, 2).reshape(num_points, num_shapes * 3)
+    return np.asarray(operator @ flat).reshape(-1, num_shapes, 3).transpose(1, 0, 2)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Seams and graphs
 # ----------------------------------------------------------------------------------------------------------
@@ -701,11 +709,7 @@ class MeshPropagator:
         np.ndarray
             Corrections of the free vertices ``free_ids``, shape ``(K, F, 3)``, float64, centimetres.
         """
-        corrections = np.asarray(corrections, np.float64)
-        num_shapes, num_points, _ = corrections.shape
-        flat = corrections.transpose(1, 0, 2).reshape(num_points, num_shapes * 3)
-        solved = self._propagation @ flat  # (F, K*3)
-        return solved.reshape(-1, num_shapes, 3).transpose(1, 0, 2)
+        return per_shape(self._propagation, np.asarray(corrections, np.float64))
 
     def to_full(self, free_corrections: np.ndarray) -> np.ndarray:
         """Free-vertex corrections ``(K, F, 3)`` → all vertices ``(K, V, 3)`` (attached meshes follow)."""
@@ -960,14 +964,8 @@ def calibrate_job(
         # gain part h ⊙ θ_A follows each shape's own motion; the additive part takes the rest
         landmark_kernel, free_kernel = propagator.gain_kernels(gain_length_cm)
         gain_weights = solve_gain_weights(corrections_np, prior, landmark_kernel, gain_noise_cm)
-        num_shapes = len(gain_weights)
-        gains = (free_kernel @ gain_weights.transpose(1, 0, 2).reshape(len(landmark_kernel), -1)).reshape(
-            -1, num_shapes, 3
-        )
-        gain_free = gains.transpose(1, 0, 2) * rig.expression_deltas[:, propagator.free_ids]
-        num_free = gain_free.shape[1]
-        sampled = propagator.sampling @ gain_free.transpose(1, 0, 2).reshape(num_free, num_shapes * 3)
-        sampled = sampled.reshape(-1, num_shapes, 3).transpose(1, 0, 2)
+        gain_free = per_shape(free_kernel, gain_weights) * rig.expression_deltas[:, propagator.free_ids]
+        sampled = per_shape(propagator.sampling, gain_free)
         free = gain_free + propagator.propagate_free(corrections_np - sampled)
         landmark_gains = np.einsum("pn,knc->kpc", landmark_kernel, gain_weights)
         energy = prior**2  # a shape's gain averaged where it moves the landmarks

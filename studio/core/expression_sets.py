@@ -337,8 +337,8 @@ class SimonSaysSet:
         ExpressionSetError
             One line listing the packaged sets when ``name`` is not one of them.
         """
-        path = EXPRESSION_SETS_DIR / f"{name}.json"
-        if not re.fullmatch(r"[A-Za-z0-9_]+", name) or not path.exists():
+        path = _packaged_path(name)
+        if path is None:
             known = sorted(p.stem for p in EXPRESSION_SETS_DIR.glob("*.json") if p.stem != "ict_animator_eval")
             raise ExpressionSetError(f"no packaged expression set '{name}' (packaged: {', '.join(known)})")
         return cls.load(path)
@@ -663,12 +663,19 @@ def _parse_set(data: Any, source: Path | None, _extending: tuple[Path, ...] = ()
     )
 
 
+def _packaged_path(name: str) -> Path | None:
+    """The packaged set file called ``name`` (``ict_default``), or None when there is none."""
+    path = EXPRESSION_SETS_DIR / f"{name}.json"
+    return path if re.fullmatch(r"[A-Za-z0-9_]+", name) and path.exists() else None
+
+
 def _base_set(extends: str, rig: str, source: Path | None, extending: tuple[Path, ...]) -> SimonSaysSet:
     """The set named by ``extends``: a packaged set name, or a path relative to the extending file."""
-    packaged = EXPRESSION_SETS_DIR / f"{extends}.json"
-    path = packaged if re.fullmatch(r"[A-Za-z0-9_]+", extends) and packaged.exists() else Path(extends)
-    if not path.is_absolute() and path is not packaged:
-        path = (source.parent if source is not None else Path.cwd()) / path
+    path = _packaged_path(extends)
+    if path is None:
+        path = Path(extends)
+        if not path.is_absolute():
+            path = (source.parent if source is not None else Path.cwd()) / path
     path = path.resolve()
     if path in extending:
         raise ExpressionSetError(f"extends '{extends}' makes a cycle")
