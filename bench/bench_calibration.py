@@ -39,27 +39,41 @@ def _rig_parameters_from_file(path: str, rig) -> object:
     return RigParameters(names, deltas, {"stage": "theta_GT", "source": str(path)})
 
 
-def geometry_captures(gt_points, controls: np.ndarray, names, rng, noise_mm: float, rig_points: np.ndarray):
-    """Simon-Says captures at geometry level: noisy 30-frame bursts averaged, laid onto the rig's neutral.
-
-    ``gt_points(controls (E,K)) -> (E,N,3)`` evaluates θ_GT at the landmarks. Returns the pairs.
-    """
+def burst_means(clean: np.ndarray, rng, noise_mm: float) -> np.ndarray:
+    """What a burst capture of each exact landmark set ``(E, N, 3)`` (cm) averages to: 30 frames with
+    independent Gaussian noise of σ = ``noise_mm`` per coordinate, robustly averaged. Returns ``(E, N, 3)``."""
     from studio.core.burst_capture import average_burst
-    from studio.core.calibration import CalibrationPair
 
-    clean = gt_points(np.vstack([np.zeros((1, controls.shape[1])), controls]))  # neutral first
     sigma_cm = noise_mm / 10.0
     means = []
     for points in clean:
         burst = points[None] + rng.normal(0.0, sigma_cm, size=(BURST_FRAMES,) + points.shape)
-        mean, _kept, _spread = average_burst(burst)
-        means.append(mean)
-    neutral = means[0]
+        means.append(average_burst(burst)[0])
+    return np.stack(means)
+
+
+def geometry_captures(
+    gt_points, controls: np.ndarray, names, rng, noise_mm: float, rig_points: np.ndarray, neutral=None
+):
+    """Simon-Says captures at geometry level: noisy 30-frame bursts averaged, laid onto the rig's neutral.
+
+    ``gt_points(controls (E,K)) -> (E,N,3)`` evaluates θ_GT at the landmarks. The performer's neutral is
+    captured first the same way, unless the ``neutral`` ``(N, 3)`` measured earlier in the session is given.
+    Returns the pairs and the neutral.
+    """
+    from studio.core.calibration import CalibrationPair
+
+    if neutral is None:
+        means = burst_means(gt_points(np.vstack([np.zeros((1, controls.shape[1])), controls])), rng, noise_mm)
+        neutral, means = means[0], means[1:]
+    else:
+        means = burst_means(gt_points(controls), rng, noise_mm)
     noise_of_mean_mm = noise_mm / np.sqrt(BURST_FRAMES)
-    return [
+    pairs = [
         CalibrationPair(name, c, rig_points + (v - neutral), noise_mm=noise_of_mean_mm)
-        for name, c, v in zip(names, controls, means[1:], strict=True)
+        for name, c, v in zip(names, controls, means, strict=True)
     ]
+    return pairs, neutral
 
 
 def image_captures(rig, definition, theta_gt, seed: int, expression_set: str) -> tuple[list, dict]:
@@ -168,7 +182,7 @@ def run_calibration_benchmark(
     capture_started = time.perf_counter()
     if level == "geometry":
         names = [e.name for e in expressions]
-        pairs = geometry_captures(gt_points, controls, names, rng, noise_mm, neutral_points.numpy())
+        pairs, _ = geometry_captures(gt_points, controls, names, rng, noise_mm, neutral_points.numpy())
     else:
         pairs, flags = image_captures(rig, definition, theta_gt, seed, expression_set)
         raw_pairs = pairs

@@ -70,8 +70,11 @@ def _cmd_track(args: argparse.Namespace) -> int:
 
     neutral = parse_neutral(args.neutral)
     rig = Rig.ict()
+    rig_stage = "theta_A"
     if args.rig_params:
-        rig = rig.with_parameters(RigParameters.load(args.rig_params))
+        parameters = RigParameters.load(args.rig_params)
+        rig = rig.with_parameters(parameters)
+        rig_stage = str(parameters.metadata.get("stage", "unknown"))
     definition = RigDefinition.ict()
     tracker = Tracker.ict(rig)
     with VideoFileSource(args.video) as source, tqdm(
@@ -90,7 +93,10 @@ def _cmd_track(args: argparse.Namespace) -> int:
             track_take(source, tracker, neutral, args.filter, definition.tweaker_indices()), on_progress=show
         )
     result.curves.write_csv(args.out)
-    stats = {"video": str(args.video), "curves": str(args.out), "filter": args.filter, **result.stats}
+    stats = {
+        "video": str(args.video), "curves": str(args.out), "filter": args.filter,
+        "rig_params": str(args.rig_params) if args.rig_params else None, "rig_stage": rig_stage, **result.stats,
+    }
     if args.json:
         from studio.core.atomic_files import write_text_atomic
 
@@ -150,6 +156,38 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
           f"{after:.2f} mm; flagged: {', '.join(report['flagged_captures']) or 'none'}; wrote "
           f"calibration/theta_S.npz and calibration/report.json")
     return 0
+
+
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from studio.core.jobs import run_job
+    from studio.core.session_calibration import finetune_session_job
+
+    with tqdm(desc="fine-tuning", unit="run", file=sys.stderr, disable=args.quiet) as bar:
+
+        def show(progress: tuple[str, int, int]) -> None:
+            what, done, total = progress
+            bar.total = total
+            bar.set_description(what[:60])
+            bar.update(done - bar.n)
+
+        _result, report = run_job(finetune_session_job(args.folder), on_progress=show)
+    before, after = report["metrics"]["theta_S"], report["metrics"]["theta_S_hat"]
+    stages = ", ".join(f"{s['stage']}: {s['accepted']}/{s['runs']}" for s in report["stages"])
+    print(
+        f"{args.folder}: fine-tuned on {len(report['expressions'])} captures in {report['wall_seconds']:.1f} s "
+        f"(accepted per stage {stages}); control L2 {before['control_l2']:.3f} → {after['control_l2']:.3f}, "
+        f"sparsity {before['sparsity']:.3f} → {after['sparsity']:.3f}, tweakers {before['tweaker']:.3f} → "
+        f"{after['tweaker']:.3f}; wrote calibration/theta_S_hat.npz and calibration/finetune_report.json"
+    )
+    return 0
+
+
+def _bench_finetune(args: argparse.Namespace) -> dict:
+    from bench.bench_finetune import run_finetune_benchmark
+
+    return run_finetune_benchmark(seed=args.seed, gt_rig=args.gt_rig, noise_mm=args.noise_mm, device=args.device)
 
 
 def _run_bench(args: argparse.Namespace) -> int:
@@ -274,6 +312,13 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("folder", metavar="SESSION_DIR")
     calibrate.set_defaults(func=_cmd_calibrate)
 
+    finetune = commands.add_parser(
+        "finetune", help="fine-tune a calibrated session's tracking rig (θ_S → θ̂_S, for track --rig-params)"
+    )
+    finetune.add_argument("folder", metavar="SESSION_DIR")
+    finetune.add_argument("--quiet", action="store_true", help="no progress bar")
+    finetune.set_defaults(func=_cmd_finetune)
+
     bench = commands.add_parser("bench", help="run a benchmark and write its figures as JSON")
     benches = bench.add_subparsers(dest="bench_name", metavar="BENCHMARK", required=True)
 
@@ -299,6 +344,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench_calibration.add_argument("--level", choices=["geometry", "image"], default="geometry")
     bench_calibration.add_argument("--expression-set", default="ict_full", metavar="NAME",
                                    help="packaged Simon-Says set performed (ict_full, ict_default)")
+    bench_finetune = add_bench("finetune", _bench_finetune, "fine-tune trackers on a synthetic performer: Table 3")
+    bench_finetune.add_argument("--gt-rig", metavar="FILE",
+                                help="npz with expression_names (K,) and expression_deltas (K, V, 3) in cm")
+    bench_finetune.add_argument("--noise-mm", type=float, default=1.0, help="landmark noise σ per coordinate")
+    bench_finetune.add_argument("--device", default="cpu", help="torch device of the solves (cpu, cuda)")
     bench_tracking = add_bench("tracking", _bench_tracking, "closed loop: synthetic performer → MediaPipe → solve")
     bench_tracking.add_argument("--seconds", type=float, default=12.0, help="length of the synthetic take")
     bench_tracking.add_argument("--footage", metavar="DIR",

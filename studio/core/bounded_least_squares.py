@@ -139,8 +139,9 @@ class BoundedLeastSquares:
 
     Notes
     -----
-    Construction forms ``Q = AᵀA + diag(λ)`` in float64, the QR factor ``R`` of ``[A; diag(√λ)]`` and
-    the pseudo-inverse of ``Q`` (for cold starts), once: ``O(M K²)``.
+    Construction forms ``Q = AᵀA + diag(λ)`` in float64 and the pseudo-inverse of ``Q`` (for cold
+    starts), once: ``O(M K²)``. The QR factor ``R`` of ``[A; diag(√λ)]`` that the BVLS fallback needs is
+    formed the first time a frame falls back (fine-tuning builds a solver per rig and rarely needs it).
     """
 
     def __init__(
@@ -202,9 +203,6 @@ class BoundedLeastSquares:
         evals, evecs = torch.linalg.eigh(normal)
         keep = evals > evals.max().clamp_min(0) * num_controls * torch.finfo(torch.float64).eps
         inv_evals = torch.where(keep, 1.0 / torch.where(keep, evals, torch.ones_like(evals)), torch.zeros_like(evals))
-        # Fallback: the equivalent K×K problem ||R c − d||² = ||A c − b||² + Σλc² − const, with
-        # [A; diag(√λ)] = Q_R R, d = Q_Rᵀ [b; 0] (from b), or d = R⁻ᵀ q (from q alone).
-        orthonormal, triangular = torch.linalg.qr(torch.cat([a64, torch.diag(lam.sqrt())]), mode="reduced")
 
         self._design = a64.to(dtype)  # (M, K)
         self._design_t = self._design.T.contiguous()  # (K, M)
@@ -214,9 +212,8 @@ class BoundedLeastSquares:
         self._normal_abs = self._normal.abs()
         self._inv_diag = (1.0 / torch.where(diagonal > 0, diagonal, torch.ones_like(diagonal))).to(dtype)
         self._pinv = ((evecs * inv_evals) @ evecs.T).to(dtype)
-        self._orthonormal = orthonormal[: design.shape[0]]  # (M, K) float64
-        self._triangular = triangular  # (K, K) float64
-        self._triangular_t_pinv = torch.linalg.pinv(triangular.T)  # (K, K) float64
+        self._design64, self._ridge64 = a64, lam  # for the fallback's QR
+        self._qr: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # fallback's, built on first use
 
         # Bounds and tolerances.
         self._lower, self._upper = lo.to(dtype), hi.to(dtype)
@@ -559,6 +556,18 @@ class BoundedLeastSquares:
             active[rows] = ~done & ok
         return x, lower_set, upper_set, steps, certified
 
+    def _fallback_factors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The fallback's equivalent ``K×K`` problem ``||R c − d||² = ||A c − b||² + Σλc² − const``, with
+        ``[A; diag(√λ)] = Q_R R``, ``d = Q_Rᵀ [b; 0]`` (from b) or ``d = R⁻ᵀ q`` (from q alone): returns
+        ``Q_R``'s first ``M`` rows ``(M, K)``, ``R`` ``(K, K)`` and ``pinv(Rᵀ)`` ``(K, K)``, float64."""
+        if self._qr is None:
+            a64 = self._design64
+            orthonormal, triangular = torch.linalg.qr(
+                torch.cat([a64, torch.diag(self._ridge64.sqrt())]), mode="reduced"
+            )
+            self._qr = (orthonormal[: a64.shape[0]], triangular, torch.linalg.pinv(triangular.T))
+        return self._qr
+
     def _fallback(
         self,
         rhs: torch.Tensor,
@@ -578,11 +587,12 @@ class BoundedLeastSquares:
         from scipy.optimize import lsq_linear
 
         rows = torch.nonzero(fallback).squeeze(1)
+        orthonormal, triangular_t, triangular_t_pinv = self._fallback_factors()
         if targets is not None:
-            reduced_targets = targets[rows].to(torch.float64) @ self._orthonormal
+            reduced_targets = targets[rows].to(torch.float64) @ orthonormal
         else:
-            reduced_targets = rhs[rows].to(torch.float64) @ self._triangular_t_pinv.T
-        triangular = self._triangular.cpu().numpy()
+            reduced_targets = rhs[rows].to(torch.float64) @ triangular_t_pinv.T
+        triangular = triangular_t.cpu().numpy()
         lower, upper = self._lower.double().cpu().numpy(), self._upper.double().cpu().numpy()
         fixed = lower == upper  # scipy wants lower < upper: fixed controls are eliminated first
         loose = np.flatnonzero(~fixed)

@@ -641,6 +641,7 @@ class MeshPropagator:
             knn = np.zeros((0, 2), int)
         self.landmark_positions = points
         self._gain_kernels: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+        self._landmark_operator: np.ndarray | None = None
         self.landmark_laplacian = _laplacian(knn, len(ids)).toarray()
         eigenvalues, eigenvectors = np.linalg.eigh(self.landmark_laplacian)
         self.laplacian_eigen = (np.clip(eigenvalues, 0.0, None), eigenvectors)
@@ -695,6 +696,18 @@ class MeshPropagator:
             )
             self._gain_kernels[length_cm] = kernels
         return kernels
+
+    @property
+    def landmark_operator(self) -> np.ndarray:
+        """``S·P``: what propagated corrections become at the corrected landmarks, shape ``(Nc, Nc)``.
+
+        Landmark corrections ``x`` (per shape and coordinate) spread over the mesh by :meth:`propagate` are
+        seen at the corrected landmarks as ``S P x``; the propagation's landmark terms are soft, so this is
+        close to, not equal to, the identity. Computed once.
+        """
+        if self._landmark_operator is None:
+            self._landmark_operator = np.asarray(self.sampling @ self._propagation)
+        return self._landmark_operator
 
     def propagate_free(self, corrections: np.ndarray) -> np.ndarray:
         """Spread landmark corrections over the free (corrected, non-rigid) vertices.

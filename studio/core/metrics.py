@@ -49,3 +49,54 @@ def take_mean(per_frame: np.ndarray) -> float:
     per_frame = np.asarray(per_frame, np.float64)
     finite = np.isfinite(per_frame)
     return float(per_frame[finite].mean()) if finite.any() else float("nan")
+
+
+def vertex_error_mm(posed: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Mean per-vertex distance between two posed meshes (or landmark sets), per frame, shape ``(T,)``, mm.
+
+    Parameters
+    ----------
+    posed, truth : np.ndarray
+        Positions, shape ``(T, V, 3)``, centimetres (the rig's units).
+    """
+    return 10.0 * np.linalg.norm(np.asarray(posed, np.float64) - np.asarray(truth, np.float64), axis=2).mean(axis=1)
+
+
+def animation_metrics(
+    values: np.ndarray,
+    tweaker_indices: Sequence[int],
+    truth: np.ndarray | None = None,
+    vertex_error: np.ndarray | None = None,
+    threshold: float = ACTIVE_THRESHOLD,
+) -> dict[str, dict[str, object]]:
+    """The animator metrics of a take (paper 001 Sec. 10.5 and Table 3), per frame and averaged.
+
+    Parameters
+    ----------
+    values : np.ndarray
+        Tracked controls, shape ``(T, K)``; NaN rows where no face.
+    tweaker_indices : sequence of int
+        The rig definition's tweaker controls.
+    truth : np.ndarray, optional
+        Ground-truth controls ``(T, K)``: adds ``control_l2`` and ``control_linf``.
+    vertex_error : np.ndarray, optional
+        Per-frame vertex error ``(T,)`` in mm (:func:`vertex_error_mm`): reported as ``vertex_mm``.
+    threshold : float
+        Sparsity's activity threshold.
+
+    Returns
+    -------
+    dict
+        ``{name: {"per_frame": (T,) array, "mean": float}}`` for ``sparsity`` and ``tweaker`` (and the
+        optional ``control_l2``, ``control_linf``, ``vertex_mm``); means skip frames without a value.
+    """
+    per_frame = {
+        "sparsity": sparsity(values, threshold),
+        "tweaker": tweaker_usage(values, tweaker_indices),
+    }
+    if truth is not None:
+        errors = control_errors(values, truth)
+        per_frame["control_l2"], per_frame["control_linf"] = errors["l2"], errors["linf"]
+    if vertex_error is not None:
+        per_frame["vertex_mm"] = np.asarray(vertex_error, np.float64)
+    return {name: {"per_frame": frames, "mean": take_mean(frames)} for name, frames in per_frame.items()}

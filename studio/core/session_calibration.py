@@ -22,6 +22,9 @@ from studio.core.burst_capture import BurstCapture, capture_session_job
 from studio.core.calibration import CalibrationPair, CalibrationResult, calibrate
 from studio.core.capture_quality import assess_capture
 from studio.core.expression_sets import SimonSaysSet
+from studio.core.finetuning import FinetuneResult, FinetuneSettings, finetune_job
+from studio.core.jobs import Cancel, run_job
+from studio.core.metrics import animation_metrics
 from studio.core.rig import Rig, RigParameters
 from studio.core.rig_definition import RigDefinition
 from studio.core.session import Session, SessionError
@@ -29,6 +32,8 @@ from studio.core.tracker import Tracker
 
 THETA_S_FILE = "theta_S.npz"
 REPORT_FILE = "report.json"
+THETA_S_HAT_FILE = "theta_S_hat.npz"
+FINETUNE_REPORT_FILE = "finetune_report.json"
 GROUND_TRUTH_FILE = "theta_GT.npz"
 
 
@@ -116,6 +121,84 @@ def calibrate_session(folder: str | Path, rig: Rig | None = None) -> tuple[Calib
     }
     write_text_atomic(out / REPORT_FILE, json.dumps(report, indent=2) + "\n")
     return result, report
+
+
+def capture_metrics(
+    rig: Rig, parameters: RigParameters, pairs: Sequence[CalibrationPair], definition: RigDefinition
+) -> dict[str, float]:
+    """The animator metrics of tracking a session's captures with the rig ``parameters`` (means over them).
+
+    ``control_l2``/``control_linf`` against the controls each capture asked for, ``sparsity``, ``tweaker``,
+    and ``landmark_mm``: the mean landmark distance between the animation rig posed with the tracked
+    controls and the capture (the only geometry a session has).
+    """
+    tracker = Tracker.ict(rig.with_parameters(parameters))
+    tracker.set_performer_neutral(tracker.rig_points)  # the pairs are laid onto the rig's neutral
+    landmarks = np.stack([p.landmarks for p in pairs])
+    tracked = tracker.solve(landmarks).controls.astype(np.float64)
+    truth = np.stack([p.controls for p in pairs])
+    posed = tracker.rig_points + np.einsum("bk,knx->bnx", tracked, tracker.landmark_basis)
+    landmark_mm = 10.0 * np.linalg.norm(posed - landmarks, axis=2).mean(axis=1)
+    tweakers = [rig.control_index(definition.controls[i].name) for i in definition.tweaker_indices()]
+    metrics = animation_metrics(tracked, tweakers, truth=truth, vertex_error=landmark_mm)
+    return {("landmark_mm" if k == "vertex_mm" else k): v["mean"] for k, v in metrics.items()}
+
+
+def finetune_session_job(
+    folder: str | Path,
+    rig: Rig | None = None,
+    settings: FinetuneSettings | None = None,
+    cancel: Cancel = None,
+) -> Generator[tuple[str, int, int], None, tuple[FinetuneResult, dict]]:
+    """Fine-tune a calibrated session's tracking rig θ_S → θ̂_S, as a generator job.
+
+    Writes ``calibration/theta_S_hat.npz`` and ``calibration/finetune_report.json`` (loss per stage, the
+    capture metrics of θ_S and θ̂_S, seconds) atomically; nothing is written if it fails or is cancelled.
+
+    Raises
+    ------
+    SessionError
+        No θ_S yet (run ``calibrate`` first), no neutral or no expression captured.
+    """
+    session = Session.open(folder)
+    rig = rig or Rig.ict()
+    out = Path(session.calibration_folder)
+    if not (out / THETA_S_FILE).exists():
+        raise SessionError(f"{session.folder}: no calibrated rig (calibration/{THETA_S_FILE}); run calibrate first")
+    theta_s = RigParameters.load(out / THETA_S_FILE)
+    definition = RigDefinition.ict()
+    tracker = Tracker.ict(rig)
+    expression_set = session_expression_set(session)
+    pairs, _flags = calibration_pairs(session, tracker, definition, expression_set)
+    started = time.perf_counter()
+    result = yield from finetune_job(
+        rig, theta_s, pairs, definition, expression_set, embedding=tracker.embedding, gaze=tracker.gaze,
+        stage_name="theta_S_hat", cancel=cancel,
+    )
+    seconds = time.perf_counter() - started
+    theta_hat = RigParameters(
+        result.parameters.expression_names,
+        result.parameters.expression_deltas,
+        {**result.parameters.metadata, "session": str(session.folder)},
+    )
+    report = {
+        "session": str(session.folder),
+        "expressions": [p.name for p in pairs],
+        **_json_safe(result.report),
+        "metrics": {
+            "theta_S": capture_metrics(rig, theta_s, pairs, definition),
+            "theta_S_hat": capture_metrics(rig, theta_hat, pairs, definition),
+        },
+        "wall_seconds": seconds,
+    }
+    theta_hat.save(out / THETA_S_HAT_FILE)
+    write_text_atomic(out / FINETUNE_REPORT_FILE, json.dumps(report, indent=2) + "\n")
+    return result, report
+
+
+def finetune_session(folder: str | Path, rig: Rig | None = None) -> tuple[FinetuneResult, dict]:
+    """:func:`finetune_session_job` run to the end."""
+    return run_job(finetune_session_job(folder, rig))
 
 
 def _json_safe(value):

@@ -22,6 +22,7 @@ The tracker sees the rig only at the landmark embedding, so its rig is ``(478·3
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,6 +138,25 @@ class Tracker:
         """The rig's control names, length ``K``."""
         return self.rig.expression_names
 
+    @property
+    def landmark_basis(self) -> np.ndarray:
+        """The tracker's rig θ_T at the landmark embedding: offsets per control ``(K, N, 3)``, float64, cm."""
+        return self._delta_points
+
+    def with_landmark_basis(self, landmark_basis: np.ndarray) -> Tracker:
+        """The same tracker (anchors, gaze, performer neutral, settings) inverting another rig at the
+        landmarks: ``landmark_basis`` ``(K, N, 3)``, cm, e.g. a fine-tuned θ_T (:mod:`studio.core.finetuning`).
+        """
+        basis = np.asarray(landmark_basis, np.float64)
+        if basis.shape != self._delta_points.shape or not np.isfinite(basis).all():
+            raise TrackingError(f"landmark basis must be finite with shape {self._delta_points.shape}")
+        other = copy.copy(self)
+        other._delta_points = basis
+        other.solver = None
+        if self.performer_neutral is not None:
+            other.set_performer_neutral(self.performer_neutral)
+        return other
+
     # -- head pose ----------------------------------------------------------------------------------------
 
     def align(self, landmarks_px: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
@@ -164,14 +184,8 @@ class Tracker:
             raise TrackingError("performer neutral must be finite landmarks of shape (478, 3)")
         self.performer_neutral = neutral
         self._basis = np.concatenate([self._delta_points, rigid_correction_basis(neutral)])  # (K+7, N, 3)
-        num_controls = self.rig.num_controls
-        design = (self._basis * self.coordinate_weights).reshape(num_controls + NUM_RIGID, -1).T
-        lower = torch.cat([torch.zeros(num_controls), torch.full((NUM_RIGID,), -torch.inf)]).double()
-        upper = torch.cat([torch.ones(num_controls), torch.full((NUM_RIGID,), torch.inf)]).double()
-        ridge = torch.cat([torch.full((num_controls,), self.ridge), torch.zeros(NUM_RIGID)]).double()
-        self.solver = BoundedLeastSquares(
-            torch.as_tensor(design, device=self.device), lower.to(self.device), upper.to(self.device),
-            ridge=ridge.to(self.device),
+        self.solver = rig_inversion_solver(
+            self._basis, self.coordinate_weights, self.rig.num_controls, self.ridge, device=self.device
         )
 
     def clear_performer_neutral(self) -> None:
@@ -209,6 +223,51 @@ class Tracker:
     def track(self, landmarks_px: np.ndarray) -> TrackedFrames:
         """Head-pose removal and solve for landmarks ``(B, N, 3)`` in MediaPipe pixels."""
         return self.solve(self.align(landmarks_px))
+
+
+def rig_inversion_solver(
+    basis: np.ndarray,
+    coordinate_weights: np.ndarray,
+    num_controls: int,
+    ridge: float,
+    columns: np.ndarray | None = None,
+    device: str | torch.device = "cpu",
+) -> BoundedLeastSquares:
+    """The bounded solver of the tracker's rig inversion (module docstring, step 3).
+
+    Parameters
+    ----------
+    basis : np.ndarray
+        The unknowns' landmark offsets, shape ``(K + R, N, 3)``, cm per unit: the ``K`` controls (bounded to
+        [0, 1], ridge ``λ``) followed by ``R`` unbounded ones (the rigid correction, no ridge).
+    coordinate_weights : np.ndarray
+        Weights of x, y, z, shape ``(3,)``; the targets must be weighted the same way.
+    num_controls : int
+        ``K``.
+    ridge : float
+        ``λ``, cm².
+    columns : np.ndarray, optional
+        Indices of the unknowns the solve may use, ascending (a restricted tracker ``T_D``, paper 001
+        Sec. 9.1); the solution's ``x`` then has one entry per column. By default all ``K + R``.
+    device : str or torch.device
+        Where the solver runs.
+
+    Returns
+    -------
+    BoundedLeastSquares
+        Design ``(N·3, len(columns))`` float64.
+    """
+    total = basis.shape[0]
+    columns = np.arange(total) if columns is None else np.asarray(columns, int)
+    design = (np.asarray(basis, np.float64)[columns] * coordinate_weights).reshape(len(columns), -1).T
+    bounded = columns < num_controls
+    lower = torch.as_tensor(np.where(bounded, 0.0, -np.inf))
+    upper = torch.as_tensor(np.where(bounded, 1.0, np.inf))
+    ridges = torch.as_tensor(np.where(bounded, float(ridge), 0.0))
+    return BoundedLeastSquares(
+        torch.as_tensor(np.ascontiguousarray(design), device=device), lower.to(device), upper.to(device),
+        ridge=ridges.to(device),
+    )
 
 
 def rigid_correction_basis(points: np.ndarray) -> np.ndarray:

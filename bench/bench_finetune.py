@@ -1,0 +1,123 @@
+"""Fine-tuning benchmark: the synthetic study of paper 001 Sec. 10.4 (Table 3) and the metrics of Sec. 10.5.
+
+A synthetic performer with rig parameters θ_GT (the parametric model of :mod:`studio.core.performer_model`,
+or an npz given with ``--gt-rig``) performs the ``ict_full`` Simon-Says set at geometry level with the
+capture noise model of ``bench calibration`` (30-frame bursts of σ = ``noise_mm`` per coordinate, averaged;
+the same captures, so θ_S is the one ``bench calibration`` reports for the seed). θ_A and θ_S are fine-tuned
+on those captures into θ̂_A and θ̂_S. Then θ_GT performs the unseen ``animator`` and ``random`` sets, each
+pose captured the same way (relative to the session's neutral), and four trackers — the studio's bounded
+rig inversion with θ_A, θ̂_A, θ_S, θ̂_S as its rig — track them. Per set and tracker, averaged over poses:
+``control_l2`` and ``control_linf`` (against the poses' controls), ``sparsity`` (fraction of controls above
+0.1), ``tweaker`` (sum of the tweaker controls), ``vertex_mm`` (mean face-vertex distance between the
+animation rig posed with the tracked controls — θ_A for θ_A and θ̂_A, θ_S for θ_S and θ̂_S — and θ_GT posed
+with the truth). ``seconds`` is the wall time of θ_S → θ̂_S (``seconds_theta_A_hat`` of θ_A → θ̂_A).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+
+TRACKERS = ("theta_A", "theta_A_hat", "theta_S", "theta_S_hat")
+
+
+def run_finetune_benchmark(
+    seed: int = 0, gt_rig: str | None = None, noise_mm: float = 1.0, device: str = "cpu"
+) -> dict:
+    """Fine-tune θ_A and θ_S on a synthetic performer's captures and compare four trackers (module docstring)."""
+    import torch
+
+    from bench.bench_calibration import _rig_parameters_from_file, geometry_captures
+    from studio.core.calibration import calibrate, mesh_propagator
+    from studio.core.expression_sets import SimonSaysSet, animator_set, random_set
+    from studio.core.finetuning import finetune
+    from studio.core.landmark_embedding import LandmarkEmbedding
+    from studio.core.metrics import animation_metrics, vertex_error_mm
+    from studio.core.performer_model import performer_rig_parameters
+    from studio.core.rig import Rig, RigParameters
+    from studio.core.rig_definition import RigDefinition
+    from studio.core.tracker import Tracker
+
+    rig = Rig.ict()
+    definition = RigDefinition.ict()
+    embedding = LandmarkEmbedding.ict()
+    theta_gt = _rig_parameters_from_file(gt_rig, rig) if gt_rig else performer_rig_parameters(rig, definition, seed)
+    gt = rig.with_parameters(theta_gt)
+    rng = np.random.default_rng(seed)
+    simon_says = SimonSaysSet.packaged("ict_full")
+    expressions = [e for e in simon_says.expressions if e.name != "neutral"]
+    controls = np.stack([simon_says.control_vector(e, rig.expression_names) for e in expressions])
+    gt_tensors = gt.tensors(dtype=torch.float64)
+    rig_points = rig.tensors(dtype=torch.float64).surface_basis(embedding.points)[0].numpy()
+
+    def gt_points(c: np.ndarray) -> np.ndarray:
+        return gt_tensors.evaluate_at(torch.as_tensor(c, dtype=torch.float64), embedding.points).numpy()
+
+    pairs, neutral = geometry_captures(
+        gt_points, controls, [e.name for e in expressions], rng, noise_mm, rig_points
+    )
+    mesh_propagator(rig, embedding, definition)  # per-rig setup, shared by calibration and fine-tuning
+    theta_s = calibrate(rig, embedding, pairs, definition).parameters
+    theta_a = RigParameters(rig.expression_names, rig.expression_deltas, {"stage": "theta_A"})
+    parameters = {"theta_A": theta_a, "theta_S": theta_s}
+    reports, seconds = {}, {}
+    for base in ("theta_A", "theta_S"):
+        started = time.perf_counter()
+        result = finetune(
+            rig, parameters[base], pairs, definition, simon_says, stage_name=f"{base}_hat",
+            tracker_options={"device": device},
+        )
+        seconds[base] = time.perf_counter() - started
+        parameters[f"{base}_hat"] = result.parameters
+        reports[base] = {k: v for k, v in result.report.items() if k not in ("per_expression", "spurious")}
+
+    animator, animator_names = animator_set(rig.expression_names)
+    evaluation = {"animator": animator, "random": random_set(rig.expression_names, 50, seed + 1000)}
+    face = rig.group_vertices("face")
+    tweakers = [rig.control_index(definition.controls[i].name) for i in definition.tweaker_indices()]
+    figures: dict[str, dict[str, dict[str, float]]] = {
+        name: {s: {} for s in evaluation} for name in ("control_l2", "control_linf", "sparsity", "tweaker", "vertex_mm")
+    }
+    for set_name, truth in evaluation.items():
+        captured, _ = geometry_captures(
+            gt_points, truth, [str(i) for i in range(len(truth))], rng, noise_mm, rig_points, neutral=neutral
+        )
+        landmarks = np.stack([p.landmarks for p in captured])
+        truth_mesh = gt.evaluate(truth)[:, face]
+        for label in TRACKERS:
+            tracker = Tracker(rig.with_parameters(parameters[label]), embedding, device=device)
+            tracker.set_performer_neutral(rig_points)
+            tracked = tracker.solve(landmarks).controls
+            animation_rig = rig.with_parameters(parameters[label.removesuffix("_hat")])
+            vertex = vertex_error_mm(animation_rig.evaluate(tracked)[:, face], truth_mesh)
+            metrics = animation_metrics(tracked, tweakers, truth=truth, vertex_error=vertex)
+            for name in figures:
+                figures[name][set_name][label] = metrics[name]["mean"]
+    reduction = {
+        name: {
+            s: {label: 1.0 - values[label] / values["theta_A"] for label in TRACKERS[1:]} for s, values in sets.items()
+        }
+        for name, sets in figures.items()
+        if name != "vertex_mm"
+    }
+    return {
+        "benchmark": "finetune",
+        "seed": seed,
+        "noise_mm": noise_mm,
+        "gt_rig": gt_rig or "parametric (studio.core.performer_model)",
+        "expression_set": simon_says.name,
+        "expressions": len(pairs),
+        **figures,
+        "reduction_vs_theta_A": reduction,
+        "seconds": seconds["theta_S"],
+        "seconds_theta_A_hat": seconds["theta_A"],
+        "device": device if device != "cuda" else f"cuda ({torch.cuda.get_device_name(0)})",
+        "finetune_reports": reports,
+        "animator_expressions": list(animator_names),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(run_finetune_benchmark(), indent=2))
