@@ -24,15 +24,22 @@ TRACKERS = ("theta_A", "theta_A_hat", "theta_S", "theta_S_hat")
 
 
 def run_finetune_benchmark(
-    seed: int = 0, gt_rig: str | None = None, noise_mm: float = 1.0, device: str = "cpu"
+    seed: int = 0,
+    gt_rig: str | None = None,
+    noise_mm: float = 1.0,
+    device: str = "cpu",
+    settings: dict | None = None,
 ) -> dict:
-    """Fine-tune θ_A and θ_S on a synthetic performer's captures and compare four trackers (module docstring)."""
+    """Fine-tune θ_A and θ_S on a synthetic performer's captures and compare four trackers (module docstring).
+
+    ``settings`` overrides fields of :class:`studio.core.finetuning.FinetuneSettings` (``noise_margin``...).
+    """
     import torch
 
     from bench.bench_calibration import _rig_parameters_from_file, geometry_captures
     from studio.core.calibration import calibrate, mesh_propagator
     from studio.core.expression_sets import SimonSaysSet, animator_set, random_set
-    from studio.core.finetuning import finetune
+    from studio.core.finetuning import FinetuneSettings, finetune
     from studio.core.landmark_embedding import LandmarkEmbedding
     from studio.core.metrics import animation_metrics, vertex_error_mm
     from studio.core.performer_model import performer_rig_parameters
@@ -62,12 +69,13 @@ def run_finetune_benchmark(
     theta_s = calibrate(rig, embedding, pairs, definition).parameters
     theta_a = RigParameters(rig.expression_names, rig.expression_deltas, {"stage": "theta_A"})
     parameters = {"theta_A": theta_a, "theta_S": theta_s}
+    finetune_settings = FinetuneSettings(**(settings or {}))
     reports, seconds = {}, {}
     for base in ("theta_A", "theta_S"):
         started = time.perf_counter()
         result = finetune(
             rig, parameters[base], pairs, definition, simon_says, stage_name=f"{base}_hat",
-            tracker_options={"device": device},
+            tracker_options={"device": device}, settings=finetune_settings,
         )
         seconds[base] = time.perf_counter() - started
         parameters[f"{base}_hat"] = result.parameters

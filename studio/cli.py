@@ -164,7 +164,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     from studio.core.jobs import run_job
     from studio.core.session_calibration import finetune_session_job
 
-    with tqdm(desc="fine-tuning", unit="run", file=sys.stderr, disable=args.quiet) as bar:
+    with tqdm(desc="fine-tuning", unit="run", file=sys.stderr, disable=args.quiet, delay=1.0) as bar:
 
         def show(progress: tuple[str, int, int]) -> None:
             what, done, total = progress
@@ -187,7 +187,14 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
 def _bench_finetune(args: argparse.Namespace) -> dict:
     from bench.bench_finetune import run_finetune_benchmark
 
-    return run_finetune_benchmark(seed=args.seed, gt_rig=args.gt_rig, noise_mm=args.noise_mm, device=args.device)
+    settings = {}
+    if args.noise_margin is not None:
+        settings["noise_margin"] = args.noise_margin
+    if args.max_noise_std is not None:
+        settings["max_noise_std"] = args.max_noise_std
+    return run_finetune_benchmark(
+        seed=args.seed, gt_rig=args.gt_rig, noise_mm=args.noise_mm, device=args.device, settings=settings
+    )
 
 
 def _run_bench(args: argparse.Namespace) -> int:
@@ -349,6 +356,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="npz with expression_names (K,) and expression_deltas (K, V, 3) in cm")
     bench_finetune.add_argument("--noise-mm", type=float, default=1.0, help="landmark noise σ per coordinate")
     bench_finetune.add_argument("--device", default="cpu", help="torch device of the solves (cpu, cuda)")
+    bench_finetune.add_argument("--noise-margin", type=float, metavar="Z",
+                                help="errors within Z noise standard deviations are not fitted (default 2)")
+    bench_finetune.add_argument("--max-noise-std", type=float, metavar="S",
+                                help="controls noisier than S are left alone (default 0.025; 1e9: tune all)")
     bench_tracking = add_bench("tracking", _bench_tracking, "closed loop: synthetic performer → MediaPipe → solve")
     bench_tracking.add_argument("--seconds", type=float, default=12.0, help="length of the synthetic take")
     bench_tracking.add_argument("--footage", metavar="DIR",

@@ -62,3 +62,58 @@ def test_calibrate_command_refuses_a_folder_without_a_session(tmp_path, assets_d
                             text=True, timeout=120, env=os.environ)
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def _short_clip(path: Path, frames: int = 45) -> Path:
+    """The first frames of a footage clip, as a small MJPG file."""
+    import cv2
+
+    source = cv2.VideoCapture(str(ROOT.parent / "shared" / "footage" / "d10.mp4"))
+    writer = None
+    for _ in range(frames):
+        ok, image = source.read()
+        if not ok:
+            break
+        if writer is None:
+            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, image.shape[1::-1])
+        writer.write(image)
+    source.release()
+    writer.release()
+    return path
+
+
+def test_finetune_command_writes_theta_s_hat_and_track_uses_it(calibrated_session, tmp_path, assets_dir):
+    from studio.core.rig import RigParameters
+
+    session, _, _ = calibrated_session
+    result = subprocess.run([sys.executable, "main.py", "finetune", "--quiet", str(session.folder)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300, env=os.environ)
+    assert result.returncode == 0, result.stderr
+    theta_hat = RigParameters.load(session.calibration_folder / "theta_S_hat.npz")
+    assert theta_hat.metadata["stage"] == "theta_S_hat" and theta_hat.metadata["theta_R"] == "theta_S"
+    report = json.loads((session.calibration_folder / "finetune_report.json").read_text())
+    assert [s["stage"] for s in report["stages"]] == [1, 2, 3, 4]
+    assert report["expressions"] == ["jaw_open", "lips_sealed_jaw_open", "smile"]
+    before, after = report["metrics"]["theta_S"], report["metrics"]["theta_S_hat"]
+    assert after["control_l2"] <= before["control_l2"] + 1e-6  # the full tracker never got worse on them
+    assert set(before) == {"sparsity", "tweaker", "control_l2", "control_linf", "landmark_mm"}
+    if not (ROOT.parent / "shared" / "footage" / "d10.mp4").exists():
+        pytest.skip("no footage beside the checkout")
+    clip, out, stats = _short_clip(tmp_path / "clip.avi"), tmp_path / "clip.csv", tmp_path / "clip.json"
+    result = subprocess.run(
+        [sys.executable, "main.py", "track", "--quiet", str(clip), "--out", str(out), "--json", str(stats),
+         "--neutral", "0:15", "--rig-params", str(session.calibration_folder / "theta_S_hat.npz")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env=os.environ,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(stats.read_text())["rig_stage"] == "theta_S_hat"
+
+
+def test_finetune_command_needs_a_calibration_first(tmp_path, assets_dir):
+    from studio.core.session import Session
+
+    Session.create(tmp_path / "s", {"name": "p"}, "ict_facekit", "ict_default", ["neutral", "jaw_open"])
+    result = subprocess.run([sys.executable, "main.py", "finetune", str(tmp_path / "s")], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120, env=os.environ)
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1 and "run calibrate first" in result.stderr

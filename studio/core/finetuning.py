@@ -40,10 +40,16 @@ starting point included, so no stage makes the full tracker worse on the pairs.
    ``R_D``: ``γ1 ||T_D(v_k) − c_k,D||² + γ2 ||R_D(T_D(v_k)) − v_k||²`` over θ_D.
 2. The same with the filtered tracker ``T_H`` (the full solve, output kept on ``D_k`` only).
 3. Stage 2 plus ``γs ||T(v_k)_S||²`` on the expression's spurious controls ``S_k``: controls it does not ask
-   for that the full tracker moves above ``spurious_threshold``, or at all when the expression set lists
-   them as ``must_not_move``.
+   for that the full tracker moves above ``spurious_threshold`` (above half of it when the expression set
+   lists them as ``must_not_move``).
 4. The parameters of each spurious control ``j`` in turn (most spuriously used first), with the full
    ``γ1`` and ``γ2`` terms summed over every relevant expression (where ``j`` is spurious or asked for).
+
+**Noise.** One capture per expression is one noisy sample, and a per-expression optimisation can fit its
+noise. Errors and spurious values within ``noise_margin`` standard deviations of what the captures' noise
+alone makes of a control (:func:`control_noise_std`) are not fitted, and controls noisier than
+``max_noise_std`` (on ICT the gaze and ``eyeWide`` shapes, which barely move the landmarks) are not tuned
+at all; they still count when the full tracker judges candidates (``docs/finetuning.md``).
 
 Units: centimetres inside, millimetres in the γ2 and γε terms and in reports; controls unitless.
 """
@@ -100,8 +106,8 @@ class FinetuneSettings:
         optimisation, they are never spurious and their parameters do not change (the landmarks barely see
         them; fitting them fits the noise). They still count in the full tracker's judgement.
     validation : str
-        How the full tracker judges candidates (:meth:`_Problem.better`): ``"held_out"`` (default),
-        ``"all"`` (the paper's overall error) or ``"no_worse"``.
+        How the full tracker judges candidates (:meth:`_Problem.better`): ``"all"`` (default: the paper's
+        overall control error over every pair), ``"held_out"`` or ``"no_worse"``.
     residual_term : bool
         Add the ``∂ṽ/∂θ`` estimate to Eq. 12 (module docstring); the paper's method leaves it out.
     stages : tuple of int
@@ -117,7 +123,7 @@ class FinetuneSettings:
     spurious_threshold: float = 0.1
     noise_margin: float = 2.0
     max_noise_std: float = 0.025
-    validation: str = "held_out"
+    validation: str = "all"
     residual_term: bool = False
     stages: tuple[int, ...] = (1, 2, 3, 4)
 
@@ -408,7 +414,8 @@ class _Problem:
         else:
             for i, d in enumerate(asked):
                 keep[i, d] = True
-        kept = np.where(keep, controls, 0.0)
+        # R(T_H(v)) sees the filtered output; with the full output (asked None) R sees every control
+        kept = controls if asked is None else np.where(keep, controls, 0.0)
         error = self.outside_margin(np.where(keep, controls - self.targets[rows], 0.0))
         value = s.gamma_controls * float((error**2).sum())
         grad = 2.0 * s.gamma_controls * error

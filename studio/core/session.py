@@ -260,7 +260,7 @@ class Session:
 
     @property
     def calibration_folder(self) -> Path:
-        """``calibration/``, reserved for θ_S."""
+        """``calibration/``: θ_S, θ̂_S and their reports (written by calibration and fine-tuning)."""
         return self.folder / CALIBRATION_FOLDER
 
     def _entry(self, name: str) -> dict[str, Any]:
