@@ -19,7 +19,7 @@ import numpy as np
 
 from studio.core.atomic_files import write_text_atomic
 from studio.core.burst_capture import BurstCapture, capture_session_job
-from studio.core.calibration import CalibrationPair, CalibrationResult, calibrate
+from studio.core.calibration import CalibrationPair, CalibrationResult, calibrate_job
 from studio.core.capture_quality import assess_capture
 from studio.core.expression_sets import SimonSaysSet
 from studio.core.finetuning import FinetuneResult, FinetuneSettings, finetune_job
@@ -87,14 +87,14 @@ def calibration_pairs(
     return pairs, flags
 
 
-def calibrate_session(folder: str | Path, rig: Rig | None = None) -> tuple[CalibrationResult, dict]:
-    """Calibrate a session's rig: write ``calibration/theta_S.npz`` and ``calibration/report.json``.
+def calibrate_session_job(
+    folder: str | Path, rig: Rig | None = None, cancel: Cancel = None
+) -> Generator[tuple[str, int, int], None, tuple[CalibrationResult, dict]]:
+    """Calibrate a session's rig, as a generator job: write ``calibration/theta_S.npz`` and
+    ``calibration/report.json`` (atomically; nothing is written if it fails or is cancelled).
 
-    Returns
-    -------
-    tuple
-        The calibration result and the report written (per-expression residual before/after, flagged
-        captures, chosen regularization, seconds).
+    Yields the calibration's ``(stage, done, total)``; returns the calibration result and the report written
+    (per-expression residual before/after, flagged captures, chosen regularization, seconds).
     """
     session = Session.open(folder)
     rig = rig or Rig.ict()
@@ -103,7 +103,7 @@ def calibrate_session(folder: str | Path, rig: Rig | None = None) -> tuple[Calib
     expression_set = session_expression_set(session)
     pairs, flags = calibration_pairs(session, tracker, definition, expression_set)
     started = time.perf_counter()
-    result = calibrate(rig, tracker.embedding, pairs, definition)
+    result = yield from calibrate_job(rig, tracker.embedding, pairs, definition, cancel=cancel)
     seconds = time.perf_counter() - started
     theta = RigParameters(
         result.parameters.expression_names,
@@ -111,7 +111,6 @@ def calibrate_session(folder: str | Path, rig: Rig | None = None) -> tuple[Calib
         {**result.parameters.metadata, "stage": "theta_S", "session": str(session.folder)},
     )
     out = Path(session.calibration_folder)
-    theta.save(out / THETA_S_FILE)
     report = {
         "session": str(session.folder),
         "expressions": [p.name for p in pairs],
@@ -119,8 +118,14 @@ def calibrate_session(folder: str | Path, rig: Rig | None = None) -> tuple[Calib
         **_json_safe(result.report),
         "wall_seconds": seconds,
     }
+    theta.save(out / THETA_S_FILE)
     write_text_atomic(out / REPORT_FILE, json.dumps(report, indent=2) + "\n")
     return result, report
+
+
+def calibrate_session(folder: str | Path, rig: Rig | None = None) -> tuple[CalibrationResult, dict]:
+    """:func:`calibrate_session_job` run to the end."""
+    return run_job(calibrate_session_job(folder, rig))
 
 
 def capture_metrics(

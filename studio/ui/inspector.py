@@ -96,6 +96,11 @@ class RigInspectorWindow(QMainWindow):
         self.action_live.triggered.connect(self.open_live_view)
         menu.addAction(self.action_live)
         self._live_window = None
+        session_menu = self.menuBar().addMenu("&Session")
+        self.action_calibrate = QAction("Calibrate session…", self, shortcut=QKeySequence("Ctrl+K"))
+        self.action_calibrate.triggered.connect(self._ask_and_open_calibration)
+        session_menu.addAction(self.action_calibrate)
+        self._calibration_pages: list[QWidget] = []
 
     def open_live_view(self) -> QMainWindow:
         """Open (or raise) the live tracking window for this rig."""
@@ -111,6 +116,30 @@ class RigInspectorWindow(QMainWindow):
 
     def _forget_live_view(self) -> None:
         self._live_window = None
+
+    def _ask_and_open_calibration(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a Simon-Says session folder")
+        if folder:
+            self.open_calibration(Path(folder))
+
+    def open_calibration(self, folder: Path) -> QWidget | None:
+        """Open the calibration page of a session folder (a one-line message box when it holds none)."""
+        from PySide6.QtWidgets import QMessageBox
+
+        from studio.core.session import SessionError
+        from studio.ui.calibration_page import CalibrationPage
+
+        try:
+            page = CalibrationPage(folder)
+        except (SessionError, OSError, ValueError) as error:
+            QMessageBox.warning(self, "Calibrate session", str(error))
+            return None
+        page.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        page.destroyed.connect(lambda *_: self._calibration_pages.remove(page) if page in self._calibration_pages else None)
+        self._calibration_pages.append(page)
+        page.resize(1100, 750)
+        page.show()
+        return page
 
     def _ask_and_render_reference(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save reference image", "reference.png", "PNG image (*.png)")

@@ -1,0 +1,245 @@
+"""The calibration page: calibrate a session (θ_A → θ_S) and fine-tune its tracker (θ_S → θ̂_S).
+
+Both run as core generator jobs (:func:`studio.core.session_calibration.calibrate_session_job`,
+:func:`studio.core.session_calibration.finetune_session_job`) in superqt workers; the GUI thread only shows
+their progress, a log and the reports: a pyqtgraph bar chart of each expression's landmark residual before
+and after calibration, and the fine-tuning objective and control error per stage. Cancel (or closing the
+page) sets the job's cancel flag and stops the worker at its next yield; the jobs write their files only at
+the end, atomically, so a cancelled run leaves the session as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt.utils import create_worker
+
+from studio.core.jobs import JobCancelled
+from studio.core.session import Session
+from studio.core.session_calibration import (
+    FINETUNE_REPORT_FILE,
+    REPORT_FILE,
+    calibrate_session_job,
+    finetune_session_job,
+)
+
+#: Colours of the "before" and "after" bars.
+BEFORE_BRUSH, AFTER_BRUSH = (150, 150, 150), (60, 130, 220)
+
+
+class CalibrationPage(QWidget):
+    """Calibrate and fine-tune one session; shows progress, a log and the reports' plots.
+
+    Parameters
+    ----------
+    folder : Path
+        The session folder (must hold a session).
+
+    Signals
+    -------
+    sigJobFinished(str, bool)
+        ``("calibration" | "finetune", succeeded)`` once a job has ended (done, failed or cancelled).
+    """
+
+    sigJobFinished = Signal(str, bool)
+
+    def __init__(self, folder: str | Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = Session.open(folder)
+        self.setWindowTitle(f"Calibration — {self.session.folder.name}")
+        self._worker: Any = None
+        self._cancel = threading.Event()
+        self._job_name = ""
+
+        self.title = QLabel()
+        self.title.setTextFormat(Qt.TextFormat.PlainText)
+        self.calibrate_button = QPushButton("Calibrate (θ_A → θ_S)")
+        self.finetune_button = QPushButton("Fine-tune tracker (θ_S → θ̂_S)")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.calibrate_button.clicked.connect(self.calibrate)
+        self.finetune_button.clicked.connect(self.finetune)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar()
+        self.status = QLabel("idle")
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(2000)
+
+        self.residual_plot = pg.PlotWidget(title="landmark residual per expression (mm): before, after")
+        self.residual_plot.setBackground("w")
+        self.residual_plot.showGrid(y=True, alpha=0.3)
+        self.stage_plot = pg.PlotWidget(title="fine-tuning per stage: objective before, after; control L2")
+        self.stage_plot.setBackground("w")
+        self.stage_plot.showGrid(y=True, alpha=0.3)
+        self.stage_plot.addLegend(offset=(-10, 10))
+
+        buttons = QHBoxLayout()
+        for button in (self.calibrate_button, self.finetune_button, self.cancel_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.title)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        plots = QHBoxLayout()
+        plots.addWidget(self.residual_plot, 3)
+        plots.addWidget(self.stage_plot, 2)
+        layout.addLayout(plots, 3)
+        layout.addWidget(self.log, 1)
+        self.refresh()
+
+    # -- state ------------------------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        """Whether a job is running."""
+        return self._worker is not None
+
+    def refresh(self) -> None:
+        """Re-read the session's reports and show them."""
+        folder = self.session.calibration_folder
+        status = Session.open(self.session.folder).status()
+        self.title.setText(
+            f"{self.session.folder}: {len(status.captured)} captures, {len(status.flagged)} flagged; "
+            f"θ_S {'yes' if (folder / 'theta_S.npz').exists() else 'no'}, "
+            f"θ̂_S {'yes' if (folder / 'theta_S_hat.npz').exists() else 'no'}"
+        )
+        self.finetune_button.setEnabled(not self.busy and (folder / "theta_S.npz").exists())
+        self.calibrate_button.setEnabled(not self.busy)
+        self.show_calibration_report(_read_json(folder / REPORT_FILE))
+        self.show_finetune_report(_read_json(folder / FINETUNE_REPORT_FILE))
+
+    def show_calibration_report(self, report: dict | None) -> None:
+        """Bars of each expression's landmark residual (mm) before and after calibration."""
+        self.residual_plot.clear()
+        if not report or "residual_mm" not in report:
+            return
+        names = list(report["residual_mm"])
+        before = np.array([report["residual_mm"][n]["before"] for n in names])
+        after = np.array([report["residual_mm"][n]["after"] for n in names])
+        x = np.arange(len(names), dtype=float)
+        self.residual_plot.addItem(pg.BarGraphItem(x=x - 0.2, height=before, width=0.4, brush=BEFORE_BRUSH))
+        self.residual_plot.addItem(pg.BarGraphItem(x=x + 0.2, height=after, width=0.4, brush=AFTER_BRUSH))
+        self.residual_plot.getAxis("bottom").setTicks([[(float(i), n) for i, n in enumerate(names)]])
+
+    def show_finetune_report(self, report: dict | None) -> None:
+        """The fine-tuning objective before/after and the control L2 after each stage."""
+        self.stage_plot.clear()
+        if not report or "stages" not in report:
+            return
+        stages = np.array([s["stage"] for s in report["stages"]], dtype=float)
+        before = np.array([s["objective_before"] for s in report["stages"]])
+        after = np.array([s["objective_after"] for s in report["stages"]])
+        l2 = np.array([s["control_l2"] for s in report["stages"]])
+        self.stage_plot.addItem(pg.BarGraphItem(x=stages - 0.2, height=before, width=0.4, brush=BEFORE_BRUSH))
+        self.stage_plot.addItem(pg.BarGraphItem(x=stages + 0.2, height=after, width=0.4, brush=AFTER_BRUSH))
+        self.stage_plot.plot(stages, l2, pen=pg.mkPen((220, 80, 40), width=2), symbol="o", name="control L2")
+        self.stage_plot.getAxis("bottom").setTicks([[(float(s), f"stage {int(s)}") for s in stages]])
+
+    # -- jobs -------------------------------------------------------------------------------------------
+
+    def calibrate(self) -> None:
+        """Start calibrating in a worker (no-op while a job runs)."""
+        self._start("calibration", calibrate_session_job, self.session.folder)
+
+    def finetune(self) -> None:
+        """Start fine-tuning in a worker (no-op while a job runs)."""
+        self._start("finetune", finetune_session_job, self.session.folder)
+
+    def cancel(self) -> None:
+        """Ask the running job to stop; it ends at its next check without writing anything."""
+        if self._worker is None:
+            return
+        self._cancel.set()
+        self._worker.quit()
+        self.status.setText(f"{self._job_name}: cancelling…")
+
+    def _start(self, name: str, job, folder: Path) -> None:
+        if self.busy:
+            return
+        self._cancel = threading.Event()
+        self._job_name = name
+        self._started = time.perf_counter()
+        worker = create_worker(job, folder, cancel=self._cancel, _start_thread=False, _ignore_errors=True)
+        worker.yielded.connect(self._progress)
+        worker.returned.connect(self._returned)
+        worker.errored.connect(self._errored)
+        worker.finished.connect(self._finished)
+        self._worker = worker
+        self._succeeded = False
+        self._log(f"{name} started")
+        self.calibrate_button.setEnabled(False)
+        self.finetune_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress.setRange(0, 0)
+        worker.start()
+
+    def _progress(self, progress: tuple[str, int, int]) -> None:
+        what, done, total = progress
+        self.progress.setRange(0, max(int(total), 1))
+        self.progress.setValue(int(done))
+        self.status.setText(f"{self._job_name}: {what}")
+        self._log(f"{what} ({done}/{total})")
+
+    def _returned(self, result: tuple[Any, dict]) -> None:
+        self._succeeded = True
+        report = result[1]
+        seconds = time.perf_counter() - self._started
+        if self._job_name == "calibration":
+            self._log(f"calibration done in {seconds:.1f} s: wrote calibration/theta_S.npz")
+        else:
+            before, after = report["metrics"]["theta_S"], report["metrics"]["theta_S_hat"]
+            self._log(f"fine-tuning done in {seconds:.1f} s: control L2 on the captures "
+                      f"{before['control_l2']:.3f} → {after['control_l2']:.3f}; wrote calibration/theta_S_hat.npz")
+
+    def _errored(self, error: BaseException) -> None:
+        if isinstance(error, JobCancelled):
+            self._log(f"{self._job_name} cancelled; nothing written")
+        else:
+            self._log(f"{self._job_name} failed: {error}")
+
+    def _finished(self) -> None:
+        name, succeeded = self._job_name, self._succeeded
+        if not succeeded and self._cancel.is_set():
+            self._log(f"{name} stopped; nothing written")
+        self._worker = None
+        self.cancel_button.setEnabled(False)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1 if succeeded else 0)
+        self.status.setText(f"{name}: {'done' if succeeded else 'not done'}")
+        self.refresh()
+        self.sigJobFinished.emit(name, succeeded)
+
+    def _log(self, line: str) -> None:
+        self.log.appendPlainText(line)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
+        """Closing cancels a running job (it writes nothing half-way)."""
+        self.cancel()
+        super().closeEvent(event)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
