@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
+
+FOOTAGE = Path(__file__).resolve().parents[2] / "shared" / "footage"
 
 pytestmark = pytest.mark.gl
 
@@ -95,3 +98,54 @@ def test_cancel_stops_the_job_and_writes_nothing(qtbot, session_folder, tmp_path
     assert finished.args == ["calibration", False]
     assert not (folder / "calibration" / "theta_S.npz").exists()
     assert not page.busy and page.calibrate_button.isEnabled()
+
+
+def _short_clip(path, frames: int = 40):
+    import cv2
+
+    source = cv2.VideoCapture(str(FOOTAGE / "d10.mp4"))
+    writer = None
+    for _ in range(frames):
+        ok, image = source.read()
+        if not ok:
+            break
+        if writer is None:
+            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, image.shape[1::-1])
+        writer.write(image)
+    source.release()
+    writer.release()
+    return path
+
+
+@pytest.mark.skipif(not (FOOTAGE / "d10.mp4").exists(), reason="no footage beside the checkout")
+def test_takes_page_tracks_a_video_with_every_rig_and_shows_its_curves(qtbot, session_folder, tmp_path):
+    from studio.core.session_calibration import calibrate_session, finetune_session
+    from studio.core.session_takes import list_takes, load_take
+    from studio.ui.takes_page import TakesPage
+
+    if not (session_folder / "calibration" / "theta_S_hat.npz").exists():
+        calibrate_session(session_folder)
+        finetune_session(session_folder)
+    page = TakesPage(session_folder)
+    qtbot.addWidget(page)
+    page.show()
+    meter = _StallMeter()
+    with qtbot.waitSignal(page.sigTakeTracked, timeout=180_000) as tracked:
+        page.import_video(_short_clip(tmp_path / "clip.avi"), "clip")
+    meter.stop()
+    assert tracked.args == ["clip", True]
+    assert meter.longest < 0.1, f"the GUI thread stalled {meter.longest * 1000:.0f} ms during tracking"
+    assert list_takes(session_folder) == ["clip"]
+    info, curves = load_take(session_folder, "clip")
+    assert info["rigs"] == ["theta_A", "theta_S", "theta_S_hat"] and info["frames"] == 40
+    assert page.take_list.currentItem().text() == "clip" and page.metrics.rowCount() == 3
+    shown = [item for item in page.plot.getPlotItem().listDataItems()]
+    assert len(shown) == len(page.selected_controls()) == 5
+    rig = page.rig_box.currentText()
+    first = page.selected_controls()[0]
+    np.testing.assert_array_equal(
+        shown[0].getData()[1], curves[rig].values[:, curves[rig].control_names.index(first)]
+    )
+    with qtbot.waitSignal(page.sigFrameChanged) as moved:
+        page.cursor.setValue(float(curves[rig].time_s[20]))
+    assert moved.args == [20]

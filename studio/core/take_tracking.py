@@ -128,12 +128,40 @@ def track_take(
     landmark_s = time.perf_counter() - started
     if not observations:
         raise TrackingError(f"{source.name}: no frames")
+    if not any(o.face_found for o in observations):
+        raise TrackingError(f"{source.name}: no face found in any of {len(observations)} frames")
+    yield ("solve", 0, 1)
+    result = solve_observations(observations, tracker, neutral, filter_name, source.fps, tweaker_indices)
+    result.timings_ms["landmarks"] = 1e3 * landmark_s / len(observations)
+    result.stats = take_stats(result, time.perf_counter() - started, tweaker_indices)
+    yield ("solve", 1, 1)
+    return result
+
+
+def solve_observations(
+    observations: Sequence[FaceObservation],
+    tracker: Tracker,
+    neutral: str | tuple[int, int] = "auto",
+    filter_name: str = "smooth",
+    fps: float | None = None,
+    tweaker_indices: Sequence[int] = (),
+) -> TakeTracking:
+    """The steps of :func:`track_take` after reconstruction: head pose, performer neutral, solve, filter.
+
+    Tracking the same observations with another rig (θ_S, θ̂_S) needs only this, not MediaPipe again.
+
+    Raises
+    ------
+    TrackingError
+        No face in any frame, or a neutral range past the take.
+    """
+    started = time.perf_counter()
     found = np.array([o.face_found for o in observations])
     if not found.any():
-        raise TrackingError(f"{source.name}: no face found in any of {len(observations)} frames")
+        raise TrackingError(f"no face found in any of {len(observations)} frames")
     landmarks = np.stack([o.landmarks for o in observations]).astype(np.float64)
     time_s = np.array([o.time_s for o in observations], np.float64)
-    fps = source.fps or (len(time_s) - 1) / max(time_s[-1] - time_s[0], 1e-9)
+    fps = fps or (len(time_s) - 1) / max(time_s[-1] - time_s[0], 1e-9)
 
     t0 = time.perf_counter()
     tracker.clear_performer_neutral()
@@ -149,23 +177,21 @@ def track_take(
     tracker.set_performer_neutral(neutral_from_range(anchored, neutral_range.start, neutral_range.stop))
     aligned = tracker.align(landmarks)
     t1 = time.perf_counter()
-    yield ("solve", 0, 1)
     tracked = tracker.solve(aligned)
     t2 = time.perf_counter()
     filtered = filter_curves(tracked.controls, time_s, filter_name, fps)
     filtered = np.where(found[:, None], np.clip(filtered, 0.0, 1.0), np.nan).astype(np.float32)
     t3 = time.perf_counter()
-    yield ("solve", 1, 1)
 
     frames = len(observations)
     timings = {
-        "landmarks": 1e3 * landmark_s / frames,
+        "landmarks": 0.0,
         "alignment": 1e3 * (t1 - t0) / frames,
         "solve": 1e3 * (t2 - t1) / frames,
         "filter": 1e3 * (t3 - t2) / frames,
     }
     curves = TakeCurves(tracker.control_names, time_s - time_s[0], found, filtered)
-    result = TakeTracking(curves, tracked.controls, tracked.residual_mm, observations, neutral_range, timings)
+    result = TakeTracking(curves, tracked.controls, tracked.residual_mm, list(observations), neutral_range, timings)
     result.stats = take_stats(result, time.perf_counter() - started, tweaker_indices)
     return result
 

@@ -100,7 +100,10 @@ class RigInspectorWindow(QMainWindow):
         self.action_calibrate = QAction("Calibrate session…", self, shortcut=QKeySequence("Ctrl+K"))
         self.action_calibrate.triggered.connect(self._ask_and_open_calibration)
         session_menu.addAction(self.action_calibrate)
-        self._calibration_pages: list[QWidget] = []
+        self.action_takes = QAction("Takes…", self, shortcut=QKeySequence("Ctrl+T"))
+        self.action_takes.triggered.connect(self._ask_and_open_takes)
+        session_menu.addAction(self.action_takes)
+        self._session_pages: list[QWidget] = []
 
     def open_live_view(self) -> QMainWindow:
         """Open (or raise) the live tracking window for this rig."""
@@ -120,23 +123,31 @@ class RigInspectorWindow(QMainWindow):
     def _ask_and_open_calibration(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open a Simon-Says session folder")
         if folder:
-            self.open_calibration(Path(folder))
+            self.open_session_page("calibration", Path(folder))
 
-    def open_calibration(self, folder: Path) -> QWidget | None:
-        """Open the calibration page of a session folder (a one-line message box when it holds none)."""
+    def _ask_and_open_takes(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a Simon-Says session folder")
+        if folder:
+            self.open_session_page("takes", Path(folder))
+
+    def open_session_page(self, kind: str, folder: Path) -> QWidget | None:
+        """Open a session's ``calibration`` or ``takes`` page in its own window (a message box, not a crash,
+        when the folder holds no session)."""
         from PySide6.QtWidgets import QMessageBox
 
         from studio.core.session import SessionError
         from studio.ui.calibration_page import CalibrationPage
+        from studio.ui.takes_page import TakesPage
 
         try:
-            page = CalibrationPage(folder)
+            page = {"calibration": CalibrationPage, "takes": TakesPage}[kind](folder)
         except (SessionError, OSError, ValueError) as error:
-            QMessageBox.warning(self, "Calibrate session", str(error))
+            QMessageBox.warning(self, "Open session", str(error))
             return None
         page.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        page.destroyed.connect(lambda *_: self._calibration_pages.remove(page) if page in self._calibration_pages else None)
-        self._calibration_pages.append(page)
+        pages = self._session_pages
+        page.destroyed.connect(lambda *_: pages.remove(page) if page in pages else None)
+        pages.append(page)
         page.resize(1100, 750)
         page.show()
         return page

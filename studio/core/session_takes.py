@@ -1,0 +1,128 @@
+"""Takes inside a session: a video tracked with every rig the session has (θ_A, θ_S, θ̂_S).
+
+A take lives in ``takes/<name>/`` of the session folder (``docs/session-format.md``):
+
+- ``curves_<rig>.csv`` — the filtered controls per frame tracked with that rig (``theta_A``, and
+  ``theta_S`` / ``theta_S_hat`` once the session has them), :class:`studio.core.take.TakeCurves` layout;
+- ``take.json`` — source, frames, frame rate, neutral frames, and per rig the tracking figures and the
+  animator metrics (sparsity, tweaker usage: paper 001 Table 5 for this take).
+
+:func:`track_session_take_job` reconstructs the video once (MediaPipe) and solves the same observations
+with each rig (:func:`studio.core.take_tracking.solve_observations`). Every file is written atomically,
+``take.json`` last, so a take without it is incomplete and is not listed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+from studio.core.atomic_files import write_text_atomic
+from studio.core.frame_sources import FrameSource
+from studio.core.jobs import Cancel, is_cancelled
+from studio.core.rig import Rig, RigParameters
+from studio.core.rig_definition import RigDefinition
+from studio.core.session import Session, SessionError
+from studio.core.session_calibration import THETA_S_FILE, THETA_S_HAT_FILE
+from studio.core.take import TakeCurves
+from studio.core.take_tracking import solve_observations, track_take
+from studio.core.tracker import Tracker
+
+TAKES_FOLDER = "takes"
+TAKE_FILE = "take.json"
+RIGS = ("theta_A", "theta_S", "theta_S_hat")
+"""The rigs a take is tracked with, in order, when the session has them."""
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-+.]{0,63}$")
+
+
+def session_rigs(session: Session) -> dict[str, RigParameters | None]:
+    """The session's tracking rigs by name: ``theta_A`` (None: the rig's own) and the calibrated ones it has."""
+    rigs: dict[str, RigParameters | None] = {"theta_A": None}
+    for name, file in (("theta_S", THETA_S_FILE), ("theta_S_hat", THETA_S_HAT_FILE)):
+        path = Path(session.calibration_folder) / file
+        if path.exists():
+            rigs[name] = RigParameters.load(path)
+    return rigs
+
+
+def take_folder(session: Session, name: str) -> Path:
+    """``takes/<name>/`` of the session (the name checked: letters, digits, ``_ - + .``, ≤ 64)."""
+    if not _NAME.match(name) or name.endswith(".tmp"):
+        raise SessionError(f"take name {name!r}: use letters, digits and _ - + . (at most 64)")
+    return Path(session.folder) / TAKES_FOLDER / name
+
+
+def list_takes(folder: str | Path) -> list[str]:
+    """Names of the session's complete takes (those with a ``take.json``), sorted."""
+    root = Path(folder) / TAKES_FOLDER
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / TAKE_FILE).is_file())
+
+
+def load_take(folder: str | Path, name: str) -> tuple[dict[str, Any], dict[str, TakeCurves]]:
+    """A take's ``take.json`` and its curves per rig."""
+    session = Session.open(folder)
+    path = take_folder(session, name)
+    try:
+        info = json.loads((path / TAKE_FILE).read_text())
+    except (OSError, ValueError) as error:
+        raise SessionError(f"{path / TAKE_FILE}: unreadable take ({error})") from error
+    curves = {rig: TakeCurves.read_csv(path / f"curves_{rig}.csv") for rig in info["rigs"]}
+    return info, curves
+
+
+def track_session_take_job(
+    folder: str | Path,
+    source: FrameSource,
+    name: str,
+    neutral: str | tuple[int, int] = "auto",
+    filter_name: str = "smooth",
+    cancel: Cancel = None,
+) -> Generator[tuple[str, int, int], None, dict[str, Any]]:
+    """Track a video into the session as take ``name`` with each of its rigs; returns ``take.json``'s data.
+
+    Yields ``(stage, done, total)``: ``landmarks`` per frame, then ``solve`` per rig. Raises
+    :class:`studio.core.jobs.JobCancelled` when ``cancel`` is set (nothing written),
+    :class:`studio.core.tracker.TrackingError` for a take without a face.
+    """
+    session = Session.open(folder)
+    path = take_folder(session, name)
+    rig = Rig.ict()
+    definition = RigDefinition.ict()
+    tweakers = [rig.control_index(definition.controls[i].name) for i in definition.tweaker_indices()]
+    rigs = session_rigs(session)
+    base = yield from track_take(
+        source, Tracker.ict(rig), neutral, filter_name, tweakers, cancel=lambda: is_cancelled(cancel)
+    )
+    results = {"theta_A": base}
+    neutral_range = (base.neutral.start, base.neutral.stop)
+    for index, (label, parameters) in enumerate(rigs.items()):
+        yield ("solve", index, len(rigs))
+        if parameters is not None:
+            tracker = Tracker.ict(rig.with_parameters(parameters))
+            results[label] = solve_observations(
+                base.observations, tracker, neutral_range, filter_name, source.fps, tweakers
+            )
+    yield ("solve", len(rigs), len(rigs))
+    path.mkdir(parents=True, exist_ok=True)
+    for label, result in results.items():
+        result.curves.write_csv(path / f"curves_{label}.csv")
+    info = {
+        "name": name,
+        "source": str(source.name),
+        "frames": base.curves.num_frames,
+        "fps": base.curves.fps,
+        "neutral_frames": list(neutral_range),
+        "filter": filter_name,
+        "rigs": list(results),
+        "stats": {
+            label: {k: v for k, v in r.stats.items() if isinstance(v, int | float | str | list)}
+            for label, r in results.items()
+        },
+    }
+    write_text_atomic(path / TAKE_FILE, json.dumps(info, indent=2) + "\n")
+    return info

@@ -1,0 +1,245 @@
+"""The takes page: import a video into a session, track it with every rig in a worker, compare the curves.
+
+Importing runs :func:`studio.core.session_takes.track_session_take_job` in a superqt worker (MediaPipe
+once, then one solve per rig: θ_A, θ_S, θ̂_S as the session has them) with progress and cancel. A take
+shows as pyqtgraph animation curves of the chosen controls for the chosen rig, with a draggable time
+cursor (``sigFrameChanged``), and a table of the animator metrics per rig (paper 001 Table 5 for the take).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt.utils import create_worker
+
+from studio.core.frame_sources import VideoFileSource
+from studio.core.jobs import JobCancelled
+from studio.core.session import Session
+from studio.core.session_takes import list_takes, load_take, track_session_take_job
+
+#: Columns of the metrics table: key in a rig's stats, header.
+METRIC_COLUMNS = (("sparsity", "sparsity"), ("tweaker", "tweakers"), ("fit_residual_mm", "residual mm"),
+                  ("jitter", "jitter"))
+
+
+def _track_video(folder: Path, video: Path, name: str, cancel: threading.Event):
+    """The worker's job: open the video and track it into the session (closes the video afterwards)."""
+    with VideoFileSource(video) as source:
+        return (yield from track_session_take_job(folder, source, name, cancel=cancel))
+
+
+class TakesPage(QWidget):
+    """A session's takes: import and track, curves per rig, metrics per rig.
+
+    Signals
+    -------
+    sigTakeTracked(str, bool)
+        ``(take name, succeeded)`` when an import ends.
+    sigFrameChanged(int)
+        The time cursor moved to this frame.
+    """
+
+    sigTakeTracked = Signal(str, bool)
+    sigFrameChanged = Signal(int)
+
+    def __init__(self, folder: str | Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = Session.open(folder)
+        self.setWindowTitle(f"Takes — {self.session.folder.name}")
+        self._worker: Any = None
+        self._cancel = threading.Event()
+        self._importing = ""
+        self.info: dict | None = None
+        self.curves: dict = {}
+
+        self.take_list = QListWidget()
+        self.take_list.currentTextChanged.connect(self.show_take)
+        self.import_button = QPushButton("Import video…")
+        self.import_button.clicked.connect(self._ask_and_import)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar()
+        self.status = QLabel("")
+        self.rig_box = QComboBox()
+        self.rig_box.currentTextChanged.connect(lambda _: self._plot())
+        self.control_list = QListWidget()
+        self.control_list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.control_list.itemSelectionChanged.connect(self._plot)
+        self.plot = pg.PlotWidget(title="animation curves")
+        self.plot.setBackground("w")
+        self.plot.setLabel("bottom", "time", units="s")
+        self.plot.setYRange(0.0, 1.0)
+        self.plot.addLegend(offset=(10, 10))
+        self.cursor = pg.InfiniteLine(0.0, movable=True, pen=pg.mkPen((220, 80, 40), width=2))
+        self.cursor.sigPositionChanged.connect(self._cursor_moved)
+        self.metrics = QTableWidget(0, len(METRIC_COLUMNS))
+        self.metrics.setHorizontalHeaderLabels([h for _, h in METRIC_COLUMNS])
+        self.metrics.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+
+        left = QVBoxLayout()
+        left.addWidget(QLabel("Takes"))
+        left.addWidget(self.take_list, 1)
+        left.addWidget(self.import_button)
+        left.addWidget(self.cancel_button)
+        left.addWidget(self.progress)
+        left.addWidget(self.status)
+        left.addWidget(QLabel("Rig"))
+        left.addWidget(self.rig_box)
+        left.addWidget(QLabel("Controls"))
+        left.addWidget(self.control_list, 2)
+        right = QVBoxLayout()
+        right.addWidget(self.plot, 3)
+        right.addWidget(self.metrics, 1)
+        layout = QHBoxLayout(self)
+        layout.addLayout(left, 1)
+        layout.addLayout(right, 3)
+        self.refresh()
+
+    # -- takes ------------------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Re-list the session's takes (keeps the current one selected)."""
+        current = self.take_list.currentItem().text() if self.take_list.currentItem() else None
+        self.take_list.clear()
+        names = list_takes(self.session.folder)
+        self.take_list.addItems(names)
+        if names:
+            self.take_list.setCurrentRow(names.index(current) if current in names else len(names) - 1)
+
+    def show_take(self, name: str) -> None:
+        """Load a take: its rigs, the most active controls selected, the metrics per rig."""
+        if not name:
+            return
+        self.info, self.curves = load_take(self.session.folder, name)
+        self.rig_box.blockSignals(True)
+        self.rig_box.clear()
+        self.rig_box.addItems(list(self.curves))
+        self.rig_box.setCurrentIndex(len(self.curves) - 1)
+        self.rig_box.blockSignals(False)
+        first = next(iter(self.curves.values()))
+        self.control_list.blockSignals(True)
+        self.control_list.clear()
+        self.control_list.addItems(list(first.control_names))
+        activity = np.nan_to_num(first.values).max(axis=0)
+        for index in np.argsort(-activity)[:5]:
+            self.control_list.item(int(index)).setSelected(True)
+        self.control_list.blockSignals(False)
+        self.metrics.setRowCount(len(self.info["rigs"]))
+        self.metrics.setVerticalHeaderLabels(self.info["rigs"])
+        for row, rig in enumerate(self.info["rigs"]):
+            for column, (key, _) in enumerate(METRIC_COLUMNS):
+                value = self.info["stats"][rig].get(key)
+                item = QTableWidgetItem("–" if value is None else f"{value:.3f}")
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.metrics.setItem(row, column, item)
+        self._plot()
+
+    def selected_controls(self) -> list[str]:
+        """Names of the controls whose curves are shown."""
+        return [item.text() for item in self.control_list.selectedItems()]
+
+    def _plot(self) -> None:
+        self.plot.clear()
+        self.plot.addItem(self.cursor)
+        curves = self.curves.get(self.rig_box.currentText())
+        if curves is None:
+            return
+        for i, name in enumerate(self.selected_controls()):
+            column = curves.control_names.index(name)
+            pen = pg.mkPen(pg.intColor(i, hues=9), width=2)
+            self.plot.plot(curves.time_s, curves.values[:, column], pen=pen, name=name, connect="finite")
+
+    def _cursor_moved(self) -> None:
+        curves = next(iter(self.curves.values()), None)
+        if curves is not None and curves.num_frames:
+            frame = int(np.clip(np.searchsorted(curves.time_s, self.cursor.value()), 0, curves.num_frames - 1))
+            self.sigFrameChanged.emit(frame)
+
+    # -- import -----------------------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        """Whether an import is running."""
+        return self._worker is not None
+
+    def _ask_and_import(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import a take", "", "Video (*.mp4 *.mov *.avi *.mkv)")
+        if path:
+            self.import_video(Path(path))
+
+    def import_video(self, video: Path, name: str | None = None) -> None:
+        """Track ``video`` into the session as take ``name`` (the file's stem by default), in a worker."""
+        if self.busy:
+            return
+        name = name or Path(video).stem
+        self._cancel = threading.Event()
+        self._importing = name
+        self._succeeded = False
+        worker = create_worker(_track_video, self.session.folder, Path(video), name, self._cancel,
+                               _start_thread=False, _ignore_errors=True)
+        worker.yielded.connect(self._progress)
+        worker.returned.connect(self._returned)
+        worker.errored.connect(self._errored)
+        worker.finished.connect(self._finished)
+        self._worker = worker
+        self.import_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.status.setText(f"tracking {name}…")
+        worker.start()
+
+    def cancel(self) -> None:
+        """Stop a running import; nothing of the take is written."""
+        if self._worker is not None:
+            self._cancel.set()
+            self._worker.quit()
+
+    def _progress(self, progress: tuple[str, int, int]) -> None:
+        stage, done, total = progress
+        self.progress.setRange(0, max(int(total), 1))
+        self.progress.setValue(int(done))
+        self.status.setText(f"{self._importing}: {stage} {done}/{total}")
+
+    def _returned(self, info: dict) -> None:
+        self._succeeded = True
+        self.status.setText(f"{info['name']}: {info['frames']} frames tracked with {', '.join(info['rigs'])}")
+
+    def _errored(self, error: BaseException) -> None:
+        message = "cancelled; nothing written" if isinstance(error, JobCancelled) else f"failed: {error}"
+        self.status.setText(f"{self._importing}: {message}")
+
+    def _finished(self) -> None:
+        self._worker = None
+        self.import_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        if self._succeeded:
+            self.refresh()
+            items = self.take_list.findItems(self._importing, Qt.MatchFlag.MatchExactly)
+            if items:
+                self.take_list.setCurrentItem(items[0])
+        self.sigTakeTracked.emit(self._importing, self._succeeded)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
+        """Closing cancels a running import."""
+        self.cancel()
+        super().closeEvent(event)
