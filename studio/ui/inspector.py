@@ -6,7 +6,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QTabWidget, QToolBar, QWidget
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMenu, QTabWidget, QToolBar, QWidget
 
 from studio.core.rig_inspection import RigInspection
 from studio.ui.control_panel import ControlPanel, IdentityPanel
@@ -96,14 +96,18 @@ class RigInspectorWindow(QMainWindow):
         self.action_live.triggered.connect(self.open_live_view)
         menu.addAction(self.action_live)
         self._live_window = None
-        session_menu = self.menuBar().addMenu("&Session")
-        self.action_calibrate = QAction("Calibrate session…", self, shortcut=QKeySequence("Ctrl+K"))
-        self.action_calibrate.triggered.connect(self._ask_and_open_calibration)
-        session_menu.addAction(self.action_calibrate)
-        self.action_takes = QAction("Takes…", self, shortcut=QKeySequence("Ctrl+T"))
-        self.action_takes.triggered.connect(self._ask_and_open_takes)
-        session_menu.addAction(self.action_takes)
-        self._session_pages: list[QWidget] = []
+        self.session_menu = self.menuBar().addMenu("&Session")
+        self.action_open_session = QAction("Open session…", self, shortcut=QKeySequence("Ctrl+O"))
+        self.action_open_session.triggered.connect(self._ask_and_open_session)
+        self.action_demo_session = QAction("Open demo session", self, shortcut=QKeySequence("Ctrl+D"))
+        self.action_demo_session.triggered.connect(self.open_demo_session)
+        self.recent_menu = QMenu("Open recent", self)
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.session_menu.addAction(self.action_open_session)
+        self.session_menu.addMenu(self.recent_menu)
+        self.session_menu.addAction(self.action_demo_session)
+        self._session_windows: list[QWidget] = []
+        self.demo_generator = None
 
     def open_live_view(self) -> QMainWindow:
         """Open (or raise) the live tracking window for this rig."""
@@ -120,37 +124,61 @@ class RigInspectorWindow(QMainWindow):
     def _forget_live_view(self) -> None:
         self._live_window = None
 
-    def _ask_and_open_calibration(self) -> None:
+    def _ask_and_open_session(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open a Simon-Says session folder")
         if folder:
-            self.open_session_page("calibration", Path(folder))
+            self.open_session(Path(folder))
 
-    def _ask_and_open_takes(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a Simon-Says session folder")
-        if folder:
-            self.open_session_page("takes", Path(folder))
+    def _fill_recent_menu(self) -> None:
+        from studio.core.session_library import recent_sessions
 
-    def open_session_page(self, kind: str, folder: Path) -> QWidget | None:
-        """Open a session's ``calibration`` or ``takes`` page in its own window (a message box, not a crash,
-        when the folder holds no session)."""
+        self.recent_menu.clear()
+        recent = recent_sessions()
+        for folder in recent:
+            action = self.recent_menu.addAction(str(folder))
+            action.triggered.connect(lambda _=False, f=folder: self.open_session(f))
+        if not recent:
+            self.recent_menu.addAction("(none yet)").setEnabled(False)
+
+    def open_session(self, folder: Path) -> QWidget | None:
+        """Open a session in its own window (a message box, not a crash, when the folder holds none)."""
         from PySide6.QtWidgets import QMessageBox
 
         from studio.core.session import SessionError
-        from studio.ui.calibration_page import CalibrationPage
-        from studio.ui.takes_page import TakesPage
+        from studio.ui.session_window import SessionWindow
 
         try:
-            page = {"calibration": CalibrationPage, "takes": TakesPage}[kind](folder)
+            window = SessionWindow(folder)
         except (SessionError, OSError, ValueError) as error:
             QMessageBox.warning(self, "Open session", str(error))
             return None
-        page.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        pages = self._session_pages
-        page.destroyed.connect(lambda *_: pages.remove(page) if page in pages else None)
-        pages.append(page)
-        page.resize(1100, 750)
-        page.show()
-        return page
+        window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        windows = self._session_windows
+        window.destroyed.connect(lambda *_: windows.remove(window) if window in windows else None)
+        windows.append(window)
+        window.resize(1200, 800)
+        window.show()
+        return window
+
+    def open_demo_session(self) -> None:
+        """Open the demo session, generating it first (in a worker, progress in the status bar) if needed."""
+        from studio.core.session import Session
+        from studio.core.session_library import demo_session_folder, is_session
+        from studio.ui.session_window import DemoSessionGenerator
+
+        folder = demo_session_folder()
+        if is_session(folder) and not Session.open(folder).status().missing:
+            self.open_session(folder)
+            return
+        if self.demo_generator is None:
+            self.demo_generator = DemoSessionGenerator(folder, parent=self)
+            self.demo_generator.sigProgress.connect(lambda line: self.statusBar().showMessage(line))
+            self.demo_generator.sigDone.connect(self._demo_ready)
+        self.demo_generator.start()
+
+    def _demo_ready(self, folder: Path | None) -> None:
+        if folder is not None:
+            self.open_session(folder)
 
     def _ask_and_render_reference(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save reference image", "reference.png", "PNG image (*.png)")
@@ -195,6 +223,10 @@ class RigInspectorWindow(QMainWindow):
         self.inspection.identity_changed.disconnect(self._schedule_mesh_update)
         if self._live_window is not None:
             self._live_window.close()
+        if self.demo_generator is not None:
+            self.demo_generator.cancel()  # captures saved so far stay; the next start resumes
+        for window in list(self._session_windows):
+            window.close()
         self.control_panel.close()
         self.identity_panel.close()
         self.rig_view.close()
