@@ -69,9 +69,9 @@ def test_calibrate_then_finetune_in_workers_while_the_event_loop_runs(qtbot, ses
     assert meter.ticks > 20
     print(f"calibration: longest event-loop stall {meter.longest * 1000:.1f} ms over {meter.ticks} ticks")
     assert meter.longest < 0.1, f"the GUI thread stalled {meter.longest * 1000:.0f} ms during calibration"
-    bars = [item for item in page.residual_plot.getPlotItem().items if hasattr(item, "opts") and "height" in item.opts]
-    assert len(bars) == 2 and len(bars[0].opts["height"]) == 3  # before/after for the three expressions
-    assert np.all(np.asarray(bars[1].opts["height"]) < np.asarray(bars[0].opts["height"]))
+    bars = [item for item in page.residual_plot.getPlotItem().items if hasattr(item, "opts") and "width" in item.opts]
+    assert len(bars) == 2 and len(bars[0].opts["width"]) == 3  # before/after for the three expressions
+    assert np.all(np.asarray(bars[1].opts["width"]) < np.asarray(bars[0].opts["width"]))
     assert page.finetune_button.isEnabled()
 
     with qtbot.waitSignal(page.sigJobFinished, timeout=120_000) as finished:
@@ -157,7 +157,7 @@ def test_session_window_remembers_the_session_and_closes_cleanly(qtbot, session_
     window = SessionWindow(session_folder)
     qtbot.addWidget(window)
     window.show()
-    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Calibration", "Takes"]
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Calibration", "Takes", "Review"]
     assert recent_sessions() == [session_folder.resolve()]
     window.calibration.calibrate()
     assert window.busy
@@ -182,3 +182,34 @@ def test_demo_session_is_generated_in_a_worker_and_resumes(qtbot, tmp_path, monk
     with qtbot.waitSignal(generator.sigDone, timeout=30_000) as again:  # complete: only opened
         generator.start()
     assert again.args == [folder]
+
+
+@pytest.mark.skipif(not (FOOTAGE / "d10.mp4").exists(), reason="no footage beside the checkout")
+def test_review_plays_the_take_on_both_rigs_linked_with_the_curves(qtbot, session_folder, tmp_path):
+    from studio.core.frame_sources import VideoFileSource
+    from studio.core.jobs import run_job
+    from studio.core.session_takes import list_takes, load_take, track_session_take_job
+    from studio.ui.review_page import ReviewPage
+
+    if "review" not in list_takes(session_folder):
+        with VideoFileSource(_short_clip(tmp_path / "clip.avi")) as source:
+            run_job(track_session_take_job(session_folder, source, "review"))
+    page = ReviewPage(session_folder)
+    qtbot.addWidget(page)
+    page.show()
+    page.take_box.setCurrentText("review")
+    _, curves = load_take(session_folder, "review")
+    rig = page.rig_box.currentText()
+    page.slider.setValue(12)  # slider → frame, cursor and both rigs
+    assert page.frame == 12 and page.cursor.value() == pytest.approx(curves[rig].time_s[12])
+    expected = page.performer_rig.evaluate(np.nan_to_num(curves[rig].values[12:13]).astype(np.float64))[0]
+    np.testing.assert_allclose(page.performer_vertices, expected, atol=1e-6)
+    page.cursor.setValue(float(curves[rig].time_s[30]))  # cursor → slider
+    assert page.frame == 30 and page.slider.value() == 30
+    frames = []
+    page.sigFrameChanged.connect(frames.append)
+    page.loop_box.setChecked(False)
+    page.play_button.setChecked(True)
+    qtbot.waitUntil(lambda: not page.play_button.isChecked(), timeout=20_000)  # plays to the end, stops
+    assert frames[0] == 31 and frames[-1] == curves[rig].num_frames - 1
+    page.close()

@@ -71,7 +71,7 @@ class CalibrationPage(QWidget):
         self.title = QLabel()
         self.title.setTextFormat(Qt.TextFormat.PlainText)
         self.calibrate_button = QPushButton("Calibrate (θ_A → θ_S)")
-        self.finetune_button = QPushButton("Fine-tune tracker (θ_S → θ̂_S)")
+        self.finetune_button = QPushButton("Fine-tune tracker (θ_S → fine-tuned θ_S)")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.calibrate_button.clicked.connect(self.calibrate)
@@ -85,7 +85,7 @@ class CalibrationPage(QWidget):
 
         self.residual_plot = pg.PlotWidget(title="landmark residual per expression (mm): before, after")
         self.residual_plot.setBackground("w")
-        self.residual_plot.showGrid(y=True, alpha=0.3)
+        self.residual_plot.showGrid(x=True, alpha=0.3)
         self.stage_plot = pg.PlotWidget(title="fine-tuning per stage: objective before, after; control L2")
         self.stage_plot.setBackground("w")
         self.stage_plot.showGrid(y=True, alpha=0.3)
@@ -121,7 +121,7 @@ class CalibrationPage(QWidget):
         self.title.setText(
             f"{self.session.folder}: {len(status.captured)} captures, {len(status.flagged)} flagged; "
             f"θ_S {'yes' if (folder / 'theta_S.npz').exists() else 'no'}, "
-            f"θ̂_S {'yes' if (folder / 'theta_S_hat.npz').exists() else 'no'}"
+            f"fine-tuned θ_S {'yes' if (folder / 'theta_S_hat.npz').exists() else 'no'}"
         )
         self.finetune_button.setEnabled(not self.busy and (folder / "theta_S.npz").exists())
         self.calibrate_button.setEnabled(not self.busy)
@@ -136,10 +136,11 @@ class CalibrationPage(QWidget):
         names = list(report["residual_mm"])
         before = np.array([report["residual_mm"][n]["before"] for n in names])
         after = np.array([report["residual_mm"][n]["after"] for n in names])
-        x = np.arange(len(names), dtype=float)
-        self.residual_plot.addItem(pg.BarGraphItem(x=x - 0.2, height=before, width=0.4, brush=BEFORE_BRUSH))
-        self.residual_plot.addItem(pg.BarGraphItem(x=x + 0.2, height=after, width=0.4, brush=AFTER_BRUSH))
-        self.residual_plot.getAxis("bottom").setTicks([[(float(i), n) for i, n in enumerate(names)]])
+        y = -np.arange(len(names), dtype=float)  # first expression on top
+        self.residual_plot.addItem(pg.BarGraphItem(x0=0.0, y=y + 0.2, height=0.4, width=before, brush=BEFORE_BRUSH))
+        self.residual_plot.addItem(pg.BarGraphItem(x0=0.0, y=y - 0.2, height=0.4, width=after, brush=AFTER_BRUSH))
+        self.residual_plot.getAxis("left").setTicks([[(float(v), n) for v, n in zip(y, names, strict=True)]])
+        self.residual_plot.getAxis("bottom").setLabel("mm")
 
     def show_finetune_report(self, report: dict | None) -> None:
         """The fine-tuning objective before/after and the control L2 after each stage."""

@@ -1,4 +1,4 @@
-"""A session's window: its pages as tabs (Calibration, Takes), and the demo session generator.
+"""A session's window: its pages as tabs (Calibration, Takes, Review), and the demo session generator.
 
 :class:`SessionWindow` shows one session. Opening one puts it first in the recent list
 (:mod:`studio.core.session_library`). :class:`DemoSessionGenerator` records the demo session (a synthetic
@@ -21,11 +21,12 @@ from studio.core.jobs import JobCancelled
 from studio.core.session import Session
 from studio.core.session_library import demo_session_folder, demo_session_job, remember_session
 from studio.ui.calibration_page import CalibrationPage
+from studio.ui.review_page import ReviewPage
 from studio.ui.takes_page import TakesPage
 
 
 class SessionWindow(QMainWindow):
-    """One session: its Calibration and Takes pages as tabs.
+    """One session: its Calibration, Takes and Review pages as tabs.
 
     Parameters
     ----------
@@ -42,10 +43,13 @@ class SessionWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.calibration = CalibrationPage(self.session.folder)
         self.takes = TakesPage(self.session.folder)
+        self.review = ReviewPage(self.session.folder)
         self.tabs.addTab(self.calibration, "Calibration")
         self.tabs.addTab(self.takes, "Takes")
+        self.tabs.addTab(self.review, "Review")
         self.tabs.currentChanged.connect(self._tab_changed)
         self.calibration.sigJobFinished.connect(lambda *_: self.takes.refresh())
+        self.takes.sigTakeTracked.connect(lambda *_: self.review.refresh())
         self.setCentralWidget(self.tabs)
         self.statusBar().showMessage(str(self.session.folder))
 
@@ -63,6 +67,7 @@ class SessionWindow(QMainWindow):
         """Closing cancels running jobs; what was saved stays (every session file is written atomically)."""
         self.calibration.cancel()
         self.takes.cancel()
+        self.review.close_views()
         super().closeEvent(event)
 
 

@@ -1,0 +1,232 @@
+"""The review page: a take played on the performer's rig and on a retarget target, linked with its curves.
+
+Left, the performer's animation rig (θ_S when the session has it, else θ_A) posed with the take's
+controls; right, the retarget target — the same semantic controls driving another rig (parallel
+parameterization, paper 001 Sec. 10.1; until the targets of the retargeting issue exist, another ICT
+identity). Transport: play/pause (Space), frame step (←/→), loop, a frame slider; the slider and the time
+cursor on the pyqtgraph curves move together, both ways. Which tracking drives the views (θ_A, θ_S, θ̂_S)
+is chosen per take, and the per-frame sparsity and tweaker usage are shown beside each rig's means
+(paper 001 Table 5 for this take).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.metrics import sparsity, tweaker_usage
+from studio.core.rig import Rig, RigParameters
+from studio.core.rig_definition import RigDefinition
+from studio.core.session import Session
+from studio.core.session_calibration import THETA_S_FILE
+from studio.core.session_takes import list_takes, load_take
+from studio.ui.rig_view import RigView
+
+#: Seed and scale of the stand-in retarget target's ICT identity coefficients.
+TARGET_IDENTITY_SEED, TARGET_IDENTITY_SCALE = 11, 1.5
+
+
+def stand_in_target(rig: Rig) -> Rig:
+    """Another person from ICT's identity space (seeded), the retarget target until real targets exist."""
+    rng = np.random.default_rng(TARGET_IDENTITY_SEED)
+    coefficients = np.zeros(rig.num_identity_modes)
+    coefficients[: min(20, rig.num_identity_modes)] = rng.normal(0.0, TARGET_IDENTITY_SCALE, min(20, rig.num_identity_modes))
+    return rig.with_identity(coefficients)
+
+
+class ReviewPage(QWidget):
+    """Play a session's take on the performer's rig and a target side by side.
+
+    Signals
+    -------
+    sigFrameChanged(int)
+        The frame shown changed.
+    """
+
+    sigFrameChanged = Signal(int)
+
+    def __init__(self, folder: str | Path, rig: Rig | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = Session.open(folder)
+        base = rig or Rig.ict()
+        theta_s = Path(self.session.calibration_folder) / THETA_S_FILE
+        self.performer_rig = base.with_parameters(RigParameters.load(theta_s)) if theta_s.exists() else base
+        self.target_rig = stand_in_target(base)
+        definition = RigDefinition.ict()
+        self.tweakers = [base.control_index(definition.controls[i].name) for i in definition.tweaker_indices()]
+        self.curves: dict = {}
+        self.info: dict | None = None
+        self.frame = 0
+
+        self.take_box = QComboBox()
+        self.take_box.currentTextChanged.connect(self.load)
+        self.rig_box = QComboBox()
+        self.rig_box.currentTextChanged.connect(lambda _: self.show_frame(self.frame))
+        self.performer_view = RigView(self.performer_rig)
+        self.target_view = RigView(self.target_rig)
+        self.play_button = QPushButton("Play")
+        self.play_button.setCheckable(True)
+        self.play_button.toggled.connect(self._play_toggled)
+        self.loop_box = QCheckBox("Loop")
+        self.loop_box.setChecked(True)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.valueChanged.connect(self.show_frame)
+        self.frame_label = QLabel()
+        self.metrics_label = QLabel()
+        self.metrics_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.plot = pg.PlotWidget()
+        self.plot.setBackground("w")
+        self.plot.setLabel("bottom", "time", units="s")
+        self.plot.setYRange(0.0, 1.0)
+        self.cursor = pg.InfiniteLine(0.0, movable=True, pen=pg.mkPen((220, 80, 40), width=2))
+        self.cursor.sigPositionChanged.connect(self._cursor_moved)
+        self.timer = QTimer(self)
+        self.timer.timeout.connect(self.step)
+        for key, slot in ((Qt.Key.Key_Space, self.play_button.toggle), (Qt.Key.Key_Right, self.step),
+                          (Qt.Key.Key_Left, lambda: self.step(-1))):
+            QShortcut(QKeySequence(key), self, activated=slot)
+
+        top = QHBoxLayout()
+        for label, widget in (("Take", self.take_box), ("Tracked with", self.rig_box)):
+            top.addWidget(QLabel(label))
+            top.addWidget(widget)
+        top.addStretch(1)
+        views = QHBoxLayout()
+        for title, view in (("performer (animation rig)", self.performer_view),
+                            ("retarget target (same controls)", self.target_view)):
+            column = QVBoxLayout()
+            column.addWidget(QLabel(title))
+            column.addWidget(view, 1)
+            views.addLayout(column, 1)
+        transport = QHBoxLayout()
+        transport.addWidget(self.play_button)
+        transport.addWidget(self.loop_box)
+        transport.addWidget(self.slider, 1)
+        transport.addWidget(self.frame_label)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(views, 3)
+        layout.addLayout(transport)
+        layout.addWidget(self.metrics_label)
+        layout.addWidget(self.plot, 2)
+        self.refresh()
+
+    # -- takes ------------------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Re-list the session's takes."""
+        current = self.take_box.currentText()
+        self.take_box.blockSignals(True)
+        self.take_box.clear()
+        names = list_takes(self.session.folder)
+        self.take_box.addItems(names)
+        self.take_box.blockSignals(False)
+        if names:
+            self.take_box.setCurrentText(current if current in names else names[-1])
+            self.load(self.take_box.currentText())
+
+    def load(self, name: str) -> None:
+        """Show take ``name``: its rigs, its five most active controls as curves, frame 0."""
+        if not name:
+            return
+        self.info, self.curves = load_take(self.session.folder, name)
+        self.rig_box.blockSignals(True)
+        self.rig_box.clear()
+        self.rig_box.addItems(list(self.curves))
+        self.rig_box.setCurrentIndex(len(self.curves) - 1)
+        self.rig_box.blockSignals(False)
+        curves = self.current_curves()
+        self.plot.clear()
+        self.plot.addLegend(offset=(10, 10))
+        activity = np.nan_to_num(curves.values).max(axis=0)
+        for i, column in enumerate(np.argsort(-activity)[:5]):
+            self.plot.plot(curves.time_s, curves.values[:, column], pen=pg.mkPen(pg.intColor(i, hues=9), width=2),
+                           name=curves.control_names[column], connect="finite")
+        self.plot.addItem(self.cursor)
+        self.slider.setRange(0, curves.num_frames - 1)
+        means = "   ".join(
+            f"{rig}: sparsity {self.info['stats'][rig]['sparsity']:.3f}, tweakers {self.info['stats'][rig]['tweaker']:.3f}"
+            for rig in self.info["rigs"]
+        )
+        self.metrics_label.setToolTip(f"take means — {means}")
+        self._means = means
+        self.show_frame(0)
+
+    def current_curves(self):
+        """The curves of the tracking chosen in the rig box."""
+        return self.curves[self.rig_box.currentText()]
+
+    # -- transport --------------------------------------------------------------------------------------
+
+    def show_frame(self, frame: int) -> None:
+        """Pose both rigs with frame ``frame``'s controls; move the slider and cursor with it."""
+        if not self.curves:
+            return
+        curves = self.current_curves()
+        frame = int(np.clip(frame, 0, curves.num_frames - 1))
+        self.frame = frame
+        controls = np.nan_to_num(curves.values[frame].astype(np.float64))
+        self.performer_vertices = self.performer_rig.evaluate(controls[None])[0]
+        self.performer_view.show_vertices(self.performer_vertices)
+        self.target_view.show_vertices(self.target_rig.evaluate(controls[None])[0])
+        for widget, value in ((self.slider, frame), (self.cursor, float(curves.time_s[frame]))):
+            widget.blockSignals(True)
+            widget.setValue(value)
+            widget.blockSignals(False)
+        self.frame_label.setText(f"frame {frame + 1}/{curves.num_frames}, {curves.time_s[frame]:.2f} s")
+        row = curves.values[frame : frame + 1]
+        self.metrics_label.setText(
+            f"this frame: sparsity {float(sparsity(row)[0]):.3f}, tweakers "
+            f"{float(tweaker_usage(row, self.tweakers)[0]):.3f}      take means — {self._means}"
+        )
+        self.sigFrameChanged.emit(frame)
+
+    def step(self, delta: int = 1) -> None:
+        """Advance ``delta`` frames (wrapping when looping, else stopping at the end)."""
+        if not self.curves:
+            return
+        count = self.current_curves().num_frames
+        frame = self.frame + delta
+        if frame >= count or frame < 0:
+            if not self.loop_box.isChecked():
+                self.play_button.setChecked(False)
+                return
+            frame %= count
+        self.show_frame(frame)
+
+    def _play_toggled(self, playing: bool) -> None:
+        self.play_button.setText("Pause" if playing else "Play")
+        if playing and self.curves:
+            self.timer.start(max(int(round(1000.0 / max(self.current_curves().fps, 1.0))), 1))
+        else:
+            self.timer.stop()
+
+    def _cursor_moved(self) -> None:
+        curves = self.current_curves() if self.curves else None
+        if curves is not None:
+            self.show_frame(int(np.searchsorted(curves.time_s, self.cursor.value())))
+
+    def close_views(self) -> None:
+        """Stop playing and release the GL views."""
+        self.timer.stop()
+        self.performer_view.close()
+        self.target_view.close()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        """Release the views."""
+        self.close_views()
+        super().closeEvent(event)
