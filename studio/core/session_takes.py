@@ -5,7 +5,8 @@ A take lives in ``takes/<name>/`` of the session folder (``docs/session-format.m
 - ``curves_<rig>.csv`` — the filtered controls per frame tracked with that rig (``theta_A``, and
   ``theta_S`` / ``theta_S_hat`` once the session has them), :class:`studio.core.take.TakeCurves` layout;
 - ``take.json`` — source, frames, frame rate, neutral frames, and per rig the tracking figures and the
-  animator metrics (sparsity, tweaker usage: paper 001 Table 5 for this take).
+  animator metrics (sparsity, tweaker usage: paper 001 Table 5 for this take). ``seconds``/``fps`` of
+  θ_S and θ̂_S time their solve alone (the reconstruction is θ_A's).
 
 :func:`track_session_take_job` reconstructs the video once (MediaPipe) and solves the same observations
 with each rig (:func:`studio.core.take_tracking.solve_observations`). Every file is written atomically,
