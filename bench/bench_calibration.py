@@ -137,6 +137,60 @@ def _detector_bias_corrected(rig, definition, gt_points, a_points, pairs: list, 
     return corrected, figures
 
 
+class SyntheticStudy:
+    """The setup that the geometry-level studies share (``bench calibration``, ``bench finetune``).
+
+    The ICT rig (θ_A), its definition and landmark embedding; the performer's θ_GT (``gt_rig`` or the
+    parametric model for ``seed``) and its rig ``gt``; the seeded noise generator ``rng``; the packaged
+    Simon-Says set and its expressions without the neutral with their controls ``(E, K)``; the rig's neutral
+    landmark points ``rig_points`` ``(N, 3)`` cm.
+    """
+
+    def __init__(self, seed: int, gt_rig: str | None = None, expression_set: str = "ict_full") -> None:
+        import torch
+
+        from studio.core.expression_sets import SimonSaysSet
+        from studio.core.landmark_embedding import LandmarkEmbedding
+        from studio.core.performer_model import performer_rig_parameters
+        from studio.core.rig import Rig
+        from studio.core.rig_definition import RigDefinition
+
+        self.rig = Rig.ict()
+        self.definition = RigDefinition.ict()
+        self.embedding = LandmarkEmbedding.ict()
+        self.theta_gt = (
+            _rig_parameters_from_file(gt_rig, self.rig)
+            if gt_rig
+            else performer_rig_parameters(self.rig, self.definition, seed)
+        )
+        self.gt = self.rig.with_parameters(self.theta_gt)
+        self.rng = np.random.default_rng(seed)
+        self.simon_says = SimonSaysSet.packaged(expression_set)
+        self.expressions = [e for e in self.simon_says.expressions if e.name != "neutral"]
+        self.controls = np.stack([self.simon_says.control_vector(e, self.rig.expression_names) for e in self.expressions])
+        self._gt_tensors = self.gt.tensors(dtype=torch.float64)
+        self._a_tensors = self.rig.tensors(dtype=torch.float64)
+        self.rig_points = self._a_tensors.surface_basis(self.embedding.points)[0].numpy()
+
+    def _points(self, tensors, controls: np.ndarray) -> np.ndarray:
+        import torch
+
+        return tensors.evaluate_at(torch.as_tensor(controls, dtype=torch.float64), self.embedding.points).numpy()
+
+    def gt_points(self, controls: np.ndarray) -> np.ndarray:
+        """θ_GT's exact landmarks for controls ``(E, K)`` → ``(E, N, 3)`` cm."""
+        return self._points(self._gt_tensors, controls)
+
+    def a_points(self, controls: np.ndarray) -> np.ndarray:
+        """θ_A's exact landmarks for controls ``(E, K)`` → ``(E, N, 3)`` cm."""
+        return self._points(self._a_tensors, controls)
+
+    def captures(self, noise_mm: float):
+        """The Simon-Says set performed at geometry level (:func:`geometry_captures`): pairs and neutral."""
+        names = [e.name for e in self.expressions]
+        return geometry_captures(self.gt_points, self.controls, names, self.rng, noise_mm, self.rig_points)
+
+
 def run_calibration_benchmark(
     seed: int = 0,
     gt_rig: str | None = None,
@@ -148,41 +202,19 @@ def run_calibration_benchmark(
     import torch
 
     from studio.core.calibration import calibrate, mesh_propagator
-    from studio.core.expression_sets import SimonSaysSet, animator_set, random_set
-    from studio.core.landmark_embedding import LandmarkEmbedding
-    from studio.core.performer_model import performer_rig_parameters
-    from studio.core.rig import Rig
-    from studio.core.rig_definition import RigDefinition
+    from studio.core.expression_sets import animator_set, random_set
 
     if level not in ("geometry", "image"):
         raise ValueError(f"unknown level '{level}': use geometry or image")
-    rig = Rig.ict()
-    definition = RigDefinition.ict()
-    embedding = LandmarkEmbedding.ict()
-    theta_gt = _rig_parameters_from_file(gt_rig, rig) if gt_rig else performer_rig_parameters(rig, definition, seed)
-    gt = rig.with_parameters(theta_gt)
-    rng = np.random.default_rng(seed)
-
-    simon_says = SimonSaysSet.packaged(expression_set)
-    expressions = [e for e in simon_says.expressions if e.name != "neutral"]
-    controls = np.stack([simon_says.control_vector(e, rig.expression_names) for e in expressions])
-    gt_tensors = gt.tensors(dtype=torch.float64)
-
-    a_tensors = rig.tensors(dtype=torch.float64)
-    neutral_points, _ = a_tensors.surface_basis(embedding.points)
-
-    def gt_points(c: np.ndarray) -> np.ndarray:
-        return gt_tensors.evaluate_at(torch.as_tensor(c, dtype=torch.float64), embedding.points).numpy()
-
-    def a_points(c: np.ndarray) -> np.ndarray:
-        return a_tensors.evaluate_at(torch.as_tensor(c, dtype=torch.float64), embedding.points).numpy()
+    study = SyntheticStudy(seed, gt_rig, expression_set)
+    rig, definition, embedding, theta_gt, gt = study.rig, study.definition, study.embedding, study.theta_gt, study.gt
+    gt_points, a_points = study.gt_points, study.a_points
 
     flags: dict = {}
     raw_pairs, detector = None, None
     capture_started = time.perf_counter()
     if level == "geometry":
-        names = [e.name for e in expressions]
-        pairs, _ = geometry_captures(gt_points, controls, names, rng, noise_mm, neutral_points.numpy())
+        pairs, _ = study.captures(noise_mm)
     else:
         pairs, flags = image_captures(rig, definition, theta_gt, seed, expression_set)
         raw_pairs = pairs

@@ -36,35 +36,18 @@ def run_finetune_benchmark(
     """
     import torch
 
-    from bench.bench_calibration import _rig_parameters_from_file, geometry_captures
+    from bench.bench_calibration import SyntheticStudy, geometry_captures
     from studio.core.calibration import calibrate, mesh_propagator
-    from studio.core.expression_sets import SimonSaysSet, animator_set, random_set
+    from studio.core.expression_sets import animator_set, random_set
     from studio.core.finetuning import FinetuneSettings, finetune
-    from studio.core.landmark_embedding import LandmarkEmbedding
     from studio.core.metrics import animation_metrics, vertex_error_mm
-    from studio.core.performer_model import performer_rig_parameters
-    from studio.core.rig import Rig, RigParameters
-    from studio.core.rig_definition import RigDefinition
+    from studio.core.rig import RigParameters
     from studio.core.tracker import Tracker
 
-    rig = Rig.ict()
-    definition = RigDefinition.ict()
-    embedding = LandmarkEmbedding.ict()
-    theta_gt = _rig_parameters_from_file(gt_rig, rig) if gt_rig else performer_rig_parameters(rig, definition, seed)
-    gt = rig.with_parameters(theta_gt)
-    rng = np.random.default_rng(seed)
-    simon_says = SimonSaysSet.packaged("ict_full")
-    expressions = [e for e in simon_says.expressions if e.name != "neutral"]
-    controls = np.stack([simon_says.control_vector(e, rig.expression_names) for e in expressions])
-    gt_tensors = gt.tensors(dtype=torch.float64)
-    rig_points = rig.tensors(dtype=torch.float64).surface_basis(embedding.points)[0].numpy()
-
-    def gt_points(c: np.ndarray) -> np.ndarray:
-        return gt_tensors.evaluate_at(torch.as_tensor(c, dtype=torch.float64), embedding.points).numpy()
-
-    pairs, neutral = geometry_captures(
-        gt_points, controls, [e.name for e in expressions], rng, noise_mm, rig_points
-    )
+    study = SyntheticStudy(seed, gt_rig, "ict_full")
+    rig, definition, embedding, gt, rng = study.rig, study.definition, study.embedding, study.gt, study.rng
+    simon_says, rig_points, gt_points = study.simon_says, study.rig_points, study.gt_points
+    pairs, neutral = study.captures(noise_mm)
     mesh_propagator(rig, embedding, definition)  # per-rig setup, shared by calibration and fine-tuning
     theta_s = calibrate(rig, embedding, pairs, definition).parameters
     theta_a = RigParameters(rig.expression_names, rig.expression_deltas, {"stage": "theta_A"})
@@ -84,7 +67,7 @@ def run_finetune_benchmark(
     animator, animator_names = animator_set(rig.expression_names)
     evaluation = {"animator": animator, "random": random_set(rig.expression_names, 50, seed + 1000)}
     face = rig.group_vertices("face")
-    tweakers = [rig.control_index(definition.controls[i].name) for i in definition.tweaker_indices()]
+    tweakers = definition.tweaker_indices()
     figures: dict[str, dict[str, dict[str, float]]] = {
         name: {s: {} for s in evaluation} for name in ("control_l2", "control_linf", "sparsity", "tweaker", "vertex_mm")
     }

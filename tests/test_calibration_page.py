@@ -8,23 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-FOOTAGE = Path(__file__).resolve().parents[2] / "shared" / "footage"
+FOOTAGE = Path(__file__).resolve().parents[2] / "shared" / "footage"  # as conftest.FOOTAGE
 
 pytestmark = pytest.mark.gl
 
 
 @pytest.fixture(scope="module")
-def session_folder(tmp_path_factory, assets_dir):
-    from studio.core.jobs import run_job
-    from studio.core.session_calibration import synthetic_session_job
-    from studio.render.synthetic_performer import SyntheticPerformerSource
-
+def session_folder(tmp_path_factory, record_synthetic_session):
     folder = tmp_path_factory.mktemp("sessions") / "performer"
-
-    def source_for(rig, curves, seed):
-        return SyntheticPerformerSource(rig, curves, fps=30.0, seed=seed)
-
-    run_job(synthetic_session_job(folder, 5, source_for, ["jaw_open", "smile", "brows_up"]))
+    record_synthetic_session(folder, 5, ["jaw_open", "smile", "brows_up"])
     return folder
 
 
@@ -100,25 +92,8 @@ def test_cancel_stops_the_job_and_writes_nothing(qtbot, session_folder, tmp_path
     assert not page.busy and page.calibrate_button.isEnabled()
 
 
-def _short_clip(path, frames: int = 40):
-    import cv2
-
-    source = cv2.VideoCapture(str(FOOTAGE / "d10.mp4"))
-    writer = None
-    for _ in range(frames):
-        ok, image = source.read()
-        if not ok:
-            break
-        if writer is None:
-            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, image.shape[1::-1])
-        writer.write(image)
-    source.release()
-    writer.release()
-    return path
-
-
 @pytest.mark.skipif(not (FOOTAGE / "d10.mp4").exists(), reason="no footage beside the checkout")
-def test_takes_page_tracks_a_video_with_every_rig_and_shows_its_curves(qtbot, session_folder, tmp_path):
+def test_takes_page_tracks_a_video_with_every_rig_and_shows_its_curves(qtbot, session_folder, tmp_path, short_clip):
     from studio.core.session_calibration import calibrate_session, finetune_session
     from studio.core.session_takes import list_takes, load_take
     from studio.ui.takes_page import TakesPage
@@ -130,7 +105,7 @@ def test_takes_page_tracks_a_video_with_every_rig_and_shows_its_curves(qtbot, se
     qtbot.addWidget(page)
     page.show()
     with qtbot.waitSignal(page.sigTakeTracked, timeout=180_000) as tracked:
-        page.import_video(_short_clip(tmp_path / "clip.avi"), "clip")
+        page.import_video(short_clip(tmp_path / "clip.avi"), "clip")
         assert page.busy and not page.import_button.isEnabled()
     assert tracked.args == ["clip", True]
     assert list_takes(session_folder) == ["clip"]
@@ -158,6 +133,9 @@ def test_session_window_remembers_the_session_and_closes_cleanly(qtbot, session_
     qtbot.addWidget(window)
     window.show()
     assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Calibration", "Takes", "Review"]
+    assert window.review is None  # its GL views wait until the tab is shown
+    window.tabs.setCurrentIndex(2)
+    assert window.review is not None and window.review.isVisible()
     assert recent_sessions() == [session_folder.resolve()]
     window.calibration.calibrate()
     assert window.busy
@@ -185,14 +163,14 @@ def test_demo_session_is_generated_in_a_worker_and_resumes(qtbot, tmp_path, monk
 
 
 @pytest.mark.skipif(not (FOOTAGE / "d10.mp4").exists(), reason="no footage beside the checkout")
-def test_review_plays_the_take_on_both_rigs_linked_with_the_curves(qtbot, session_folder, tmp_path):
+def test_review_plays_the_take_on_both_rigs_linked_with_the_curves(qtbot, session_folder, tmp_path, short_clip):
     from studio.core.frame_sources import VideoFileSource
     from studio.core.jobs import run_job
     from studio.core.session_takes import list_takes, load_take, track_session_take_job
     from studio.ui.review_page import ReviewPage
 
     if "review" not in list_takes(session_folder):
-        with VideoFileSource(_short_clip(tmp_path / "clip.avi")) as source:
+        with VideoFileSource(short_clip(tmp_path / "clip.avi")) as source:
             run_job(track_session_take_job(session_folder, source, "review"))
     page = ReviewPage(session_folder)
     qtbot.addWidget(page)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from studio.core.finetuning import FinetuneSettings, TrackerInversion, finetune, finetune_job
 from studio.core.jobs import JobCancelled, run_job
@@ -106,26 +105,12 @@ def test_residual_term_makes_the_gradient_exact_on_noisy_geometry(tracker):
 
 
 @pytest.fixture(scope="module")
-def synthetic_pairs(ict_rig, ict_definition, ict_embedding):
+def synthetic_pairs(assets_dir):
     """θ_GT's Simon-Says captures at geometry level (0.5 mm bursts), as the benchmark makes them."""
-    from bench.bench_calibration import geometry_captures
-    from studio.core.expression_sets import SimonSaysSet
-    from studio.core.performer_model import performer_rig_parameters
+    from bench.bench_calibration import SyntheticStudy
 
-    gt = ict_rig.with_parameters(performer_rig_parameters(ict_rig, ict_definition, 4))
-    simon_says = SimonSaysSet.packaged("ict_default")
-    expressions = [e for e in simon_says.expressions if e.name != "neutral"]
-    controls = np.stack([simon_says.control_vector(e, ict_rig.expression_names) for e in expressions])
-    tensors = gt.tensors(dtype=torch.float64)
-
-    def points(c):
-        return tensors.evaluate_at(torch.as_tensor(c, dtype=torch.float64), ict_embedding.points).numpy()
-
-    rig_points = ict_rig.tensors(dtype=torch.float64).surface_basis(ict_embedding.points)[0].numpy()
-    pairs, _ = geometry_captures(
-        points, controls, [e.name for e in expressions], np.random.default_rng(4), 0.5, rig_points
-    )
-    return pairs, simon_says
+    study = SyntheticStudy(4, expression_set="ict_default")
+    return study.captures(0.5)[0], study.simon_says
 
 
 def test_four_stages_only_keep_what_the_full_tracker_confirms(ict_rig, ict_definition, ict_embedding, synthetic_pairs):

@@ -17,17 +17,11 @@ pytestmark = pytest.mark.gl
 
 
 @pytest.fixture(scope="module")
-def calibrated_session(tmp_path_factory, assets_dir):
-    from studio.core.jobs import run_job
-    from studio.core.session_calibration import calibrate_session, synthetic_session_job
-    from studio.render.synthetic_performer import SyntheticPerformerSource
+def calibrated_session(tmp_path_factory, record_synthetic_session):
+    from studio.core.session_calibration import calibrate_session
 
     folder = tmp_path_factory.mktemp("sessions") / "performer"
-
-    def source_for(rig, curves, seed):
-        return SyntheticPerformerSource(rig, curves, fps=30.0, seed=seed)
-
-    session = run_job(synthetic_session_job(folder, 3, source_for, ["jaw_open", "lips_sealed_jaw_open", "smile"]))
+    session = record_synthetic_session(folder, 3, ["jaw_open", "lips_sealed_jaw_open", "smile"])
     result, report = calibrate_session(folder)
     return session, result, report
 
@@ -64,25 +58,7 @@ def test_calibrate_command_refuses_a_folder_without_a_session(tmp_path, assets_d
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
-def _short_clip(path: Path, frames: int = 45) -> Path:
-    """The first frames of a footage clip, as a small MJPG file."""
-    import cv2
-
-    source = cv2.VideoCapture(str(ROOT.parent / "shared" / "footage" / "d10.mp4"))
-    writer = None
-    for _ in range(frames):
-        ok, image = source.read()
-        if not ok:
-            break
-        if writer is None:
-            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, image.shape[1::-1])
-        writer.write(image)
-    source.release()
-    writer.release()
-    return path
-
-
-def test_finetune_command_writes_theta_s_hat_and_track_uses_it(calibrated_session, tmp_path, assets_dir):
+def test_finetune_command_writes_theta_s_hat_and_track_uses_it(calibrated_session, tmp_path, short_clip):
     from studio.core.rig import RigParameters
 
     session, _, _ = calibrated_session
@@ -99,7 +75,7 @@ def test_finetune_command_writes_theta_s_hat_and_track_uses_it(calibrated_sessio
     assert set(before) == {"sparsity", "tweaker", "control_l2", "control_linf", "landmark_mm"}
     if not (ROOT.parent / "shared" / "footage" / "d10.mp4").exists():
         pytest.skip("no footage beside the checkout")
-    clip, out, stats = _short_clip(tmp_path / "clip.avi"), tmp_path / "clip.csv", tmp_path / "clip.json"
+    clip, out, stats = short_clip(tmp_path / "clip.avi", 45), tmp_path / "clip.csv", tmp_path / "clip.json"
     result = subprocess.run(
         [sys.executable, "main.py", "track", "--quiet", str(clip), "--out", str(out), "--json", str(stats),
          "--neutral", "0:15", "--rig-params", str(session.calibration_folder / "theta_S_hat.npz")],

@@ -105,9 +105,6 @@ class FinetuneSettings:
         Controls whose noise standard deviation exceeds this are left alone: their errors do not drive the
         optimisation, they are never spurious and their parameters do not change (the landmarks barely see
         them; fitting them fits the noise). They still count in the full tracker's judgement.
-    validation : str
-        How the full tracker judges candidates (:meth:`_Problem.better`): ``"all"`` (default: the paper's
-        overall control error over every pair), ``"held_out"`` or ``"no_worse"``.
     residual_term : bool
         Add the ``∂ṽ/∂θ`` estimate to Eq. 12 (module docstring); the paper's method leaves it out.
     stages : tuple of int
@@ -123,7 +120,6 @@ class FinetuneSettings:
     spurious_threshold: float = 0.1
     noise_margin: float = 2.0
     max_noise_std: float = 0.025
-    validation: str = "all"
     residual_term: bool = False
     stages: tuple[int, ...] = (1, 2, 3, 4)
 
@@ -437,12 +433,11 @@ class _Problem:
         delta: np.ndarray,
         columns: np.ndarray,
         loss: Callable[[np.ndarray, Inversion], tuple[float, np.ndarray]],
-        fitted: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, float, float]:
+    ) -> tuple[np.ndarray, float, float, float]:
         """Adam on ``δ[columns]``; every iterate is a candidate judged by the full tracker on all pairs.
 
-        ``loss(basis, full_inversion) -> (γ1 + γ2 objective, ∂/∂basis (K, N, 3))`` over the pairs ``fitted``.
-        Returns the chosen ``δ`` and its per-pair control errors ``(E,)`` (see :meth:`better`), and the
+        ``loss(basis, full_inversion) -> (γ1 + γ2 objective, ∂/∂basis (K, N, 3))``. Returns the iterate with
+        the lowest mean control L2 over all pairs (the start when none beats it) and that error, and the
         objective (γε included) at the start and at the chosen iterate.
         """
         s = self.settings
@@ -450,19 +445,19 @@ class _Problem:
         first = np.zeros_like(delta[columns])
         second = np.zeros_like(delta[columns])
         full: Inversion | None = None
-        best: tuple[np.ndarray, np.ndarray, float] | None = None
+        best: tuple[np.ndarray, float, float] | None = None
         start_objective = 0.0
         scale = 100.0 / delta.shape[1]  # γε term: Σ_j mean_n ||δ_jn||², mm²
         for step in range(s.iterations + 1):
             basis = self.basis(current)
             full = self.inversion.invert(basis, self.displacements, warm_start=full)
-            errors = self.control_l2(full)
+            error = float(self.control_l2(full).mean())
             objective, grad_basis = loss(basis, full)
             objective += s.gamma_parameters * scale * float((current**2).sum())
             if step == 0:
                 start_objective = objective
-            if best is None or self.better(errors, best[1], fitted):
-                best = (current.copy(), errors, objective)
+            if best is None or error < best[1] - 1e-12:
+                best = (current.copy(), error, objective)
             if step == s.iterations:
                 break
             grad = per_shape(self.operator.T, grad_basis[columns][:, self.corrected])
@@ -473,23 +468,6 @@ class _Problem:
             current[columns] -= step_size * first / (np.sqrt(second) + 1e-12)
         assert best is not None
         return best[0], best[1], start_objective, best[2]
-
-    def better(self, errors: np.ndarray, reference: np.ndarray, fitted: np.ndarray) -> bool:
-        """Whether per-pair control errors ``(E,)`` beat ``reference``.
-
-        ``validation == "all"``: lower mean over all pairs (the paper's choice). ``"held_out"``: lower mean over
-        the pairs the optimisation did not fit (``fitted`` excluded), which the captures' noise cannot
-        flatter. ``"no_worse"``: lower mean over all pairs without a higher mean over the held-out pairs.
-        """
-        mode = self.settings.validation
-        held_out = np.ones(len(errors), bool)
-        held_out[fitted] = False
-        if mode == "all" or not held_out.any():
-            return float(errors.mean()) < float(reference.mean()) - 1e-12
-        if mode == "held_out":
-            return float(errors[held_out].mean()) < float(reference[held_out].mean()) - 1e-12
-        return (float(errors.mean()) < float(reference.mean()) - 1e-12
-                and float(errors[held_out].mean()) <= float(reference[held_out].mean()))
 
 
 def control_noise_std(inversion: TrackerInversion, basis: np.ndarray, noise_cm: float) -> np.ndarray:
@@ -629,20 +607,20 @@ def _finetune(
     )
     names = [p.name for p in pairs]
     primary = np.zeros(rig.num_controls, bool)
-    primary[[rig.control_index(definition.controls[i].name) for i in definition.primary_indices()]] = True
+    primary[definition.primary_indices()] = True  # a definition lists the controls in its rig's order
     asked = [np.flatnonzero((t != 0) & tuned) for t in targets]
     primaries = [a[primary[a]] if primary[a].any() else a for a in asked]
-    must_not_move = []
-    for name in names:
-        listed = []
-        if expression_set is not None and name in expression_set.names:
-            listed = must_not_move_indices(expression_set.expression(name), definition)
-        must_not_move.append(np.array([rig.control_index(definition.controls[i].name) for i in listed], int))
+    must_not_move = [
+        must_not_move_indices(expression_set.expression(name), definition)
+        if expression_set is not None and name in expression_set.names
+        else np.zeros(0, int)
+        for name in names
+    ]
     threshold = np.maximum(s.spurious_threshold, margin)
 
     delta = np.zeros((rig.num_controls, len(problem.corrected), 3))
     before = problem.control_l2(problem.invert_all(delta))
-    current_errors = before
+    current_error = float(before.mean())
     expressions = [k for k in range(len(pairs)) if len(primaries[k])]
     total = sum(len(expressions) for stage in s.stages if stage < 4)
     done = 0
@@ -677,7 +655,7 @@ def _finetune(
             tracked = problem.invert_all(delta).controls(rig.num_controls)
             spurious = _spurious_sets(tracked, targets, tuned, must_not_move, threshold)
         if stage < 4:
-            runs = [(names[k], primaries[k], expression_loss(stage, k), np.array([k])) for k in expressions]
+            runs = [(names[k], primaries[k], expression_loss(stage, k)) for k in expressions]
         else:  # each spurious control in turn, most used first, over every expression it matters to
             usage = np.zeros(rig.num_controls)
             for k, indices in enumerate(spurious):
@@ -686,23 +664,23 @@ def _finetune(
             runs = []
             for j in order:
                 rows = np.flatnonzero(np.array([j in sp for sp in spurious]) | (targets[:, j] != 0))
-                runs.append((rig.expression_names[j], np.array([j]), joint_loss(rows), rows))
+                runs.append((rig.expression_names[j], np.array([j]), joint_loss(rows)))
             total = done + len(runs)
-        for label, columns, loss, fitted in runs:
+        for label, columns, loss in runs:
             if is_cancelled(cancel):
                 partial = _assemble(rig, parameters, propagator, problem, delta, stage_name,
-                                    {"control_l2_after": float(current_errors.mean()), "cancelled_in_stage": stage})
+                                    {"control_l2_after": current_error, "cancelled_in_stage": stage})
                 raise JobCancelled("fine-tuning cancelled", partial=partial)
             yield (f"stage {stage}/4, {STAGES[stage - 1]}: {label}", done, total)
-            chosen, errors, objective_before, objective_after = problem.optimize(delta, columns, loss, fitted)
+            chosen, error, objective_before, objective_after = problem.optimize(delta, columns, loss)
             report["runs"] += 1
             report["objective_before"] += objective_before
             report["objective_after"] += objective_after
-            if problem.better(errors, current_errors, fitted):
-                delta, current_errors = chosen, errors
+            if error < current_error - 1e-12:
+                delta, current_error = chosen, error
                 report["accepted"] += 1
             done += 1
-        report["control_l2"] = float(current_errors.mean())
+        report["control_l2"] = current_error
         stage_reports.append(report)
     yield ("done", total, total)
 

@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -105,22 +106,42 @@ def calibrate_session_job(
     started = time.perf_counter()
     result = yield from calibrate_job(rig, tracker.embedding, pairs, definition, cancel=cancel)
     seconds = time.perf_counter() - started
-    theta = RigParameters(
-        result.parameters.expression_names,
-        result.parameters.expression_deltas,
-        {**result.parameters.metadata, "stage": "theta_S", "session": str(session.folder)},
+    flagged = {name: messages for name, messages in flags.items() if messages}
+    theta = _with_session(result.parameters, session, stage="theta_S")
+    report = _save_result(session, pairs, theta, result.report, THETA_S_FILE, REPORT_FILE,
+                          flagged_captures=flagged, wall_seconds=seconds)
+    return result, report
+
+
+def _with_session(parameters: RigParameters, session: Session, **metadata: str) -> RigParameters:
+    """The parameters with the session (and ``metadata``) recorded in their metadata."""
+    return RigParameters(
+        parameters.expression_names,
+        parameters.expression_deltas,
+        {**parameters.metadata, **metadata, "session": str(session.folder)},
     )
+
+
+def _save_result(
+    session: Session,
+    pairs: Sequence[CalibrationPair],
+    parameters: RigParameters,
+    job_report: dict,
+    parameters_file: str,
+    report_file: str,
+    **extra: Any,
+) -> dict:
+    """Write rig parameters and their report into ``calibration/`` (both atomically); returns the report."""
     out = Path(session.calibration_folder)
     report = {
         "session": str(session.folder),
         "expressions": [p.name for p in pairs],
-        "flagged_captures": {name: messages for name, messages in flags.items() if messages},
-        **_json_safe(result.report),
-        "wall_seconds": seconds,
+        **_json_safe(job_report),
+        **extra,
     }
-    theta.save(out / THETA_S_FILE)
-    write_text_atomic(out / REPORT_FILE, json.dumps(report, indent=2) + "\n")
-    return result, report
+    parameters.save(out / parameters_file)
+    write_text_atomic(out / report_file, json.dumps(report, indent=2) + "\n")
+    return report
 
 
 def calibrate_session(folder: str | Path, rig: Rig | None = None) -> tuple[CalibrationResult, dict]:
@@ -144,8 +165,7 @@ def capture_metrics(
     truth = np.stack([p.controls for p in pairs])
     posed = tracker.rig_points + np.einsum("bk,knx->bnx", tracked, tracker.landmark_basis)
     landmark_mm = 10.0 * np.linalg.norm(posed - landmarks, axis=2).mean(axis=1)
-    tweakers = [rig.control_index(definition.controls[i].name) for i in definition.tweaker_indices()]
-    metrics = animation_metrics(tracked, tweakers, truth=truth, vertex_error=landmark_mm)
+    metrics = animation_metrics(tracked, definition.tweaker_indices(), truth=truth, vertex_error=landmark_mm)
     return {("landmark_mm" if k == "vertex_mm" else k): v["mean"] for k, v in metrics.items()}
 
 
@@ -181,23 +201,13 @@ def finetune_session_job(
         stage_name="theta_S_hat", cancel=cancel,
     )
     seconds = time.perf_counter() - started
-    theta_hat = RigParameters(
-        result.parameters.expression_names,
-        result.parameters.expression_deltas,
-        {**result.parameters.metadata, "session": str(session.folder)},
-    )
-    report = {
-        "session": str(session.folder),
-        "expressions": [p.name for p in pairs],
-        **_json_safe(result.report),
-        "metrics": {
-            "theta_S": capture_metrics(rig, theta_s, pairs, definition),
-            "theta_S_hat": capture_metrics(rig, theta_hat, pairs, definition),
-        },
-        "wall_seconds": seconds,
+    theta_hat = _with_session(result.parameters, session)
+    metrics = {
+        "theta_S": capture_metrics(rig, theta_s, pairs, definition),
+        "theta_S_hat": capture_metrics(rig, theta_hat, pairs, definition),
     }
-    theta_hat.save(out / THETA_S_HAT_FILE)
-    write_text_atomic(out / FINETUNE_REPORT_FILE, json.dumps(report, indent=2) + "\n")
+    report = _save_result(session, pairs, theta_hat, result.report, THETA_S_HAT_FILE, FINETUNE_REPORT_FILE,
+                          metrics=metrics, wall_seconds=seconds)
     return result, report
 
 

@@ -94,7 +94,7 @@ def track_session_take_job(
     path = take_folder(session, name)
     rig = Rig.ict()
     definition = RigDefinition.ict()
-    tweakers = [rig.control_index(definition.controls[i].name) for i in definition.tweaker_indices()]
+    tweakers = definition.tweaker_indices()
     rigs = session_rigs(session)
     base = yield from track_take(
         source, Tracker.ict(rig), neutral, filter_name, tweakers, cancel=lambda: is_cancelled(cancel)

@@ -35,6 +35,7 @@ from studio.core.session import Session
 from studio.core.session_calibration import THETA_S_FILE
 from studio.core.session_takes import list_takes, load_take
 from studio.ui.rig_view import RigView
+from studio.ui.takes_page import most_active_controls, show_rigs
 
 #: Seed and scale of the stand-in retarget target's ICT identity coefficients.
 TARGET_IDENTITY_SEED, TARGET_IDENTITY_SCALE = 11, 1.5
@@ -67,7 +68,7 @@ class ReviewPage(QWidget):
         self.performer_rig = base.with_parameters(RigParameters.load(theta_s)) if theta_s.exists() else base
         self.target_rig = stand_in_target(base)
         definition = RigDefinition.ict()
-        self.tweakers = [base.control_index(definition.controls[i].name) for i in definition.tweaker_indices()]
+        self.tweakers = definition.tweaker_indices()
         self.curves: dict = {}
         self.info: dict | None = None
         self.frame = 0
@@ -144,16 +145,11 @@ class ReviewPage(QWidget):
         if not name:
             return
         self.info, self.curves = load_take(self.session.folder, name)
-        self.rig_box.blockSignals(True)
-        self.rig_box.clear()
-        self.rig_box.addItems(list(self.curves))
-        self.rig_box.setCurrentIndex(len(self.curves) - 1)
-        self.rig_box.blockSignals(False)
+        show_rigs(self.rig_box, list(self.curves))
         curves = self.current_curves()
         self.plot.clear()
         self.plot.addLegend(offset=(10, 10))
-        activity = np.nan_to_num(curves.values).max(axis=0)
-        for i, column in enumerate(np.argsort(-activity)[:5]):
+        for i, column in enumerate(most_active_controls(curves)):
             self.plot.plot(curves.time_s, curves.values[:, column], pen=pg.mkPen(pg.intColor(i, hues=9), width=2),
                            name=curves.control_names[column], connect="finite")
         self.plot.addItem(self.cursor)

@@ -14,7 +14,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QMainWindow, QTabWidget, QWidget
+from PySide6.QtWidgets import QMainWindow, QTabWidget, QVBoxLayout, QWidget
 from superqt.utils import create_worker
 
 from studio.core.jobs import JobCancelled
@@ -43,20 +43,27 @@ class SessionWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.calibration = CalibrationPage(self.session.folder)
         self.takes = TakesPage(self.session.folder)
-        self.review = ReviewPage(self.session.folder)
+        self.review: ReviewPage | None = None  # two GL views: built when the tab is first shown
+        self._review_tab = QWidget()
+        QVBoxLayout(self._review_tab).setContentsMargins(0, 0, 0, 0)
         self.tabs.addTab(self.calibration, "Calibration")
         self.tabs.addTab(self.takes, "Takes")
-        self.tabs.addTab(self.review, "Review")
+        self.tabs.addTab(self._review_tab, "Review")
         self.tabs.currentChanged.connect(self._tab_changed)
-        self.calibration.sigJobFinished.connect(lambda *_: self.takes.refresh())
-        self.takes.sigTakeTracked.connect(lambda *_: self.review.refresh())
         self.setCentralWidget(self.tabs)
         self.statusBar().showMessage(str(self.session.folder))
 
     def _tab_changed(self, index: int) -> None:
+        """Pages catch up with what the others wrote (θ_S, θ̂_S, takes) when they are shown."""
         page = self.tabs.widget(index)
-        if hasattr(page, "refresh"):
-            page.refresh()
+        if page is self._review_tab:
+            if self.review is None:
+                self.review = ReviewPage(self.session.folder)
+                self._review_tab.layout().addWidget(self.review)
+                self.review.show()  # a child added to a shown widget stays hidden until shown
+                return
+            page = self.review
+        page.refresh()
 
     @property
     def busy(self) -> bool:
@@ -67,7 +74,8 @@ class SessionWindow(QMainWindow):
         """Closing cancels running jobs; what was saved stays (every session file is written atomically)."""
         self.calibration.cancel()
         self.takes.cancel()
-        self.review.close_views()
+        if self.review is not None:
+            self.review.close_views()
         super().closeEvent(event)
 
 

@@ -42,6 +42,20 @@ METRIC_COLUMNS = (("sparsity", "sparsity"), ("tweaker", "tweakers"), ("fit_resid
                   ("jitter", "jitter"))
 
 
+def show_rigs(box: QComboBox, rigs: list[str]) -> None:
+    """Fill a rig chooser with a take's rigs, the last (the most refined) chosen, without signalling."""
+    box.blockSignals(True)
+    box.clear()
+    box.addItems(rigs)
+    box.setCurrentIndex(len(rigs) - 1)
+    box.blockSignals(False)
+
+
+def most_active_controls(curves, count: int = 5) -> np.ndarray:
+    """Indices of the ``count`` controls reaching the highest values in a take's curves."""
+    return np.argsort(-np.nan_to_num(curves.values).max(axis=0))[:count]
+
+
 def _track_video(folder: Path, video: Path, name: str, cancel: threading.Event):
     """The worker's job: open the video and track it into the session (closes the video afterwards)."""
     with VideoFileSource(video) as source:
@@ -132,17 +146,12 @@ class TakesPage(QWidget):
         if not name:
             return
         self.info, self.curves = load_take(self.session.folder, name)
-        self.rig_box.blockSignals(True)
-        self.rig_box.clear()
-        self.rig_box.addItems(list(self.curves))
-        self.rig_box.setCurrentIndex(len(self.curves) - 1)
-        self.rig_box.blockSignals(False)
+        show_rigs(self.rig_box, list(self.curves))
         first = next(iter(self.curves.values()))
         self.control_list.blockSignals(True)
         self.control_list.clear()
         self.control_list.addItems(list(first.control_names))
-        activity = np.nan_to_num(first.values).max(axis=0)
-        for index in np.argsort(-activity)[:5]:
+        for index in most_active_controls(first):
             self.control_list.item(int(index)).setSelected(True)
         self.control_list.blockSignals(False)
         self.metrics.setRowCount(len(self.info["rigs"]))
