@@ -29,7 +29,8 @@ def _parse_controls(pairs: Sequence[str]) -> dict[str, float]:
 def _cmd_gui(args: argparse.Namespace) -> int:
     from studio.ui.app import run_studio
 
-    return run_studio(controls=_parse_controls(args.control), screenshot=args.screenshot)
+    return run_studio(controls=_parse_controls(args.control), screenshot=args.screenshot, session=args.session,
+                      inspector=args.inspector)
 
 
 def _cmd_live(args: argparse.Namespace) -> int:
@@ -118,6 +119,16 @@ def _bench_calibration(args: argparse.Namespace) -> dict:
         level=args.level,
         expression_set=args.expression_set,
     )
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    if not args.walkthrough:
+        from studio.ui.app import run_studio
+
+        return run_studio()
+    from studio.ui.walkthrough import run_walkthrough
+
+    return run_walkthrough(args.screenshots, args.session_folder)
 
 
 def _cmd_session_synthetic(args: argparse.Namespace) -> int:
@@ -267,7 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="main.py", description="Simon Says Studio")
     parser.add_argument("--screenshot", metavar="PNG", help="open the studio, save a screenshot, quit")
     parser.add_argument("--control", action="append", default=[], metavar="NAME=VALUE",
-                        help="start with this expression control set (repeatable)")
+                        help="open the rig inspector with this expression control set (repeatable)")
+    parser.add_argument("--session", metavar="FOLDER", help="open this session instead of the demo session")
+    parser.add_argument("--inspector", action="store_true", help="open the rig inspector instead of a session")
     parser.set_defaults(func=_cmd_gui)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -303,6 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--frames", type=int, default=90, help="tracked frames before the screenshot (default 90)")
     live.set_defaults(func=_cmd_live)
 
+    demo = commands.add_parser("demo", help="the demo workflow: --walkthrough drives it by itself")
+    demo.add_argument("--walkthrough", action="store_true",
+                      help="capture, calibrate, fine-tune, record and track a take, review, with no hands")
+    demo.add_argument("--screenshots", metavar="DIR", default="walkthrough",
+                      help="folder for a PNG of each page and walkthrough.json (default ./walkthrough)")
+    demo.add_argument("--session-folder", metavar="FOLDER",
+                      help="where the walkthrough's session goes (default: <data folder>/sessions/walkthrough)")
+    demo.set_defaults(func=_cmd_demo)
     session = commands.add_parser("session", help="Simon-Says sessions")
     session_commands = session.add_subparsers(dest="session_command", metavar="ACTION", required=True)
     synthetic = session_commands.add_parser(

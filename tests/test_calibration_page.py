@@ -132,9 +132,10 @@ def test_session_window_remembers_the_session_and_closes_cleanly(qtbot, session_
     window = SessionWindow(session_folder)
     qtbot.addWidget(window)
     window.show()
-    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Calibration", "Takes", "Review"]
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == [
+        "Capture", "Calibration", "Takes", "Review"]
     assert window.review is None  # its GL views wait until the tab is shown
-    window.tabs.setCurrentIndex(2)
+    window.tabs.setCurrentIndex(3)
     assert window.review is not None and window.review.isVisible()
     assert recent_sessions() == [session_folder.resolve()]
     window.calibration.calibrate()
@@ -143,23 +144,19 @@ def test_session_window_remembers_the_session_and_closes_cleanly(qtbot, session_
     qtbot.waitUntil(lambda: not window.busy, timeout=60_000)
 
 
-def test_demo_session_is_generated_in_a_worker_and_resumes(qtbot, tmp_path, monkeypatch, assets_dir):
-    from studio.core.session import Session
-    from studio.ui.session_window import DemoSessionGenerator
+def test_demo_session_is_created_on_first_use_then_reopened(tmp_path, monkeypatch, assets_dir):
+    from studio.core.rig import RigParameters
+    from studio.core.session_library import DEMO_SEED, open_demo_session
 
     monkeypatch.setenv("STUDIO_DATA_DIR", str(tmp_path / "data"))
-    generator = DemoSessionGenerator(expression_names=["jaw_open"])
-    lines = []
-    generator.sigProgress.connect(lines.append)
-    with qtbot.waitSignal(generator.sigDone, timeout=120_000) as done:
-        generator.start()
-    folder = tmp_path / "data" / "sessions" / "demo"
-    assert done.args == [folder]
-    session = Session.open(folder)
-    assert set(session.status().captured) == {"neutral", "jaw_open"} and lines[-1].startswith("demo session ready")
-    with qtbot.waitSignal(generator.sigDone, timeout=30_000) as again:  # complete: only opened
-        generator.start()
-    assert again.args == [folder]
+    session = open_demo_session()
+    assert session.folder == tmp_path / "data" / "sessions" / "demo"
+    assert session.status().missing[0] == "neutral" and len(session.expression_names) == 40
+    assert str(DEMO_SEED) in session.performer["notes"]
+    truth = RigParameters.load(session.calibration_folder / "theta_GT.npz")  # the performer who plays it
+    assert np.isfinite(truth.expression_deltas).all()
+    (session.folder / "marker").write_text("kept")
+    assert open_demo_session().folder == session.folder and (session.folder / "marker").exists()
 
 
 @pytest.mark.skipif(not (FOOTAGE / "d10.mp4").exists(), reason="no footage beside the checkout")

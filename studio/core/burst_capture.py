@@ -110,6 +110,14 @@ class StillnessDetector:
         self._previous = None
         self.speed_mm_per_s = math.nan
 
+    @property
+    def held_fraction(self) -> float:
+        """How far the face is through the hold, in [0, 1]: the share of the window filled with frames
+        whose mean speed is below the threshold (0 while it moves)."""
+        if not self._speeds or not self.speed_mm_per_s < self.threshold_mm_per_s:
+            return 0.0
+        return len(self._speeds) / self.window_frames
+
     def update(self, time_s: float, aligned: np.ndarray) -> bool:
         """Add one frame and say whether the face is still.
 
@@ -404,11 +412,49 @@ def capture_expression_job(
         close = getattr(frames, "close", None)
         if close is not None:
             close()
+    return burst_from_frames(
+        observations, aligned_frames, images, still_speed, aligned_to, outlier_mads, source.name
+    )
+
+
+def burst_from_frames(
+    observations: Sequence[FaceObservation],
+    aligned_frames: Sequence[np.ndarray],
+    images: Sequence[np.ndarray],
+    stillness_mm_per_s: float,
+    aligned_to: str,
+    outlier_mads: float = DEFAULT_OUTLIER_MADS,
+    source_name: str = "burst",
+) -> BurstCapture:
+    """A :class:`BurstCapture` from the frames recorded once the face held still.
+
+    Parameters
+    ----------
+    observations : sequence of FaceObservation
+        MediaPipe's result per burst frame (``F`` of them).
+    aligned_frames : sequence of np.ndarray
+        Head-pose-free landmarks per frame, each ``(N, 3)``, rig space, cm; NaN when no face.
+    images : sequence of np.ndarray
+        The frames' RGB images (thumbnails are taken from the first, middle and last).
+    stillness_mm_per_s : float
+        The speed that let the burst start, mm/s.
+    aligned_to : str
+        ``"rig_neutral"`` or ``"performer_neutral"``.
+    outlier_mads : float
+        Outlier cut of :func:`average_burst`.
+    source_name : str
+        Named in the error.
+
+    Raises
+    ------
+    CaptureError
+        No frame of the burst has a face.
+    """
     aligned_burst = np.stack(aligned_frames)
     try:
         averaged, kept, spread_mm = average_burst(aligned_burst, outlier_mads)
     except CaptureError:
-        raise CaptureError(f"{source.name}: no face in any of the {burst_frames} burst frames") from None
+        raise CaptureError(f"{source_name}: no face in any of the {len(aligned_burst)} burst frames") from None
     picks = sorted({0, len(images) // 2, len(images) - 1})[:NUM_THUMBNAILS]
     return BurstCapture(
         landmarks_px=np.stack([o.landmarks for o in observations]).astype(np.float32),
@@ -418,7 +464,7 @@ def capture_expression_job(
         averaged=averaged,
         kept=kept,
         blendshapes=np.stack([o.blendshapes for o in observations]).astype(np.float32),
-        stillness_mm_per_s=still_speed,
+        stillness_mm_per_s=stillness_mm_per_s,
         spread_mm=spread_mm,
         aligned_to=aligned_to,
         thumbnails=[_thumbnail(images[i]) for i in picks],

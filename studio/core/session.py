@@ -294,6 +294,10 @@ class Session:
             flagged=tuple(e["name"] for e in entries if e["status"] == "flagged"),
         )
 
+    def flags(self, name: str) -> list:
+        """The quality flags stored with a capture (dicts with ``code``, ``message``, ...), empty when none."""
+        return list(self._entry(name).get("flags", []))
+
     def save_capture(self, name: str, capture: BurstCapture, flags: list | None = None) -> Path:
         """Save (or replace, for a retake) an expression's capture, atomically.
 
@@ -440,6 +444,12 @@ class Session:
             _write_json_atomic(self.folder / SESSION_FILE, self._data)
         except (TypeError, ValueError) as error:
             raise SessionError(f"{self.folder / SESSION_FILE}: cannot write ({error})") from None
+
+    def set_expression_set(self, name: str, path: str | None) -> None:
+        """Record which Simon-Says set the session uses (``path`` relative to the session, or ``None`` for a
+        packaged set)."""
+        self.expression_set.update(name=str(name), path=path)
+        self._write_session_file()
 
     def set_performer(self, name: str, notes: str = "") -> None:
         """Change the performer's name and notes (session.json is rewritten)."""

@@ -4,12 +4,15 @@ A take lives in ``takes/<name>/`` of the session folder (``docs/session-format.m
 
 - ``curves_<rig>.csv`` — the filtered controls per frame tracked with that rig (``theta_A``, and
   ``theta_S`` / ``theta_S_hat`` once the session has them), :class:`studio.core.take.TakeCurves` layout;
+- ``video.mp4`` — the take as recorded from a camera (:func:`record_take_job`; imported videos stay
+  where they are);
 - ``take.json`` — source, frames, frame rate, neutral frames, and per rig the tracking figures and the
   animator metrics (sparsity, tweaker usage: paper 001 Table 5 for this take). ``seconds``/``fps`` of
   θ_S and θ̂_S time their solve alone (the reconstruction is θ_A's).
 
 :func:`track_session_take_job` reconstructs the video once (MediaPipe) and solves the same observations
-with each rig (:func:`studio.core.take_tracking.solve_observations`). Every file is written atomically,
+with each rig (:func:`studio.core.take_tracking.solve_observations`). :func:`record_take_job` records a
+camera (or a synthetic performer) into ``video.mp4`` first. Every file is written atomically,
 ``take.json`` last, so a take without it is incomplete and is not listed.
 """
 
@@ -34,6 +37,7 @@ from studio.core.tracker import Tracker
 
 TAKES_FOLDER = "takes"
 TAKE_FILE = "take.json"
+VIDEO_FILE = "video.mp4"
 RIGS = ("theta_A", "theta_S", "theta_S_hat")
 """The rigs a take is tracked with, in order, when the session has them."""
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-+.]{0,63}$")
@@ -127,3 +131,97 @@ def track_session_take_job(
     }
     write_text_atomic(path / TAKE_FILE, json.dumps(info, indent=2) + "\n")
     return info
+
+
+def record_take_job(
+    folder: str | Path,
+    source: FrameSource,
+    name: str,
+    seconds: float,
+    realtime: bool = True,
+    stop: Cancel = None,
+    cancel: Cancel = None,
+) -> Generator[tuple[str, int, int], None, Path]:
+    """Record a take from a camera into ``takes/<name>/video.mp4`` (a generator job); returns the file.
+
+    The video is written to a temporary file and renamed when complete, so a cancelled or failed recording
+    leaves nothing behind. Frames keep the source's size; the file's frame rate is the source's (30 when
+    unknown).
+
+    Parameters
+    ----------
+    folder : path
+        The session folder.
+    source : FrameSource
+        The camera (read in a thread of its own: the newest frame when ``realtime``), not closed here.
+    name : str
+        The take's name (letters, digits, ``_ - + .``).
+    seconds : float
+        Longest recording, seconds of source time.
+    realtime : bool
+        As in :class:`studio.core.live_tracking.LatestFrameReader`.
+    stop : callable, object with ``is_set()``, or None
+        Ends the recording early, keeping what was recorded.
+    cancel : callable, object with ``is_set()``, or None
+        Ends it and discards it.
+
+    Yields
+    ------
+    tuple
+        ``("recording", frames_done, frames_total)``.
+
+    Raises
+    ------
+    JobCancelled
+        ``cancel`` was set.
+    SessionError
+        The source gave no frame, or the video cannot be written.
+    """
+    import cv2
+    import numpy as np
+
+    from studio.core.jobs import JobCancelled
+    from studio.core.live_tracking import LatestFrameReader
+
+    session = Session.open(folder)
+    path = take_folder(session, name)
+    if (path / TAKE_FILE).exists():
+        raise SessionError(f"take {name!r} exists already in {session.folder}; choose another name")
+    fps = float(source.fps or 30.0)
+    total = max(1, int(round(seconds * fps)))
+    path.mkdir(parents=True, exist_ok=True)
+    partial = path / f".{VIDEO_FILE}.tmp.mp4"
+    writer = None
+    frames = 0
+    reader = LatestFrameReader(source, realtime=realtime, name="take-recorder").start()
+    try:
+        while frames < total and not is_cancelled(stop):
+            if is_cancelled(cancel):
+                raise JobCancelled(f"recording of {name} cancelled")
+            frame = reader.take(timeout_s=0.05)
+            if frame is None:
+                if reader.finished:
+                    break
+                continue
+            image = np.ascontiguousarray(np.asarray(frame.image, np.uint8)[..., ::-1])
+            if writer is None:
+                height, width = image.shape[:2]
+                writer = cv2.VideoWriter(str(partial), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+                if not writer.isOpened():
+                    raise SessionError(f"{partial}: cannot write an mp4 video here")
+            writer.write(image)
+            frames += 1
+            yield ("recording", frames, total)
+    except BaseException:
+        if writer is not None:
+            writer.release()
+        partial.unlink(missing_ok=True)
+        raise
+    finally:
+        reader.stop()
+    if writer is None:
+        raise SessionError(f"{source.name}: no frame came from the camera")
+    writer.release()
+    video = path / VIDEO_FILE
+    partial.replace(video)
+    return video

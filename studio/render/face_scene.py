@@ -1053,6 +1053,7 @@ class FaceScene:
         self._parent = parent
         self._normals = VertexNormals(triangles, rig.num_vertices)
         self._buffers = MeshBuffers(albedo, eye_frame)
+        self._albedo = np.ascontiguousarray(albedo, np.float32)
         self._on_lashes = (eye_frame[triangles, 3] == 2.0).all(axis=1)  # eyelash cards (see MeshBuffers)
         self.batches: dict[str, FaceMeshVisual] = {}
         for order, (name, material, batch) in enumerate(draw_batches(rig, albedo, eye_frame, triangles)):
@@ -1089,6 +1090,26 @@ class FaceScene:
             raise ValueError(f"vertices must have shape ({self.rig.num_vertices}, 3), got {vertices.shape}")
         self._vertices = vertices
         self._buffers.set_geometry(vertices, self._normals(vertices))
+        for visual in self._visuals:
+            visual.geometry_changed()
+
+    def set_vertex_colours(self, colours: np.ndarray | None) -> None:
+        """Paint the skin with per-vertex colours (a heatmap), or ``None`` for the rig's own materials.
+
+        Parameters
+        ----------
+        colours : np.ndarray or None
+            sRGB in [0, 1], shape ``(V, 3)``; gloss is kept. The painted brows and lips of the skin material
+            still show on top.
+        """
+        albedo = self._albedo
+        if colours is not None:
+            colours = np.asarray(colours, np.float32)
+            if colours.shape != (self.rig.num_vertices, 3):
+                raise ValueError(f"colours must have shape ({self.rig.num_vertices}, 3), got {colours.shape}")
+            albedo = albedo.copy()
+            albedo[:, :3] = colours
+        self._buffers.albedo.set_data(np.ascontiguousarray(albedo))
         for visual in self._visuals:
             visual.geometry_changed()
 

@@ -11,6 +11,7 @@ Importing this module registers the ``synthetic[:seed]`` spec with
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import numpy as np
@@ -163,6 +164,111 @@ class SyntheticPerformerSource(FrameSource):
                     image=image,
                     truth_controls=state.controls,
                     truth_state=state,
+                )
+        finally:
+            renderer.close()
+            self._renderer = None
+
+    def close(self) -> None:
+        """Close the renderer of an unfinished iteration (call from the iterating thread; idempotent)."""
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+
+class PromptedPerformerSource(FrameSource):
+    """A synthetic performer who follows Simon-Says prompts: the camera of the demo session.
+
+    :meth:`perform` (thread-safe) gives the expression to make; after ``reaction_s`` the face eases into it
+    over ``ease_s`` and holds it, with gentle head motion, until the next prompt. Frames are rendered
+    offscreen as in :class:`SyntheticPerformerSource`, and the stream runs until :meth:`close` (or for
+    ``max_seconds``).
+
+    Parameters
+    ----------
+    rig : Rig
+        The performer's rig (θ_GT applied, its identity as its neutral).
+    fps : float
+        Frames per second of source time.
+    seed : int
+        Seed of the head motion.
+    size : tuple of int
+        Image ``(width, height)``, pixels.
+    reaction_s, ease_s : float
+        Seconds before the face starts to move after a prompt, and seconds it takes to get there.
+    max_seconds : float
+        Length of the stream, seconds of source time.
+    head_motion : bool
+        Whether the head moves gently.
+    """
+
+    def __init__(
+        self,
+        rig: Rig,
+        fps: float = 30.0,
+        seed: int = 0,
+        size: tuple[int, int] = (640, 480),
+        reaction_s: float = 0.3,
+        ease_s: float = 0.4,
+        max_seconds: float = 1800.0,
+        head_motion: bool = True,
+    ) -> None:
+        if fps <= 0 or ease_s <= 0 or reaction_s < 0 or max_seconds <= 0:
+            raise ValueError("fps, ease_s and max_seconds must be positive, reaction_s not negative")
+        self.rig = rig
+        self.fps = float(fps)
+        self.seed = int(seed)
+        self.size = (int(size[0]), int(size[1]))
+        self.reaction_s = float(reaction_s)
+        self.ease_s = float(ease_s)
+        self.num_frames = int(round(max_seconds * self.fps))
+        self.name = f"prompted-synthetic:{self.seed}"
+        period = int(round(60.0 * self.fps))  # a minute of head motion, repeated
+        if head_motion:
+            self._rotation, self._translation = head_motion_curves(period, self.fps, self.seed)
+        else:
+            self._rotation = self._translation = np.zeros((period, 3))
+        self._lock = threading.Lock()
+        zeros = np.zeros(rig.num_controls, np.float32)
+        self._from, self._to, self._prompted_at = zeros, zeros, 0.0
+        self._time_s = 0.0
+        self._renderer = None
+
+    def perform(self, controls: np.ndarray) -> None:
+        """Make this expression next: controls ``(K,)`` in [0, 1] (thread-safe)."""
+        controls = np.asarray(controls, np.float32)
+        if controls.shape != (self.rig.num_controls,) or not np.isfinite(controls).all():
+            raise ValueError(f"controls must be finite with shape ({self.rig.num_controls},)")
+        with self._lock:
+            self._from = self._controls_at(self._time_s)
+            self._to = controls.copy()
+            self._prompted_at = self._time_s
+
+    def _controls_at(self, time_s: float) -> np.ndarray:
+        ramp = float(np.clip((time_s - self._prompted_at - self.reaction_s) / self.ease_s, 0.0, 1.0))
+        ramp = ramp * ramp * (3.0 - 2.0 * ramp)
+        return ((1.0 - ramp) * self._from + ramp * self._to).astype(np.float32)
+
+    def __iter__(self) -> Iterator[Frame]:
+        from studio.render.offscreen import OffscreenRenderer
+
+        renderer = OffscreenRenderer(self.rig, size=self.size, camera=TRACKING_CAMERA)
+        self._renderer = renderer
+        try:
+            for index in range(self.num_frames):
+                time_s = index / self.fps
+                with self._lock:
+                    self._time_s = time_s
+                    controls = self._controls_at(time_s)
+                wrapped = index % len(self._rotation)
+                state = RigState(
+                    controls=controls,
+                    head_rotation_deg=self._rotation[wrapped].copy(),
+                    head_translation_cm=self._translation[wrapped].copy(),
+                )
+                yield Frame(
+                    index=index, time_s=time_s, image=renderer.render(state),
+                    truth_controls=controls, truth_state=state,
                 )
         finally:
             renderer.close()

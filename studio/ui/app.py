@@ -1,4 +1,5 @@
-"""The studio application: a start-up screen that loads the rig off the GUI thread, then the inspector."""
+"""The studio application: a start-up screen that loads off the GUI thread, then the demo session (or a
+session, or the rig inspector)."""
 
 from __future__ import annotations
 
@@ -47,28 +48,62 @@ class StartupWindow(QWidget):
         self.quit_button.show()
 
 
+def load_session(folder: Path | None) -> Path:
+    """Open (or, for the demo session, create on first use) a session and warm the rig cache; returns its
+    folder."""
+    from studio.core.session import Session
+    from studio.core.session_library import open_demo_session
+
+    Rig.ict()
+    return (open_demo_session() if folder is None else Session.open(folder)).folder
+
+
 class StudioApplication:
-    """Owns the start-up flow: load in a worker, then open the inspector (optionally screenshot and quit).
+    """Owns the start-up flow: load in a worker, then open a window (optionally screenshot and quit).
+
+    By default the window is the demo session's (created on first launch in the user data folder); with
+    ``session`` that session's; with ``inspector`` (or ``controls``) the rig inspector.
 
     Parameters
     ----------
     controls : Mapping[str, float]
-        Expression controls to set once the rig is loaded (name → value).
+        Expression controls to set once the rig is loaded (name → value); opens the inspector.
     screenshot : Path, optional
-        Save a PNG of the inspector window once it has drawn, then quit.
+        Save a PNG of the window once it has drawn, then quit.
+    session : Path, optional
+        The session to open instead of the demo session.
+    inspector : bool
+        Open the rig inspector instead of a session.
     """
 
-    def __init__(self, controls: Mapping[str, float] | None = None, screenshot: Path | None = None) -> None:
+    def __init__(self, controls: Mapping[str, float] | None = None, screenshot: Path | None = None,
+                 session: Path | None = None, inspector: bool = False) -> None:
         self.controls = dict(controls or {})
         self.screenshot = screenshot
         self.exit_code = 0
         self.window = None
         self.startup = StartupWindow()
         self.startup.show()
-        self.worker = create_worker(load_ict_inspection, _start_thread=False)
-        self.worker.returned.connect(self._open_inspector)
+        if inspector or self.controls:
+            self.worker = create_worker(load_ict_inspection, _start_thread=False)
+            self.worker.returned.connect(self._open_inspector)
+        else:
+            self.startup.message.setText("Opening the session…")
+            self.worker = create_worker(load_session, session, _start_thread=False)
+            self.worker.returned.connect(self._open_session)
         self.worker.errored.connect(self._failed)
         self.worker.start()
+
+    def _open_session(self, folder: Path) -> None:
+        from studio.ui.session_window import open_session_window
+
+        self.window = open_session_window(folder)
+        self.startup.close()
+        if self.window is None:
+            self.exit_code = 1
+            QApplication.instance().quit()
+        elif self.screenshot is not None:
+            QTimer.singleShot(1500, self._take_screenshot)
 
     def _open_inspector(self, inspection: RigInspection) -> None:
         from studio.ui.inspector import RigInspectorWindow
@@ -103,11 +138,13 @@ class StudioApplication:
             QApplication.instance().quit()
 
 
-def run_studio(controls: Mapping[str, float] | None = None, screenshot: str | Path | None = None) -> int:
+def run_studio(controls: Mapping[str, float] | None = None, screenshot: str | Path | None = None,
+               session: str | Path | None = None, inspector: bool = False) -> int:
     """Start the Qt application and run its event loop; returns the process exit code."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Simon Says Studio")
     app.setOrganizationName("Simon Says Studio")
-    studio = StudioApplication(controls, Path(screenshot) if screenshot else None)
+    studio = StudioApplication(controls, Path(screenshot) if screenshot else None,
+                               Path(session) if session else None, inspector)
     code = app.exec()
     return studio.exit_code or int(code)

@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt.utils import create_worker
 
 from studio.core.jobs import JobCancelled
 from studio.core.session import Session
@@ -39,6 +38,7 @@ from studio.core.session_calibration import (
     calibrate_session_job,
     finetune_session_job,
 )
+from studio.ui.workers import job_worker
 
 #: Colours of the "before" and "after" bars.
 BEFORE_BRUSH, AFTER_BRUSH = (150, 150, 150), (60, 130, 220)
@@ -180,7 +180,7 @@ class CalibrationPage(QWidget):
         self._cancel = threading.Event()
         self._job_name = name
         self._started = time.perf_counter()
-        worker = create_worker(job, folder, cancel=self._cancel, _start_thread=False, _ignore_errors=True)
+        worker = job_worker(job, folder, cancel=self._cancel)
         worker.yielded.connect(self._progress)
         worker.returned.connect(self._returned)
         worker.errored.connect(self._errored)

@@ -106,8 +106,6 @@ class RigInspectorWindow(QMainWindow):
         self.session_menu.addAction(self.action_open_session)
         self.session_menu.addMenu(self.recent_menu)
         self.session_menu.addAction(self.action_demo_session)
-        self._session_windows: list[QWidget] = []
-        self.demo_generator = None
 
     def open_live_view(self) -> QMainWindow:
         """Open (or raise) the live tracking window for this rig."""
@@ -142,43 +140,15 @@ class RigInspectorWindow(QMainWindow):
 
     def open_session(self, folder: Path) -> QWidget | None:
         """Open a session in its own window (a message box, not a crash, when the folder holds none)."""
-        from PySide6.QtWidgets import QMessageBox
+        from studio.ui.session_window import open_session_window
 
-        from studio.core.session import SessionError
-        from studio.ui.session_window import SessionWindow
+        return open_session_window(folder, self)
 
-        try:
-            window = SessionWindow(folder)
-        except (SessionError, OSError, ValueError) as error:
-            QMessageBox.warning(self, "Open session", str(error))
-            return None
-        window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        windows = self._session_windows
-        window.destroyed.connect(lambda *_: windows.remove(window) if window in windows else None)
-        windows.append(window)
-        window.resize(1200, 800)
-        window.show()
-        return window
+    def open_demo_session(self) -> QWidget | None:
+        """Open the demo session (created on first use: its synthetic performer is the capture camera)."""
+        from studio.core.session_library import open_demo_session
 
-    def open_demo_session(self) -> None:
-        """Open the demo session, generating it first (in a worker, progress in the status bar) if needed."""
-        from studio.core.session import Session
-        from studio.core.session_library import demo_session_folder, is_session
-        from studio.ui.session_window import DemoSessionGenerator
-
-        folder = demo_session_folder()
-        if is_session(folder) and not Session.open(folder).status().missing:
-            self.open_session(folder)
-            return
-        if self.demo_generator is None:
-            self.demo_generator = DemoSessionGenerator(folder, parent=self)
-            self.demo_generator.sigProgress.connect(lambda line: self.statusBar().showMessage(line))
-            self.demo_generator.sigDone.connect(self._demo_ready)
-        self.demo_generator.start()
-
-    def _demo_ready(self, folder: Path | None) -> None:
-        if folder is not None:
-            self.open_session(folder)
+        return self.open_session(open_demo_session().folder)
 
     def _ask_and_render_reference(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save reference image", "reference.png", "PNG image (*.png)")
@@ -223,10 +193,6 @@ class RigInspectorWindow(QMainWindow):
         self.inspection.identity_changed.disconnect(self._schedule_mesh_update)
         if self._live_window is not None:
             self._live_window.close()
-        if self.demo_generator is not None:
-            self.demo_generator.cancel()  # captures saved so far stay; the next start resumes
-        for window in list(self._session_windows):
-            window.close()
         self.control_panel.close()
         self.identity_panel.close()
         self.rig_view.close()

@@ -5,8 +5,8 @@ controls; right, the retarget target — the same semantic controls driving anot
 parameterization, paper 001 Sec. 10.1; until the targets of the retargeting issue exist, another ICT
 identity). Transport: play/pause (Space), frame step (←/→), loop, a frame slider; the slider and the time
 cursor on the pyqtgraph curves move together, both ways. Which tracking drives the views (θ_A, θ_S, θ̂_S)
-is chosen per take, and the per-frame sparsity and tweaker usage are shown beside each rig's means
-(paper 001 Table 5 for this take).
+is chosen per take; a table compares the take tracked with each rig -- sparsity at the current frame, and
+the take's mean sparsity, tweaker usage, fit residual and jitter (paper 001 Table 5 for this take).
 """
 
 from __future__ import annotations
@@ -18,12 +18,15 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QSlider,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -35,7 +38,7 @@ from studio.core.session import Session
 from studio.core.session_calibration import THETA_S_FILE
 from studio.core.session_takes import list_takes, load_take
 from studio.ui.rig_view import RigView
-from studio.ui.takes_page import most_active_controls, show_rigs
+from studio.ui.takes_page import METRIC_COLUMNS, most_active_controls, show_rigs
 
 #: Seed and scale of the stand-in retarget target's ICT identity coefficients.
 TARGET_IDENTITY_SEED, TARGET_IDENTITY_SCALE = 11, 1.5
@@ -89,6 +92,11 @@ class ReviewPage(QWidget):
         self.frame_label = QLabel()
         self.metrics_label = QLabel()
         self.metrics_label.setTextFormat(Qt.TextFormat.PlainText)
+        # the same take tracked with each rig, side by side (paper 001 Table 5 for this take)
+        self.comparison = QTableWidget(0, len(METRIC_COLUMNS) + 1)
+        self.comparison.setHorizontalHeaderLabels(["this frame sparsity", *[h for _, h in METRIC_COLUMNS]])
+        self.comparison.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.comparison.setMaximumHeight(130)
         self.plot = pg.PlotWidget()
         self.plot.setBackground("w")
         self.plot.setLabel("bottom", "time", units="s")
@@ -123,7 +131,10 @@ class ReviewPage(QWidget):
         layout.addLayout(views, 3)
         layout.addLayout(transport)
         layout.addWidget(self.metrics_label)
-        layout.addWidget(self.plot, 2)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.plot, 3)
+        bottom.addWidget(self.comparison, 2)
+        layout.addLayout(bottom, 2)
         self.refresh()
 
     # -- takes ------------------------------------------------------------------------------------------
@@ -160,7 +171,18 @@ class ReviewPage(QWidget):
         )
         self.metrics_label.setToolTip(f"take means — {means}")
         self._means = means
+        self.comparison.setRowCount(len(self.info["rigs"]))
+        self.comparison.setVerticalHeaderLabels(self.info["rigs"])
+        for row, rig in enumerate(self.info["rigs"]):
+            for column, (key, _) in enumerate(METRIC_COLUMNS, start=1):
+                value = self.info["stats"][rig].get(key)
+                self._set_cell(row, column, "–" if value is None else f"{value:.3f}")
         self.show_frame(0)
+
+    def _set_cell(self, row: int, column: int, text: str) -> None:
+        item = QTableWidgetItem(text)
+        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.comparison.setItem(row, column, item)
 
     def current_curves(self):
         """The curves of the tracking chosen in the rig box."""
@@ -189,6 +211,9 @@ class ReviewPage(QWidget):
             f"this frame: sparsity {float(sparsity(row)[0]):.3f}, tweakers "
             f"{float(tweaker_usage(row, self.tweakers)[0]):.3f}      take means — {self._means}"
         )
+        for index, rig in enumerate(self.info["rigs"]):
+            values = self.curves[rig].values[frame : frame + 1]
+            self._set_cell(index, 0, f"{float(sparsity(values)[0]):.3f}")
         self.sigFrameChanged.emit(frame)
 
     def step(self, delta: int = 1) -> None:

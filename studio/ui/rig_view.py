@@ -148,6 +148,12 @@ class RigView(QWidget):
         self.face.set_vertices(vertices)
         self.canvas.update()
 
+    def show_vertex_colours(self, colours: np.ndarray | None) -> None:
+        """Paint the mesh with per-vertex sRGB colours ``(V, 3)`` in [0, 1] (a heatmap), or ``None`` for
+        its own materials."""
+        self.face.set_vertex_colours(colours)
+        self.canvas.update()
+
     def reset_view(self) -> None:
         """Front view of the face, framed as in the Simon-Says reference renders."""
         camera = self.view.camera

@@ -1,6 +1,8 @@
-"""The takes page: import a video into a session, track it with every rig in a worker, compare the curves.
+"""The takes page: record a take from the camera or import a video, track it with every rig in a worker,
+compare the curves.
 
-Importing runs :func:`studio.core.session_takes.track_session_take_job` in a superqt worker (MediaPipe
+Recording runs :func:`studio.core.session_takes.record_take_job` (the camera into ``takes/<name>/video.mp4``;
+*Stop* ends the take early and keeps it, *Cancel* discards it) and then tracks the recording. Importing runs :func:`studio.core.session_takes.track_session_take_job` in a superqt worker (MediaPipe
 once, then one solve per rig: θ_A, θ_S, θ̂_S as the session has them) with progress and cancel. A take
 shows as pyqtgraph animation curves of the chosen controls for the chosen rig, with a draggable time
 cursor (``sigFrameChanged``), and a table of the animator metrics per rig (paper 001 Table 5 for the take).
@@ -19,6 +21,7 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -30,12 +33,14 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt.utils import create_worker
 
 from studio.core.frame_sources import VideoFileSource
 from studio.core.jobs import JobCancelled
 from studio.core.session import Session
-from studio.core.session_takes import list_takes, load_take, track_session_take_job
+from studio.core.session_calibration import GROUND_TRUTH_FILE
+from studio.core.session_takes import list_takes, load_take, record_take_job, track_session_take_job
+from studio.ui.simon_says_page import SYNTHETIC_SOURCE, open_capture_source
+from studio.ui.workers import job_worker
 
 #: Columns of the metrics table: key in a rig's stats, header.
 METRIC_COLUMNS = (("sparsity", "sparsity"), ("tweaker", "tweakers"), ("fit_residual_mm", "residual mm"),
@@ -60,6 +65,38 @@ def _track_video(folder: Path, video: Path, name: str, cancel: threading.Event):
     """The worker's job: open the video and track it into the session (closes the video afterwards)."""
     with VideoFileSource(video) as source:
         return (yield from track_session_take_job(folder, source, name, cancel=cancel))
+
+
+def open_take_source(spec: str, session: Session, seconds: float):
+    """The camera for a recording, and whether to read it in real time.
+
+    :data:`~studio.ui.simon_says_page.SYNTHETIC_SOURCE` is the session's synthetic performer (its θ_GT, as on
+    the capture page) playing ``seconds`` of moderate expressions with head motion; anything else goes to
+    :func:`studio.core.frame_sources.open_frame_source` (``camera:N``).
+    """
+    from studio.core.frame_sources import open_frame_source
+
+    if spec == SYNTHETIC_SOURCE:
+        from studio.core.control_curves import moderate_expression_curves
+        from studio.render.synthetic_performer import SyntheticPerformerSource
+
+        prompted, _ = open_capture_source(spec, session)
+        fps = 30.0
+        curves = moderate_expression_curves(prompted.rig.expression_names, round(seconds * fps), fps, seed=1)
+        return SyntheticPerformerSource(prompted.rig, curves, fps=fps, seed=1), False
+    return open_frame_source(spec), True
+
+
+def _record_and_track(folder: Path, spec: str, name: str, seconds: float, stop: threading.Event,
+                      cancel: threading.Event):
+    """The worker's job: record the camera into the take's video, then track the recording."""
+    session = Session.open(folder)
+    source, realtime = open_take_source(spec, session, seconds)
+    try:
+        video = yield from record_take_job(folder, source, name, seconds, realtime, stop=stop, cancel=cancel)
+    finally:
+        source.close()
+    return (yield from _track_video(folder, video, name, cancel))
 
 
 class TakesPage(QWidget):
@@ -90,6 +127,21 @@ class TakesPage(QWidget):
         self.take_list.currentTextChanged.connect(self.show_take)
         self.import_button = QPushButton("Import video…")
         self.import_button.clicked.connect(self._ask_and_import)
+        self.source_box = QComboBox()
+        self.source_box.setEditable(True)
+        self.source_box.addItems([SYNTHETIC_SOURCE, "camera:0", "camera:1"])
+        has_truth = (self.session.calibration_folder / GROUND_TRUTH_FILE).is_file()
+        self.source_box.setCurrentText(SYNTHETIC_SOURCE if has_truth else "camera:0")
+        self.seconds_box = QDoubleSpinBox()
+        self.seconds_box.setRange(1.0, 600.0)
+        self.seconds_box.setValue(8.0)
+        self.seconds_box.setSuffix(" s")
+        self.record_button = QPushButton("Record take")
+        self.record_button.clicked.connect(lambda: self.record_take())
+        self.stop_button = QPushButton("Stop recording")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stop_recording)
+        self._stop = threading.Event()
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
@@ -114,6 +166,13 @@ class TakesPage(QWidget):
         left = QVBoxLayout()
         left.addWidget(QLabel("Takes"))
         left.addWidget(self.take_list, 1)
+        left.addWidget(QLabel("Camera"))
+        left.addWidget(self.source_box)
+        record = QHBoxLayout()
+        record.addWidget(self.seconds_box)
+        record.addWidget(self.record_button)
+        record.addWidget(self.stop_button)
+        left.addLayout(record)
         left.addWidget(self.import_button)
         left.addWidget(self.cancel_button)
         left.addWidget(self.progress)
@@ -202,29 +261,52 @@ class TakesPage(QWidget):
         if self.busy:
             return
         name = name or Path(video).stem
+        self._start(name, _track_video, Path(video), name)
+
+    def record_take(self, name: str | None = None, seconds: float | None = None) -> None:
+        """Record the chosen camera for ``seconds`` (the spin box's by default) as take ``name`` (``take-N``
+        by default), then track it, in a worker."""
+        if self.busy:
+            return
+        if name is None:
+            taken = set(list_takes(self.session.folder))
+            name = next(f"take-{i}" for i in range(1, 10_000) if f"take-{i}" not in taken)
+        self._stop = threading.Event()
+        self._start(name, _record_and_track, self.source_box.currentText(), name,
+                    float(seconds or self.seconds_box.value()), self._stop)
+        self.stop_button.setEnabled(True)
+
+    def stop_recording(self) -> None:
+        """End the recording now and track what was recorded."""
+        self._stop.set()
+        self.stop_button.setEnabled(False)
+
+    def _start(self, name: str, job, *args) -> None:
         self._cancel = threading.Event()
         self._importing = name
         self._succeeded = False
-        worker = create_worker(_track_video, self.session.folder, Path(video), name, self._cancel,
-                               _start_thread=False, _ignore_errors=True)
+        worker = job_worker(job, self.session.folder, *args, cancel=self._cancel)
         worker.yielded.connect(self._progress)
         worker.returned.connect(self._returned)
         worker.errored.connect(self._errored)
         worker.finished.connect(self._finished)
         self._worker = worker
         self.import_button.setEnabled(False)
+        self.record_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self.status.setText(f"tracking {name}…")
+        self.status.setText(f"{name}…")
         worker.start()
 
     def cancel(self) -> None:
-        """Stop a running import; nothing of the take is written."""
+        """Stop a running recording or import; nothing of the take is written (the job sees the flag at its
+        next frame and cleans up in its thread)."""
         if self._worker is not None:
             self._cancel.set()
-            self._worker.quit()
 
     def _progress(self, progress: tuple[str, int, int]) -> None:
         stage, done, total = progress
+        if stage != "recording":
+            self.stop_button.setEnabled(False)
         self.progress.setRange(0, max(int(total), 1))
         self.progress.setValue(int(done))
         self.status.setText(f"{self._importing}: {stage} {done}/{total}")
@@ -240,6 +322,8 @@ class TakesPage(QWidget):
     def _finished(self) -> None:
         self._worker = None
         self.import_button.setEnabled(True)
+        self.record_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
         self.cancel_button.setEnabled(False)
         if self._succeeded:
             self.refresh()

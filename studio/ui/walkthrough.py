@@ -1,0 +1,215 @@
+"""``python main.py demo --walkthrough``: the whole demo workflow, driven by itself, with a screenshot per page.
+
+A fresh session for the demo's synthetic performer (θ_GT of :data:`~studio.core.session_library.DEMO_SEED`)
+is created, then the session window goes through it the way a person would, one step after another
+as each job reports back (the GUI thread never waits): the Simon-Says page captures every expression
+with the synthetic performer as the camera (following the prompts, auto-capture), Calibration calibrates
+and fine-tunes, Takes records a take from the synthetic performer and tracks it with θ_A, θ_S and θ̂_S,
+Review plays it. A PNG of each page is saved into the screenshot folder, with ``walkthrough.json``
+(each step's duration and the figures it produced).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtWidgets import QApplication
+
+from studio.core.session_library import DEMO_SEED, create_session, data_folder, is_session
+from studio.ui.simon_says_page import SYNTHETIC_SOURCE
+
+#: Screenshots, in the order they are taken.
+SCREENSHOTS = ("1-capture.png", "2-capture-review.png", "3-calibration.png", "4-takes.png", "5-review.png")
+
+
+class Walkthrough(QObject):
+    """Drives a :class:`~studio.ui.session_window.SessionWindow` through the demo workflow.
+
+    Parameters
+    ----------
+    screenshots : Path
+        Folder for the PNGs and ``walkthrough.json`` (created).
+    session_folder : Path
+        Where the walkthrough's session is created (replaced when it holds an earlier one).
+    expression_names : list of str, optional
+        Limit the capture to these expressions (tests); by default the whole set.
+    take_seconds : float
+        Length of the recorded take.
+    timeout_s : float
+        Give up after this long.
+    quit_when_done : bool
+        Quit the application's event loop at the end (the command line); tests wait for ``sigFinished``.
+
+    Signals
+    -------
+    sigStep(str)
+        A step is done: ``open``, ``capture``, ``calibration``, ``finetune``, ``take``, ``review``.
+    sigFinished(object)
+        The end: ``None``, or the error's one line.
+    """
+
+    sigStep = Signal(str)
+    sigFinished = Signal(object)
+
+    def __init__(self, screenshots: Path, session_folder: Path, expression_names: list[str] | None = None,
+                 take_seconds: float = 8.0, timeout_s: float = 1200.0, quit_when_done: bool = True) -> None:
+        super().__init__()
+        self.quit_when_done = quit_when_done
+        self.screenshots = Path(screenshots)
+        self.session_folder = Path(session_folder)
+        self.expression_names = expression_names
+        self.take_seconds = take_seconds
+        self.window = None
+        self.error: str | None = None
+        self.steps: dict[str, float] = {}
+        self.figures: dict[str, object] = {}
+        self.done = False
+        self._started = time.perf_counter()
+        self._step_started = self._started
+        self._timeout = QTimer(self)
+        self._timeout.setSingleShot(True)
+        self._timeout.timeout.connect(lambda: self.fail(f"timed out after {timeout_s:g} s"))
+        self._timeout.start(int(timeout_s * 1000))
+
+    # -- steps ------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Create the session, open its window and start capturing."""
+        from studio.ui.session_window import open_session_window
+
+        self.screenshots.mkdir(parents=True, exist_ok=True)
+        if is_session(self.session_folder):
+            shutil.rmtree(self.session_folder)
+        session = create_session(self.session_folder, "Demo performer (synthetic)", "ict_full",
+                                 notes=f"walkthrough, seed {DEMO_SEED}", synthetic_seed=DEMO_SEED,
+                                 expression_names=self.expression_names)
+        self.window = open_session_window(session.folder)
+        self.window.resize(1400, 900)
+        page = self.window.capture
+        page.realtime = False  # the synthetic performer as fast as the machine goes
+        page.sigCaptureSaved.connect(self._captured)
+        page.sigFrameShown.connect(self._capture_frame)
+        page.sigStopped.connect(self._capture_stopped)
+        self._mark("open")
+        page.start(SYNTHETIC_SOURCE)
+
+    def _captured(self, name: str) -> None:
+        saved = len(self.window.capture.session.status().captured)
+        if saved == 3 and SCREENSHOTS[0] not in self.figures.get("screenshots", []):
+            QTimer.singleShot(300, lambda: self._shoot(SCREENSHOTS[0]))
+
+    def _capture_frame(self, frame) -> None:
+        if frame.phase == "complete" and self.window.capture.busy:
+            self.window.capture.stop()
+
+    def _capture_stopped(self, reason: str) -> None:
+        status = self.window.capture.session.status()
+        if status.missing:
+            self.fail(f"capture stopped ({reason}) with {len(status.missing)} expressions missing")
+            return
+        self.figures["captures"] = len(status.captured)
+        self.figures["flagged"] = len(status.flagged)
+        self._mark("capture")
+        self._shoot(SCREENSHOTS[1])
+        page = self.window.calibration
+        self.window.tabs.setCurrentWidget(page)
+        page.sigJobFinished.connect(self._calibration_finished)
+        page.calibrate()
+
+    def _calibration_finished(self, job: str, succeeded: bool) -> None:
+        if not succeeded:
+            self.fail(f"{job} failed: {self.window.calibration.status.text()}")
+            return
+        self._mark(job)
+        if job == "calibration":
+            self.window.calibration.finetune()
+            return
+        self._shoot(SCREENSHOTS[2])
+        page = self.window.takes
+        self.window.tabs.setCurrentWidget(page)
+        page.sigTakeTracked.connect(self._take_tracked)
+        page.source_box.setCurrentText(SYNTHETIC_SOURCE)
+        page.record_take("take-1", self.take_seconds)
+
+    def _take_tracked(self, name: str, succeeded: bool) -> None:
+        if not succeeded:
+            self.fail(f"take {name} failed: {self.window.takes.status.text()}")
+            return
+        self._mark("take")
+        self.figures["take"] = {rig: {k: stats.get(k) for k in ("sparsity", "tweaker")}
+                                for rig, stats in self.window.takes.info["stats"].items()}
+        self._shoot(SCREENSHOTS[3])
+        self.window.tabs.setCurrentIndex(self.window.tabs.count() - 1)  # Review
+        review = self.window.review
+        review.play_button.setChecked(True)
+        QTimer.singleShot(2000, self._reviewed)
+
+    def _reviewed(self) -> None:
+        review = self.window.review
+        self.figures["review_frame"] = review.frame
+        self._shoot(SCREENSHOTS[4])
+        review.play_button.setChecked(False)
+        self._mark("review")
+        self.finish()
+
+    # -- bookkeeping ------------------------------------------------------------------------------------
+
+    def _mark(self, step: str) -> None:
+        now = time.perf_counter()
+        self.steps[step] = round(now - self._step_started, 2)
+        self._step_started = now
+        print(f"walkthrough: {step} done in {self.steps[step]:.1f} s", flush=True)
+        self.sigStep.emit(step)
+
+    def _shoot(self, name: str) -> None:
+        path = self.screenshots / name
+        if not self.window.grab().save(str(path)):
+            self.fail(f"could not write {path}")
+            return
+        self.figures.setdefault("screenshots", []).append(name)
+        print(f"wrote {path}", flush=True)
+
+    def fail(self, message: str) -> None:
+        """End with an error (one line)."""
+        if self.done:
+            return
+        self.error = message
+        print(f"error: walkthrough: {message}", file=sys.stderr, flush=True)
+        self.finish()
+
+    def finish(self) -> None:
+        """Write ``walkthrough.json``, close the window and quit the event loop."""
+        if self.done:
+            return
+        self.done = True
+        self._timeout.stop()
+        summary = {
+            "seconds": round(time.perf_counter() - self._started, 2),
+            "steps_s": self.steps,
+            "figures": self.figures,
+            "session": str(self.session_folder),
+            "error": self.error,
+        }
+        (self.screenshots / "walkthrough.json").write_text(json.dumps(summary, indent=2) + "\n")
+        print(f"walkthrough {'failed' if self.error else 'finished'} in {summary['seconds']:.1f} s", flush=True)
+        if self.window is not None:
+            self.window.close()
+        self.sigFinished.emit(self.error)
+        if self.quit_when_done:
+            QApplication.instance().quit()
+
+
+def run_walkthrough(screenshots: str | Path, session_folder: str | Path | None = None) -> int:
+    """Run the walkthrough in a Qt application; returns the exit code (1 when a step failed)."""
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Simon Says Studio")
+    folder = Path(session_folder) if session_folder else data_folder() / "sessions" / "walkthrough"
+    walkthrough = Walkthrough(Path(screenshots), folder)
+    QTimer.singleShot(0, walkthrough.start)
+    app.exec()
+    return 1 if walkthrough.error else 0
