@@ -175,6 +175,8 @@ def test_record_take_writes_the_video_whole_or_nothing(tmp_path, demo_parts):
     video = run_job(record_take_job(session.folder, source, "t1", seconds=1.0, realtime=False))
     with VideoFileSource(video) as recorded:
         assert recorded.num_frames == 30 and recorded.size == (640, 480)
+    with np.load(video.parent / "truth.npz") as truth:  # what the synthetic performer performed
+        assert truth["controls"].shape == (30, rig.num_controls)
     stop = [False]
     progress = []
     job = record_take_job(session.folder, source, "t2", seconds=4.0, realtime=False, stop=lambda: stop[0])

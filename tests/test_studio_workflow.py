@@ -51,6 +51,10 @@ def test_the_walkthrough_goes_from_capture_to_review(qtbot, tmp_path, monkeypatc
     assert review.take_box.currentText() == "take-1" and review.rig_box.currentText() == "theta_S_hat"
     np.testing.assert_array_equal(review.current_curves().values, curves["theta_S_hat"].values)
     assert walkthrough.figures["review_frame"] > 0  # it played
+    # the take came from the synthetic performer: its true face is known, the heatmap shows the error
+    assert review.heatmap_box.isEnabled() and review.heatmap_box.isChecked()
+    assert review.error_mm.shape == (review.performer_rig.num_vertices,)
+    assert 0.0 < np.median(review.error_mm) < 5.0
     theta_s = RigParameters.load(folder / "calibration" / "theta_S.npz")
     np.testing.assert_allclose(review.performer_rig.expression_deltas, theta_s.expression_deltas)
     # the captures page shows every capture in its review grid, flags marked

@@ -5,7 +5,8 @@ A take lives in ``takes/<name>/`` of the session folder (``docs/session-format.m
 - ``curves_<rig>.csv`` — the filtered controls per frame tracked with that rig (``theta_A``, and
   ``theta_S`` / ``theta_S_hat`` once the session has them), :class:`studio.core.take.TakeCurves` layout;
 - ``video.mp4`` — the take as recorded from a camera (:func:`record_take_job`; imported videos stay
-  where they are);
+  where they are); ``truth.npz`` beside it when the camera was a synthetic performer: the controls it
+  performed per frame (``controls`` ``(T, K)``), for the review page's geometry-error heatmap;
 - ``take.json`` — source, frames, frame rate, neutral frames, and per rig the tracking figures and the
   animator metrics (sparsity, tweaker usage: paper 001 Table 5 for this take). ``seconds``/``fps`` of
   θ_S and θ̂_S time their solve alone (the reconstruction is θ_A's).
@@ -24,7 +25,7 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
-from studio.core.atomic_files import write_text_atomic
+from studio.core.atomic_files import write_npz_atomic, write_text_atomic
 from studio.core.frame_sources import FrameSource
 from studio.core.jobs import Cancel, is_cancelled
 from studio.core.rig import Rig, RigParameters
@@ -38,6 +39,7 @@ from studio.core.tracker import Tracker
 TAKES_FOLDER = "takes"
 TAKE_FILE = "take.json"
 VIDEO_FILE = "video.mp4"
+TRUTH_FILE = "truth.npz"
 RIGS = ("theta_A", "theta_S", "theta_S_hat")
 """The rigs a take is tracked with, in order, when the session has them."""
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-+.]{0,63}$")
@@ -145,7 +147,8 @@ def record_take_job(
     """Record a take from a camera into ``takes/<name>/video.mp4`` (a generator job); returns the file.
 
     The video is written to a temporary file and renamed when complete, so a cancelled or failed recording
-    leaves nothing behind. Frames keep the source's size; the file's frame rate is the source's (30 when
+    leaves nothing behind. When the frames carry ground truth (a synthetic performer), the performed controls
+    are saved as ``truth.npz`` (``controls``, ``(T, K)``) first. Frames keep the source's size; the file's frame rate is the source's (30 when
     unknown).
 
     Parameters
@@ -193,6 +196,7 @@ def record_take_job(
     partial = path / f".{VIDEO_FILE}.tmp.mp4"
     writer = None
     frames = 0
+    truth: list[np.ndarray] = []
     reader = LatestFrameReader(source, realtime=realtime, name="take-recorder").start()
     try:
         while frames < total and not is_cancelled(stop):
@@ -210,6 +214,8 @@ def record_take_job(
                 if not writer.isOpened():
                     raise SessionError(f"{partial}: cannot write an mp4 video here")
             writer.write(image)
+            if frame.truth_controls is not None:
+                truth.append(np.asarray(frame.truth_controls, np.float32))
             frames += 1
             yield ("recording", frames, total)
     except BaseException:
@@ -222,6 +228,8 @@ def record_take_job(
     if writer is None:
         raise SessionError(f"{source.name}: no frame came from the camera")
     writer.release()
+    if len(truth) == frames:
+        write_npz_atomic(path / TRUTH_FILE, {"controls": np.stack(truth)})
     video = path / VIDEO_FILE
     partial.replace(video)
     return video

@@ -6,7 +6,9 @@ parameterization, paper 001 Sec. 10.1; until the targets of the retargeting issu
 identity). Transport: play/pause (Space), frame step (←/→), loop, a frame slider; the slider and the time
 cursor on the pyqtgraph curves move together, both ways. Which tracking drives the views (θ_A, θ_S, θ̂_S)
 is chosen per take; a table compares the take tracked with each rig -- sparsity at the current frame, and
-the take's mean sparsity, tweaker usage, fit residual and jitter (paper 001 Table 5 for this take).
+the take's mean sparsity, tweaker usage, fit residual and jitter (paper 001 Table 5 for this take). For a take of a synthetic performer, whose true face is known (its θ_GT and
+the controls it performed), the performer view can show the geometry error per vertex as a heatmap, as in
+the top rows of the paper's Fig. 8–9.
 """
 
 from __future__ import annotations
@@ -36,9 +38,34 @@ from studio.core.rig import Rig, RigParameters
 from studio.core.rig_definition import RigDefinition
 from studio.core.session import Session
 from studio.core.session_calibration import THETA_S_FILE
-from studio.core.session_takes import list_takes, load_take
+from studio.core.session_takes import TRUTH_FILE, list_takes, load_take
 from studio.ui.rig_view import RigView
 from studio.ui.takes_page import METRIC_COLUMNS, most_active_controls, show_rigs
+
+#: Geometry error shown at full red in the heatmap, mm.
+HEATMAP_MAX_MM = 5.0
+
+
+def error_colours(error_mm: np.ndarray, max_mm: float = HEATMAP_MAX_MM) -> np.ndarray:
+    """Heatmap colours for per-vertex errors: white at 0 through yellow to red at ``max_mm`` and above.
+
+    Parameters
+    ----------
+    error_mm : np.ndarray
+        Shape ``(V,)``, mm.
+    max_mm : float
+        The error shown at full red, mm.
+
+    Returns
+    -------
+    np.ndarray
+        sRGB in [0, 1], shape ``(V, 3)``, float32.
+    """
+    t = np.clip(np.asarray(error_mm, np.float64) / max_mm, 0.0, 1.0)[:, None]
+    white, yellow, red = np.array([0.95, 0.95, 0.95]), np.array([1.0, 0.85, 0.2]), np.array([0.85, 0.1, 0.1])
+    low = white + (yellow - white) * np.clip(2.0 * t, 0.0, 1.0)
+    return np.where(t < 0.5, low, yellow + (red - yellow) * np.clip(2.0 * t - 1.0, 0.0, 1.0)).astype(np.float32)
+
 
 #: Seed and scale of the stand-in retarget target's ICT identity coefficients.
 TARGET_IDENTITY_SEED, TARGET_IDENTITY_SCALE = 11, 1.5
@@ -75,6 +102,7 @@ class ReviewPage(QWidget):
         self.curves: dict = {}
         self.info: dict | None = None
         self.frame = 0
+        self._heatmap_shown = False
 
         self.take_box = QComboBox()
         self.take_box.currentTextChanged.connect(self.load)
@@ -87,6 +115,15 @@ class ReviewPage(QWidget):
         self.play_button.toggled.connect(self._play_toggled)
         self.loop_box = QCheckBox("Loop")
         self.loop_box.setChecked(True)
+        # the performer's true geometry exists for synthetic performers: their rig θ_GT and performed controls
+        theta_gt = Path(self.session.calibration_folder) / "theta_GT.npz"
+        self.truth_rig = base.with_parameters(RigParameters.load(theta_gt)) if theta_gt.exists() else None
+        self.truth_controls: np.ndarray | None = None
+        self.heatmap_box = QCheckBox(f"geometry error heatmap (0–{HEATMAP_MAX_MM:g} mm)")
+        self.heatmap_box.setToolTip("per-vertex distance to the performer's true face; needs a take recorded "
+                                    "from the synthetic performer")
+        self.heatmap_box.toggled.connect(lambda _: self.show_frame(self.frame))
+        self.error_mm: np.ndarray | None = None
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.valueChanged.connect(self.show_frame)
         self.frame_label = QLabel()
@@ -94,7 +131,7 @@ class ReviewPage(QWidget):
         self.metrics_label.setTextFormat(Qt.TextFormat.PlainText)
         # the same take tracked with each rig, side by side (paper 001 Table 5 for this take)
         self.comparison = QTableWidget(0, len(METRIC_COLUMNS) + 1)
-        self.comparison.setHorizontalHeaderLabels(["this frame sparsity", *[h for _, h in METRIC_COLUMNS]])
+        self.comparison.setHorizontalHeaderLabels(["sparsity now", *[h for _, h in METRIC_COLUMNS]])
         self.comparison.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.comparison.setMaximumHeight(130)
         self.plot = pg.PlotWidget()
@@ -124,6 +161,7 @@ class ReviewPage(QWidget):
         transport = QHBoxLayout()
         transport.addWidget(self.play_button)
         transport.addWidget(self.loop_box)
+        transport.addWidget(self.heatmap_box)
         transport.addWidget(self.slider, 1)
         transport.addWidget(self.frame_label)
         layout = QVBoxLayout(self)
@@ -157,6 +195,14 @@ class ReviewPage(QWidget):
             return
         self.info, self.curves = load_take(self.session.folder, name)
         show_rigs(self.rig_box, list(self.curves))
+        truth = Path(self.session.folder) / "takes" / name / TRUTH_FILE
+        self.truth_controls = None
+        if truth.exists() and self.truth_rig is not None:
+            with np.load(truth) as data:
+                self.truth_controls = data["controls"].astype(np.float64)
+        self.heatmap_box.setEnabled(self.truth_controls is not None)
+        if self.truth_controls is None:
+            self.heatmap_box.setChecked(False)
         curves = self.current_curves()
         self.plot.clear()
         self.plot.addLegend(offset=(10, 10))
@@ -200,12 +246,21 @@ class ReviewPage(QWidget):
         controls = np.nan_to_num(curves.values[frame].astype(np.float64))
         self.performer_vertices = self.performer_rig.evaluate(controls[None])[0]
         self.performer_view.show_vertices(self.performer_vertices)
+        self.error_mm = None
+        if self.heatmap_box.isChecked() and self.truth_controls is not None:
+            truth = self.truth_rig.evaluate(self.truth_controls[min(frame, len(self.truth_controls) - 1)][None])[0]
+            self.error_mm = 10.0 * np.linalg.norm(self.performer_vertices - truth, axis=1)
+            self.performer_view.show_vertex_colours(error_colours(self.error_mm))
+        elif self._heatmap_shown:
+            self.performer_view.show_vertex_colours(None)
+        self._heatmap_shown = self.error_mm is not None
         self.target_view.show_vertices(self.target_rig.evaluate(controls[None])[0])
         for widget, value in ((self.slider, frame), (self.cursor, float(curves.time_s[frame]))):
             widget.blockSignals(True)
             widget.setValue(value)
             widget.blockSignals(False)
-        self.frame_label.setText(f"frame {frame + 1}/{curves.num_frames}, {curves.time_s[frame]:.2f} s")
+        error = "" if self.error_mm is None else f", face error {float(np.median(self.error_mm)):.2f} mm median"
+        self.frame_label.setText(f"frame {frame + 1}/{curves.num_frames}, {curves.time_s[frame]:.2f} s{error}")
         row = curves.values[frame : frame + 1]
         self.metrics_label.setText(
             f"this frame: sparsity {float(sparsity(row)[0]):.3f}, tweakers "

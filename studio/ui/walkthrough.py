@@ -5,7 +5,7 @@ is created, then the session window goes through it the way a person would, one 
 as each job reports back (the GUI thread never waits): the Simon-Says page captures every expression
 with the synthetic performer as the camera (following the prompts, auto-capture), Calibration calibrates
 and fine-tunes, Takes records a take from the synthetic performer and tracks it with θ_A, θ_S and θ̂_S,
-Review plays it. A PNG of each page is saved into the screenshot folder, with ``walkthrough.json``
+Review plays it with the geometry-error heatmap on. A PNG of each page is saved into the screenshot folder, with ``walkthrough.json``
 (each step's duration and the figures it produced).
 """
 
@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
@@ -146,12 +147,15 @@ class Walkthrough(QObject):
         self._shoot(SCREENSHOTS[3])
         self.window.tabs.setCurrentIndex(self.window.tabs.count() - 1)  # Review
         review = self.window.review
+        review.heatmap_box.setChecked(review.heatmap_box.isEnabled())
         review.play_button.setChecked(True)
         QTimer.singleShot(2000, self._reviewed)
 
     def _reviewed(self) -> None:
         review = self.window.review
         self.figures["review_frame"] = review.frame
+        if review.error_mm is not None:
+            self.figures["review_face_error_mm_median"] = round(float(np.median(review.error_mm)), 3)
         self._shoot(SCREENSHOTS[4])
         review.play_button.setChecked(False)
         self._mark("review")
