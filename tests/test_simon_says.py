@@ -110,7 +110,9 @@ def test_commands_move_retake_and_cancel_keep_what_was_saved(tmp_path, demo_part
         commands.capture_now()
         frames = _run_until(job, lambda f: f.saved == "neutral", 200)
         assert frames[-1].saved == "neutral"
-        assert not np.array_equal(session.capture("neutral").time_s, first)  # replaced by the new burst
+        retaken = session.capture("neutral")
+        assert not np.array_equal(retaken.time_s, first)  # replaced by the new burst
+        assert retaken.aligned_to == "rig_neutral"  # as the first neutral, not onto the old one
     finally:
         job.close()
         reconstructor.close()

@@ -29,7 +29,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from studio.core.burst_capture import NEUTRAL, CaptureError, StillnessDetector, burst_from_frames
+from studio.core.burst_capture import (
+    DEFAULT_STILLNESS_MM_PER_S,
+    NEUTRAL,
+    CaptureError,
+    StillnessDetector,
+    burst_from_frames,
+)
 from studio.core.capture_quality import assess_capture
 from studio.core.expression_sets import SimonSaysExpression, SimonSaysSet
 from studio.core.jobs import Cancel, JobCancelled, is_cancelled
@@ -71,13 +77,14 @@ class SimonSaysSettings:
     auto_capture : bool
         Whether holding still records by itself (otherwise only :meth:`SimonSaysCommands.capture_now`).
     match_tolerance : float
-        Control error at which a region's match reaches 0 (linear from 1 at no error).
+        For a region that must keep still: the control value at which its match reaches 0 (see
+        :func:`region_match`).
     """
 
     burst_frames: int = 30
     settle_s: float = 0.8
     hold_s: float = 0.5
-    stillness_mm_per_s: float = 20.0
+    stillness_mm_per_s: float = DEFAULT_STILLNESS_MM_PER_S
     min_motion_mm: float = 1.5
     auto_capture: bool = True
     match_tolerance: float = 0.6
@@ -139,8 +146,8 @@ class PromptFrame:
     burst_done, burst_frames : int
         Burst frames recorded so far (while capturing) and per burst.
     match : dict of str to float
-        Per face region, in [0, 1]: 1 − (largest control error in the region) / tolerance, over the regions
-        the expression moves or must keep still. Empty before the neutral is captured.
+        Per face region the expression moves or must keep still, in [0, 1] (:func:`region_match`). Empty
+        before the neutral is captured.
     controls : np.ndarray or None
         The live controls, shape ``(K,)``, once the neutral is captured and a face is found.
     motion_mm : float
@@ -467,10 +474,17 @@ def simon_says_job(
                 phase = "capturing"
                 if len(burst) >= settings.burst_frames:
                     name = prompt.name
+                    aligned_frames = [b[1] for b in burst]
+                    aligned_to = "rig_neutral" if tracker.performer_neutral is None else "performer_neutral"
+                    if name == NEUTRAL and tracker.performer_neutral is not None:  # a retaken neutral: as the
+                        aligned_to = "rig_neutral"  # first one, onto the rig's neutral (not the old one)
+                        aligned_frames = [
+                            tracker.align(b[0].landmarks[None], reference=tracker.rig_points)[0]
+                            if b[0].face_found else b[1] for b in burst
+                        ]
                     try:
                         capture = burst_from_frames(
-                            [b[0] for b in burst], [b[1] for b in burst], [b[2] for b in burst], still_speed,
-                            "rig_neutral" if tracker.performer_neutral is None else "performer_neutral",
+                            [b[0] for b in burst], aligned_frames, [b[2] for b in burst], still_speed, aligned_to,
                             source_name=name,
                         )
                     except CaptureError as error:
