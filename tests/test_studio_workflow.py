@@ -51,6 +51,11 @@ def test_the_walkthrough_goes_from_capture_to_review(qtbot, tmp_path, monkeypatc
     assert review.take_box.currentText() == "take-1" and review.rig_box.currentText() == "theta_S_hat"
     np.testing.assert_array_equal(review.current_curves().values, curves["theta_S_hat"].values)
     assert walkthrough.figures["review_frame"] > 0  # it played
+    # the calibration page showed smile's capture beside the rig posed as smile with θ_A and with θ_S
+    calibration = window.calibration
+    assert calibration.compared == "smile" and not calibration.capture_label.pixmap().isNull()
+    smile = calibration.comparison_views["theta_S"][0].face.vertices
+    assert np.abs(smile - calibration.comparison_views["theta_A"][0].face.vertices).max() > 0.01  # cm
     # the take came from the synthetic performer: its true face is known, the heatmap shows the error
     assert review.heatmap_box.isEnabled() and review.heatmap_box.isChecked()
     assert review.error_mm.shape == (review.performer_rig.num_vertices,)

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QPixmap
 from PySide6.QtWidgets import (
+    QComboBox,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
@@ -67,6 +68,7 @@ class CalibrationPage(QWidget):
         self._worker: Any = None
         self._cancel = threading.Event()
         self._job_name = ""
+        self.compared = ""  # the expression shown before/after
 
         self.title = QLabel()
         self.title.setTextFormat(Qt.TextFormat.PlainText)
@@ -104,7 +106,24 @@ class CalibrationPage(QWidget):
         plots.addWidget(self.residual_plot, 3)
         plots.addWidget(self.stage_plot, 2)
         layout.addLayout(plots, 3)
-        layout.addWidget(self.log, 1)
+
+        # before/after of one expression: the performer's capture, the rig posed with θ_A and with θ_S
+        self.expression_box = QComboBox()
+        self.expression_box.setToolTip("an expression's capture beside the rig posed as it, before and after")
+        self.expression_box.currentTextChanged.connect(self.compare_expression)
+        self.capture_label = QLabel()
+        self.capture_label.setFixedSize(160, 120)
+        self.capture_label.setScaledContents(True)
+        self.compare_row = QHBoxLayout()
+        chooser = QVBoxLayout()
+        chooser.addWidget(QLabel("Before / after of"))
+        chooser.addWidget(self.expression_box)
+        chooser.addWidget(self.capture_label)
+        chooser.addStretch(1)
+        self.compare_row.addLayout(chooser)
+        self.comparison_views: dict = {}  # θ_A and θ_S views, built on the first comparison
+        self.compare_row.addWidget(self.log, 2)
+        layout.addLayout(self.compare_row, 2)
         self.refresh()
 
     # -- state ------------------------------------------------------------------------------------------
@@ -127,6 +146,54 @@ class CalibrationPage(QWidget):
         self.calibrate_button.setEnabled(not self.busy)
         self.show_calibration_report(_read_json(folder / REPORT_FILE))
         self.show_finetune_report(_read_json(folder / FINETUNE_REPORT_FILE))
+        current = self.expression_box.currentText()
+        captured = [name for name in status.captured if name != "neutral"]
+        self.expression_box.blockSignals(True)
+        self.expression_box.clear()
+        self.expression_box.addItems(["(choose an expression)", *captured])
+        self.expression_box.blockSignals(False)
+        if current in captured:
+            self.expression_box.setCurrentText(current)
+            self.compare_expression(current)
+
+    def compare_expression(self, name: str) -> None:
+        """Show an expression's capture beside the rig posed as the expression with θ_A and with θ_S.
+
+        Both rigs are posed with the expression's Simon-Says controls: calibration made θ_S reproduce the
+        capture there, so θ_S should look like the photo and θ_A like anyone. One pose per rig is evaluated
+        here; the two views are built on the first call.
+        """
+        session = Session.open(self.session.folder)
+        if name not in session.expression_names or name == "neutral" or not session.is_captured(name):
+            return
+        from studio.core.rig import Rig, RigParameters
+        from studio.core.session_calibration import THETA_S_FILE, session_expression_set
+        from studio.ui.rig_view import RigView
+
+        thumbnails = session.thumbnail_paths(name)
+        self.capture_label.setPixmap(QPixmap(str(thumbnails[len(thumbnails) // 2])) if thumbnails else QPixmap())
+        rig = Rig.ict()
+        if not self.comparison_views:
+            for key, caption in (("theta_A", "rig θ_A (before)"), ("theta_S", "rig θ_S (after)")):
+                column = QVBoxLayout()
+                label = QLabel(caption)
+                view = RigView(rig)
+                view.setMinimumSize(220, 200)
+                column.addWidget(label)
+                column.addWidget(view, 1)
+                self.compare_row.insertLayout(self.compare_row.count() - 1, column, 1)
+                self.comparison_views[key] = (view, label)
+        controls = session_expression_set(session).expression(name).control_vector(rig.expression_names)
+        self.comparison_views["theta_A"][0].show_vertices(rig.evaluate(controls))
+        theta_s = session.calibration_folder / THETA_S_FILE
+        view, label = self.comparison_views["theta_S"]
+        if theta_s.exists():
+            view.show_vertices(rig.with_parameters(RigParameters.load(theta_s)).evaluate(controls))
+            label.setText("rig θ_S (after)")
+        else:
+            view.show_vertices(rig.neutral)
+            label.setText("rig θ_S (after): not calibrated yet")
+        self.compared = name
 
     def show_calibration_report(self, report: dict | None) -> None:
         """Bars of each expression's landmark residual (mm) before and after calibration."""
@@ -233,9 +300,15 @@ class CalibrationPage(QWidget):
     def _log(self, line: str) -> None:
         self.log.appendPlainText(line)
 
+    def close_views(self) -> None:
+        """Cancel a running job and release the before/after views' GL resources."""
+        self.cancel()
+        for view, _ in self.comparison_views.values():
+            view.close()
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
         """Closing cancels a running job (it writes nothing half-way)."""
-        self.cancel()
+        self.close_views()
         super().closeEvent(event)
 
 

@@ -199,7 +199,7 @@ class SessionWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
         """Closing cancels running jobs; what was saved stays (every session file is written atomically)."""
         self.capture.close_views()
-        self.calibration.cancel()
+        self.calibration.close_views()
         self.takes.cancel()
         if self.review is not None:
             self.review.close_views()

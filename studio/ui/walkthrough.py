@@ -130,6 +130,10 @@ class Walkthrough(QObject):
         if job == "calibration":
             self.window.calibration.finetune()
             return
+        self.window.calibration.expression_box.setCurrentText("smile")  # before/after of one expression
+        QTimer.singleShot(500, self._calibration_shown)
+
+    def _calibration_shown(self) -> None:
         self._shoot(SCREENSHOTS[2])
         page = self.window.takes
         self.window.tabs.setCurrentWidget(page)
