@@ -46,6 +46,7 @@ from studio.core.jobs import JobCancelled
 from studio.core.live_tracking import DEFAULT_NEUTRAL_FRAMES, STAGES, LiveResult, LiveSummary
 from studio.core.rig import Rig
 from studio.ui.rig_view import RigView
+from studio.ui.workers import one_line
 
 pg.setConfigOptions(imageAxisOrder="row-major")
 
@@ -78,11 +79,6 @@ class LiveTrackingError(Exception):
 # ----------------------------------------------------------------------------------------------------------
 # One run of the tracking worker
 # ----------------------------------------------------------------------------------------------------------
-
-
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
 
 
 def open_live_source(spec: str | FrameSource, rig: Rig) -> FrameSource:
@@ -168,7 +164,7 @@ class _LiveRun:
             self.summary = cancelled.partial
             return self.summary
         except Exception as error:
-            raise LiveTrackingError(_one_line(error)) from error
+            raise LiveTrackingError(one_line(error)) from error
         finally:
             self.finish()
 
@@ -533,7 +529,7 @@ class LiveTrackingWindow(QMainWindow):
             QTimer.singleShot(0, self._show_pending)
 
     def _on_errored(self, run: _LiveRun, error: BaseException) -> None:
-        message = _one_line(error)
+        message = one_line(error)
         if run is self._run:
             self._run_error = message
         if not self._closing:

@@ -38,7 +38,7 @@ from studio.core.rig import Rig, RigParameters
 from studio.core.rig_definition import RigDefinition
 from studio.core.session import Session
 from studio.core.session_calibration import THETA_S_FILE
-from studio.core.session_takes import TRUTH_FILE, list_takes, load_take
+from studio.core.session_takes import TRUTH_FILE, list_takes, load_take, take_folder
 from studio.ui.rig_view import RigView
 from studio.ui.takes_page import METRIC_COLUMNS, most_active_controls, show_rigs
 
@@ -195,7 +195,7 @@ class ReviewPage(QWidget):
             return
         self.info, self.curves = load_take(self.session.folder, name)
         show_rigs(self.rig_box, list(self.curves))
-        truth = Path(self.session.folder) / "takes" / name / TRUTH_FILE
+        truth = take_folder(self.session, name) / TRUTH_FILE
         self.truth_controls = None
         if truth.exists() and self.truth_rig is not None:
             with np.load(truth) as data:

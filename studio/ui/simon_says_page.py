@@ -42,7 +42,7 @@ from studio.core.jobs import JobCancelled
 from studio.core.session import Session
 from studio.core.simon_says import PromptFrame, SimonSaysCommands, SimonSaysSettings
 from studio.ui.rig_view import RigView
-from studio.ui.workers import job_worker
+from studio.ui.workers import job_worker, one_line
 
 #: Source choice for the synthetic performer who follows the prompts.
 SYNTHETIC_SOURCE = "synthetic performer (follows the prompts)"
@@ -52,34 +52,32 @@ _FLAG_COLOUR = QColor(255, 214, 150)
 _OK_COLOUR = QColor(190, 235, 190)
 
 
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
+def synthetic_performer_rig(session: Session):
+    """The rig of a session's synthetic performer: the ICT rig with the session's ground truth θ_GT
+    (``calibration/theta_GT.npz``, which demo and synthetic sessions keep), else the seed-0 performer model."""
+    from studio.core.performer_model import performer_rig_parameters
+    from studio.core.rig import Rig, RigParameters
+    from studio.core.rig_definition import RigDefinition
+    from studio.core.session_calibration import GROUND_TRUTH_FILE
+
+    rig = Rig.ict()
+    path = session.calibration_folder / GROUND_TRUTH_FILE
+    theta = RigParameters.load(path) if path.is_file() else performer_rig_parameters(rig, RigDefinition.ict(), 0)
+    return rig.with_parameters(theta)
 
 
 def open_capture_source(spec: str, session: Session):
     """The frame source for the page's source choice, and whether to read it in real time.
 
-    ``SYNTHETIC_SOURCE`` is a prompted synthetic performer: the session's ground-truth performer
-    (``calibration/theta_GT.npz``, which demo and synthetic sessions keep) or the seed-0 performer model.
-    Anything else goes to :func:`studio.core.frame_sources.open_frame_source` (``camera:N``, a video).
+    ``SYNTHETIC_SOURCE`` is a prompted synthetic performer (:func:`synthetic_performer_rig`); anything else
+    goes to :func:`studio.core.frame_sources.open_frame_source` (``camera:N``, a video).
     """
     from studio.core.frame_sources import open_frame_source
 
     if spec == SYNTHETIC_SOURCE:
-        from studio.core.performer_model import performer_rig_parameters
-        from studio.core.rig import Rig, RigParameters
-        from studio.core.rig_definition import RigDefinition
-        from studio.core.session_calibration import GROUND_TRUTH_FILE
         from studio.render.synthetic_performer import PromptedPerformerSource
 
-        rig = Rig.ict()
-        path = session.calibration_folder / GROUND_TRUTH_FILE
-        theta = (
-            RigParameters.load(path) if path.is_file()
-            else performer_rig_parameters(rig, RigDefinition.ict(), 0)
-        )
-        return PromptedPerformerSource(rig.with_parameters(theta), seed=0), False
+        return PromptedPerformerSource(synthetic_performer_rig(session), seed=0), False
     return open_frame_source(spec), True
 
 
@@ -409,7 +407,7 @@ class SimonSaysPage(QWidget):
     def _on_errored(self, run: _CaptureRun, error: BaseException) -> None:
         if run is not self._run:
             return
-        self._stop_reason = "stopped" if isinstance(error, JobCancelled) else _one_line(error)
+        self._stop_reason = "stopped" if isinstance(error, JobCancelled) else one_line(error)
 
     def _on_ended(self, run: _CaptureRun, reason: str) -> None:
         if run is self._run:
@@ -418,7 +416,7 @@ class SimonSaysPage(QWidget):
     def _on_finished(self, run: _CaptureRun) -> None:
         if run is not self._run:
             return
-        reason = self._stop_reason or ("stopped" if run.cancel.is_set() else "stopped")
+        reason = self._stop_reason or "stopped"
         self._run, self._worker = None, None
         if self._closing:
             return

@@ -39,7 +39,7 @@ from studio.core.jobs import JobCancelled
 from studio.core.session import Session
 from studio.core.session_calibration import GROUND_TRUTH_FILE
 from studio.core.session_takes import list_takes, load_take, record_take_job, track_session_take_job
-from studio.ui.simon_says_page import SYNTHETIC_SOURCE, open_capture_source
+from studio.ui.simon_says_page import SYNTHETIC_SOURCE, synthetic_performer_rig
 from studio.ui.workers import job_worker
 
 #: Columns of the metrics table: key in a rig's stats, header.
@@ -80,10 +80,10 @@ def open_take_source(spec: str, session: Session, seconds: float):
         from studio.core.control_curves import moderate_expression_curves
         from studio.render.synthetic_performer import SyntheticPerformerSource
 
-        prompted, _ = open_capture_source(spec, session)
+        rig = synthetic_performer_rig(session)
         fps = 30.0
-        curves = moderate_expression_curves(prompted.rig.expression_names, round(seconds * fps), fps, seed=1)
-        return SyntheticPerformerSource(prompted.rig, curves, fps=fps, seed=1), False
+        curves = moderate_expression_curves(rig.expression_names, round(seconds * fps), fps, seed=1)
+        return SyntheticPerformerSource(rig, curves, fps=fps, seed=1), False
     return open_frame_source(spec), True
 
 

@@ -14,6 +14,12 @@ from typing import Any
 from superqt.utils import GeneratorWorker, create_worker
 
 
+def one_line(error: BaseException) -> str:
+    """An error's first line (its type's name when it has no message), for a status line."""
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
 class JobFailed(Exception):
     """A job failed; the message is the original error's (its ``__cause__``)."""
 
