@@ -188,3 +188,57 @@ def test_review_plays_the_take_on_both_rigs_linked_with_the_curves(qtbot, sessio
     qtbot.waitUntil(lambda: not page.play_button.isChecked(), timeout=20_000)  # plays to the end, stops
     assert frames[0] == 31 and frames[-1] == curves[rig].num_frames - 1
     page.close()
+
+
+@pytest.mark.skipif(not (FOOTAGE / "d10.mp4").exists(), reason="no footage beside the checkout")
+def test_review_retargets_the_take_to_every_kind_of_target_and_exports_it(qtbot, session_folder, tmp_path, short_clip):
+    import trimesh
+
+    from studio.core.formats import read_livelink_csv, read_morph_glb_summary
+    from studio.core.frame_sources import VideoFileSource
+    from studio.core.jobs import run_job
+    from studio.core.session_takes import list_takes, track_session_take_job
+    from studio.core.take import TakeCurves
+    from studio.ui.review_page import DEFAULT_TARGET, ReviewPage
+
+    if "review" not in list_takes(session_folder):
+        with VideoFileSource(short_clip(tmp_path / "clip.avi")) as source:
+            run_job(track_session_take_job(session_folder, source, "review"))
+    page = ReviewPage(session_folder)
+    qtbot.addWidget(page)
+    page.show()
+    page.take_box.setCurrentText("review")
+    qtbot.waitUntil(lambda: page.target is not None and page.target.name == DEFAULT_TARGET, timeout=20_000)
+    curves = page.current_curves()
+    kinds = {}
+    for index in range(page.target_box.count()):
+        name = page.target_box.itemData(index)
+        page.target_box.setCurrentIndex(index)
+        qtbot.waitUntil(lambda name=name: page.target is not None and page.target.name == name, timeout=30_000)
+        target = page.target
+        kinds[target.kind] = name
+        page.slider.setValue(20)
+        expected = target.rig.evaluate(np.nan_to_num(target.retarget(curves.values[20].astype(np.float64))))
+        np.testing.assert_allclose(page.target_vertices, expected, atol=1e-5)
+        assert target.label in page.target_label.text()
+        if target.kind in ("stylized", "game"):
+            for fmt, suffix in (("livelink", ".csv"), ("csv", ".csv"), ("json", ".json"), ("glb", ".glb")):
+                path = tmp_path / f"{target.name}-{fmt}{suffix}"
+                worker = page.export(fmt, path)
+                with qtbot.waitSignal(worker.finished, timeout=30_000):
+                    pass
+                assert path.exists(), page.status_label.text()
+                assert f"exported {path.name}" in page.status_label.text()
+            glb = read_morph_glb_summary(tmp_path / f"{target.name}-glb.glb")
+            assert glb["target_names"] == target.control_names and glb["weights"].shape == (curves.num_frames, len(target.control_names))
+            scene = trimesh.load(tmp_path / f"{target.name}-glb.glb", force="scene", process=False)
+            (geometry,) = scene.geometry.values()
+            assert len(geometry.vertices) == target.rig.num_vertices
+            assert len(geometry.metadata["targetNames"]) == len(target.control_names)
+            assert read_livelink_csv(tmp_path / f"{target.name}-livelink.csv").num_frames == curves.num_frames
+            exported = TakeCurves.read_csv(tmp_path / f"{target.name}-csv.csv")
+            assert exported.control_names == target.control_names
+    assert set(kinds) == {"identity", "stylized", "game"}
+    assert any(name.startswith("session:") for name in kinds.values()) or page.target_box.findData(
+        f"session:{session_folder}") >= 0
+    page.close()

@@ -274,3 +274,124 @@ def test_a_bad_video_is_one_line_in_the_status_bar(qtbot, live_window, tmp_path)
     message = window.statusBar().currentMessage()
     assert "broken.mp4" in stopped.args[0] and "\n" not in message and "broken.mp4" in message
     assert not window.is_running and window.start_button.isEnabled()
+
+
+def _vmc_frames(receiver) -> list[list[tuple[str, float]]]:
+    """Every frame a VMC receiver socket holds: the Val ``(name, value)`` pairs before each Apply."""
+    from pythonosc.osc_bundle import OscBundle
+
+    from studio.core.vmc import APPLY_ADDRESS, VAL_ADDRESS
+
+    frames, pending = [], []
+    receiver.setblocking(False)
+    while True:
+        try:
+            datagram = receiver.recv(1 << 16)
+        except BlockingIOError:
+            return frames
+        assert OscBundle.dgram_is_bundle(datagram)
+        for message in OscBundle(datagram):
+            if message.address == VAL_ADDRESS:
+                pending.append(tuple(message.params))
+            else:
+                assert message.address == APPLY_ADDRESS and message.params == []
+                frames.append(pending)
+                pending = []
+
+
+@pytest.mark.qt
+@pytest.mark.gl
+def test_vmc_streaming_sends_every_shown_tracked_frame_as_arkit_values(qtbot, live_window, ict_rig):
+    import socket
+
+    from studio.core.rig_definition import ARKIT_BLENDSHAPE_NAMES, RigDefinition
+
+    window = live_window
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    receiver.bind(("127.0.0.1", 0))
+    port = receiver.getsockname()[1]
+    try:
+        # a bad target, or one that does not resolve, unchecks the box with one line in the status line
+        assert window.vmc_target_edit.text() == "127.0.0.1:39539" and not window.vmc_box.isChecked()
+        for bad, shown_as in (("127.0.0.1:notaport", "notaport"), ("no-such-host.invalid:39539", ".invalid")):
+            assert not window.set_vmc_target(bad)
+            message = window.statusBar().currentMessage()
+            assert not window.vmc_box.isChecked() and not window.vmc_streaming
+            assert message.startswith("VMC streaming stopped:") and "\n" not in message
+            assert shown_as in message
+
+        # from the controls: type the target, tick the box
+        window.vmc_target_edit.setText(f"127.0.0.1:{port}")
+        window.vmc_box.setChecked(True)
+        assert window.vmc_streaming and f"127.0.0.1:{port}" in window.statusBar().currentMessage()
+        tracked: list[LiveResult] = []
+        window.sigResultShown.connect(lambda result: result.controls is None or tracked.append(result))
+        window.start()  # the synthetic performer
+        qtbot.waitUntil(lambda: len(tracked) >= 10, timeout=60000)
+        assert window.set_vmc_target(None) is False  # stop streaming first: no frame after this one is sent
+        streamed = list(tracked)
+        with qtbot.waitSignal(window.sigStopped, timeout=10000):
+            window.stop()
+        assert not window.vmc_box.isChecked() and not window.vmc_streaming
+        assert window.vmc_frames_sent == len(streamed) >= 10
+
+        frames = _vmc_frames(receiver)
+        assert len(frames) == len(streamed)
+        definition = RigDefinition.ict()
+        for frame, result in zip(frames, streamed, strict=True):
+            assert [name for name, _ in frame] == list(ARKIT_BLENDSHAPE_NAMES)
+            values = np.array([value for _, value in frame])
+            assert np.isfinite(values).all() and values.min() >= 0.0 and values.max() <= 1.0
+            arkit = definition.to_arkit(result.controls)
+            expected = [float(arkit[name]) if name in arkit else 0.0 for name in ARKIT_BLENDSHAPE_NAMES]
+            np.testing.assert_allclose(values, expected, atol=1e-5)
+        assert frames[-1][ARKIT_BLENDSHAPE_NAMES.index("tongueOut")] == ("tongueOut", 0.0)
+        assert np.ptp([[v for _, v in frame] for frame in frames], axis=0).max() > 0.01, "the stream froze"
+
+        # a retargeting hook: what it returns is sent; when it fails, the stream stops with its message
+        calls = []
+
+        def retarget(controls: np.ndarray):
+            calls.append(controls)
+            if len(calls) == 3:
+                raise ValueError("retargeting failed\nsecond line")
+            return ["jawOpen", "mouthSmileLeft"], np.array([controls[0], 0.25])
+
+        window.set_stream_mapping(retarget)
+        assert window.set_vmc_target(f":{port}") and window.vmc_frames_sent == 0
+        window.start()
+        qtbot.waitUntil(lambda: not window.vmc_box.isChecked(), timeout=60000)
+        assert window.statusBar().currentMessage() == "VMC streaming stopped: retargeting failed"
+        with qtbot.waitSignal(window.sigStopped, timeout=10000):
+            window.stop()
+        frames = _vmc_frames(receiver)
+        assert window.vmc_frames_sent == len(frames) == 2 and len(calls) == 3
+        assert [name for name, _ in frames[0]] == ["jawOpen", "mouthSmileLeft"] and frames[1][1][1] == 0.25
+        window.set_stream_mapping(None)
+        assert window.stream_mapping()(np.zeros(ict_rig.num_controls))[1].shape == (52,)
+    finally:
+        receiver.close()
+
+
+@pytest.mark.qt
+def test_the_vmc_stream_can_be_retargeted(qtbot, live_window, ict_rig):
+    from studio.core.rig_definition import ARKIT_BLENDSHAPE_NAMES
+    from studio.core.targets import load_target
+    from studio.ui.live_view import arkit_stream_mapping
+
+    window = live_window
+    index = window.stream_as_box.findData("rook")
+    assert index > 0
+    window.stream_as_box.setCurrentIndex(index)  # builds the game target in a worker
+    rook = load_target("rook", ict_rig)
+    controls = np.zeros(ict_rig.num_controls)
+    controls[ict_rig.control_index("eyeBlink_L")] = 1.0
+    controls[ict_rig.control_index("jawOpen")] = 0.6
+    qtbot.waitUntil(lambda: window.stream_mapping()(controls)[1].tolist()
+                    != arkit_stream_mapping(ict_rig)(controls)[1].tolist(), timeout=20_000)  # fmt: skip
+    names, values = window.stream_mapping()(controls)
+    assert tuple(names) == ARKIT_BLENDSHAPE_NAMES
+    np.testing.assert_allclose(values, rook.arkit(rook.retarget(controls)), atol=1e-6)
+    window.stream_as_box.setCurrentIndex(0)  # back to the tracked controls
+    np.testing.assert_allclose(window.stream_mapping()(controls)[1], arkit_stream_mapping(ict_rig)(controls)[1])

@@ -1014,6 +1014,14 @@ def _keep_still(regions: Sequence[str], extra: str = "") -> str:
 class _Builder:
     definition: RigDefinition
     expressions: list[SimonSaysExpression] = field(default_factory=list)
+    moved_regions: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+    def regions_of(self, controls: Sequence[str]) -> set[str]:
+        """The regions the controls belong to and, for composite controls, every region their shape moves."""
+        regions = {self.definition.control(c).region for c in controls}
+        for c in controls:
+            regions.update(self.moved_regions.get(c, ()))
+        return regions
 
     def add(
         self,
@@ -1031,7 +1039,7 @@ class _Builder:
             unique, n = f"{name}_{n}", n + 1
         region = self.definition.control(next(iter(controls))).region
         own = set(controls)
-        regions_of_own = {self.definition.control(c).region for c in own}
+        regions_of_own = self.regions_of(list(own))
         mnm = [m for m in must_not_move if m not in own and m not in regions_of_own]
         self.expressions.append(
             SimonSaysExpression(
@@ -1047,8 +1055,9 @@ class _Builder:
         )
 
 
-def _still_regions(definition: RigDefinition, controls: Sequence[str]) -> list[str]:
-    own = {definition.control(c).region for c in controls}
+def _still_regions(b: _Builder, controls: Sequence[str]) -> list[str]:
+    definition = b.definition
+    own = b.regions_of(controls)
     present = {r for r, idx in definition.by_region().items() if idx}
     out: list[str] = []
     for r in own:
@@ -1058,10 +1067,9 @@ def _still_regions(definition: RigDefinition, controls: Sequence[str]) -> list[s
 
 def _add_unit(b: _Builder, group: Sequence[ControlDefinition], value: float, one_sided: bool) -> None:
     """A symmetric expression for a control, a mirror pair, or a group; plus each side alone for a pair."""
-    d = b.definition
     names = [c.name for c in group]
     action, subject = _action(group)
-    still = _still_regions(d, names)
+    still = _still_regions(b, names)
     base = _side(group[0].name)[0] if _side(group[0].name) and group[0].mirror else group[0].name
     if len(group) > 1 and group[0].mirror is None:
         common = []
@@ -1115,6 +1123,7 @@ def generate_simon_says_set(
     value: float = 1.0,
     one_sided: bool = True,
     include_tweakers: bool = True,
+    moved_regions: Mapping[str, Sequence[str]] | None = None,
 ) -> SimonSaysSet:
     """Derive a Simon-Says set from a rig's control space (for characters whose controls differ from ICT).
 
@@ -1142,6 +1151,10 @@ def generate_simon_says_set(
         Whether to add each side alone for primary mirror pairs.
     include_tweakers : bool
         Whether to add expressions for the tweakers (grouped as above) or skip them.
+    moved_regions : mapping of str to sequence of str, optional
+        For composite controls (a game rig's ``joy`` moves mouth, cheeks and eyes), every region the
+        control's shape moves: never asked to be kept still while that control is performed. By default a
+        control moves only its own ``region``.
 
     Returns
     -------
@@ -1151,7 +1164,7 @@ def generate_simon_says_set(
     if not 0.0 < value <= 1.0:
         raise ValueError(f"value must be in (0, 1], got {value}")
     d = definition
-    b = _Builder(d)
+    b = _Builder(d, moved_regions=dict(moved_regions or {}))
     b.expressions.append(
         SimonSaysExpression(
             name=NEUTRAL,
@@ -1188,7 +1201,7 @@ def generate_simon_says_set(
             members = list(constraint.controls)
             if len(members) > 1 and any(d.control(m).is_tweaker and m not in done for m in members):
                 controls = [d.control(m) for m in members]
-                still = _still_regions(d, members)
+                still = _still_regions(b, members)
                 jaw = [m for m in controls if {"AU26", "AU27"} & set(m.facs)]
                 if jaw and any("close" in _tokens(m.name) for m in controls):
                     action = "Keep your lips closed and drop your jaw behind them, like a yawn with your mouth shut"

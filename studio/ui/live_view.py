@@ -5,6 +5,10 @@ copying pixels) with MediaPipe's 478 landmarks as a scatter overlay, the head-po
 landmarks) in another colour. Right, a :class:`~studio.ui.rig_view.RigView` of the rig driven by the
 tracked controls. Below, the neutral-capture prompt and a status line with the frame rates.
 
+"Stream VMC" sends every shown tracked frame to a VMC receiver (VSeeFace, Warudo, VNyan, …) as ARKit
+blendshape values over OSC/UDP (:mod:`studio.core.vmc`), from the GUI thread: a UDP send never waits for the
+receiver, and building a frame's bundle costs well under a millisecond.
+
 Threads: a superqt generator worker runs :func:`studio.core.live_tracking.live_tracking_job` (MediaPipe,
 head-pose removal, solve, filter); the job reads the source in a thread of its own and keeps only the
 newest frame, so a slow consumer drops frames instead of lagging. Results arrive in the GUI thread through
@@ -20,6 +24,7 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,10 +34,12 @@ from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QApplication,
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QMainWindow,
     QPushButton,
     QSizePolicy,
@@ -45,6 +52,9 @@ from studio.core.frame_sources import VIDEO_EXTENSIONS, FrameSource, list_camera
 from studio.core.jobs import JobCancelled
 from studio.core.live_tracking import DEFAULT_NEUTRAL_FRAMES, STAGES, LiveResult, LiveSummary
 from studio.core.rig import Rig
+from studio.core.rig_definition import ARKIT_BLENDSHAPE_NAMES, RigDefinition
+from studio.core.targets import RetargetTarget, available_targets, load_target
+from studio.core.vmc import DEFAULT_VMC_HOST, DEFAULT_VMC_PORT, VmcSender, parse_host_port
 from studio.ui.rig_view import RigView
 from studio.ui.workers import one_line
 
@@ -61,6 +71,70 @@ READOUT_INTERVAL_MS = 250
 #: Landmark colours: all landmarks, and the stable ones that anchor head-pose removal.
 LANDMARK_COLOR = QColor(80, 220, 255)
 STABLE_LANDMARK_COLOR = QColor(255, 170, 40)
+#: The VMC target the live view offers first.
+DEFAULT_VMC_TARGET = f"{DEFAULT_VMC_HOST}:{DEFAULT_VMC_PORT}"
+
+#: What VMC streaming sends for a tracked frame: ``convert(controls (K,)) -> (names (N,), values (N,))``.
+StreamMapping = Callable[[np.ndarray], tuple[Sequence[str], np.ndarray]]
+
+
+def arkit_stream_mapping(rig: Rig, definition: RigDefinition | None = None) -> StreamMapping:
+    """The default VMC mapping: a rig's controls to the 52 ARKit blendshapes ("perfect sync").
+
+    Parameters
+    ----------
+    rig : Rig
+        The tracked rig; its controls are matched to ``definition``'s by name.
+    definition : RigDefinition, optional
+        The rig's definition (ARKit name of each control); by default :meth:`RigDefinition.ict`.
+
+    Returns
+    -------
+    callable
+        ``convert(controls)`` with ``controls`` of shape ``(K,)`` in ``rig.expression_names`` order, returning
+        :data:`~studio.core.rig_definition.ARKIT_BLENDSHAPE_NAMES` and their values, shape ``(52,)``,
+        float64: the mean of the controls carrying each name (as :meth:`RigDefinition.to_arkit`), 0 for
+        names no control carries (``tongueOut`` for ICT).
+    """
+    definition = definition or RigDefinition.ict()
+    arkit_of = {control.name: control.arkit for control in definition.controls}
+    row_of = {name: row for row, name in enumerate(ARKIT_BLENDSHAPE_NAMES)}
+    matrix = np.zeros((len(ARKIT_BLENDSHAPE_NAMES), len(rig.expression_names)))
+    for column, name in enumerate(rig.expression_names):
+        arkit = arkit_of.get(name)
+        if arkit is not None:
+            matrix[row_of[arkit], column] = 1.0
+    counts = matrix.sum(axis=1, keepdims=True)
+    matrix /= np.maximum(counts, 1.0)
+
+    def convert(controls: np.ndarray) -> tuple[Sequence[str], np.ndarray]:
+        controls = np.asarray(controls, dtype=np.float64)
+        if controls.shape != (matrix.shape[1],):
+            raise ValueError(f"controls must have shape ({matrix.shape[1]},), got {controls.shape}")
+        return ARKIT_BLENDSHAPE_NAMES, matrix @ controls
+
+    return convert
+
+
+def target_stream_mapping(target: RetargetTarget) -> StreamMapping:
+    """A VMC mapping through a retarget target: tracked ICT controls → the target's controls → ARKit values.
+
+    Parameters
+    ----------
+    target : RetargetTarget
+        Another person, a stylized character (its exaggeration gains apply) or a game rig (its controls
+        reach ARKit through their ICT shapes, :meth:`RetargetTarget.arkit`).
+
+    Returns
+    -------
+    callable
+        ``convert(controls (K,)) -> (ARKIT_BLENDSHAPE_NAMES, values (52,))``.
+    """
+
+    def convert(controls: np.ndarray) -> tuple[Sequence[str], np.ndarray]:
+        return ARKIT_BLENDSHAPE_NAMES, target.arkit(target.retarget(controls)).astype(np.float64)
+
+    return convert
 
 
 class LiveTrackingError(Exception):
@@ -287,6 +361,10 @@ class LiveTrackingWindow(QMainWindow):
         Results that arrived while a newer one was already waiting to be shown (never shown).
     last_result : LiveResult or None
         The result shown last.
+    vmc_box : QCheckBox
+        "Stream VMC": send every shown tracked frame to :attr:`vmc_target_edit`'s receiver.
+    vmc_target_edit : QLineEdit
+        The VMC receiver, ``host:port`` (default :data:`DEFAULT_VMC_TARGET`).
 
     Signals
     -------
@@ -331,6 +409,10 @@ class LiveTrackingWindow(QMainWindow):
         self._stable = np.zeros(0, int)
         self._other = np.zeros(0, int)
         self._shown_prompt = ""
+        self._vmc_sender: VmcSender | None = None
+        self._vmc_frames_sent = 0
+        self._stream_mapping: StreamMapping | None = None
+        self._default_stream_mapping: StreamMapping | None = None
 
         self._build_views()
         self._build_controls(cameras)
@@ -387,6 +469,23 @@ class LiveTrackingWindow(QMainWindow):
         self.stop_button.clicked.connect(self.stop)
         self.recapture_button = QPushButton("Recapture neutral")
         self.recapture_button.clicked.connect(self.recapture_neutral)
+        self.vmc_box = QCheckBox("Stream VMC")
+        self.vmc_box.setToolTip(
+            "Send the tracked face to a VMC receiver (VSeeFace, Warudo, VNyan, …) as ARKit blendshapes"
+        )
+        self.vmc_box.toggled.connect(self._vmc_toggled)
+        self.vmc_target_edit = QLineEdit(DEFAULT_VMC_TARGET)
+        self.vmc_target_edit.setPlaceholderText("host:port")
+        self.vmc_target_edit.setToolTip("The VMC receiver: host:port (receivers listen on port 39539)")
+        self.vmc_target_edit.setMaximumWidth(170)
+        self.vmc_target_edit.editingFinished.connect(self._vmc_target_edited)
+        self.stream_as_box = QComboBox()
+        self.stream_as_box.addItem("as tracked", None)
+        for info in available_targets():
+            self.stream_as_box.addItem(f"retargeted: {info.label}", info.name)
+        self.stream_as_box.setToolTip("stream the tracked controls as they are, or retargeted to a target first")
+        self.stream_as_box.currentIndexChanged.connect(lambda _: self.set_stream_target(self.stream_as_box.currentData()))
+        self._target_worker = None
 
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Source"))
@@ -395,6 +494,9 @@ class LiveTrackingWindow(QMainWindow):
         bar.addWidget(self.stop_button)
         bar.addWidget(self.recapture_button)
         bar.addStretch(1)
+        bar.addWidget(self.vmc_box)
+        bar.addWidget(self.vmc_target_edit)
+        bar.addWidget(self.stream_as_box)
         views = QHBoxLayout()
         views.addWidget(self.image_view, 1)
         views.addWidget(self.rig_view, 0, Qt.AlignmentFlag.AlignTop)
@@ -516,6 +618,141 @@ class LiveTrackingWindow(QMainWindow):
         self.recapture_button.setEnabled(running)
         self.source_box.setEnabled(not running)
 
+    # -- VMC streaming ----------------------------------------------------------------------------------
+
+    @property
+    def vmc_streaming(self) -> bool:
+        """Whether shown tracked frames are being sent to a VMC receiver."""
+        return self._vmc_sender is not None
+
+    @property
+    def vmc_frames_sent(self) -> int:
+        """Frames the current VMC stream sent (the last stream's once stopped; 0 before any)."""
+        return self._vmc_frames_sent
+
+    def set_vmc_target(self, host_port: str | None) -> bool:
+        """Stream shown tracked frames to ``host_port`` (``"HOST:PORT"``, ``"HOST"``, ``":PORT"``), or stop.
+
+        Parameters
+        ----------
+        host_port : str or None
+            The receiver (see :func:`studio.core.vmc.parse_host_port`); ``None`` stops streaming.
+
+        Returns
+        -------
+        bool
+            Whether the window now streams. A bad target or socket error does not raise: it unchecks
+            "Stream VMC" and shows a one-line message in the status line, as from the controls.
+        """
+        if host_port is None:
+            self.vmc_box.setChecked(False)
+            return False
+        self.vmc_target_edit.setText(host_port)
+        if self.vmc_box.isChecked():
+            self._start_vmc()
+        else:
+            self.vmc_box.setChecked(True)  # starts the stream through _vmc_toggled
+        return self.vmc_streaming
+
+    def set_stream_mapping(self, convert: StreamMapping | None) -> None:
+        """Choose what VMC streaming sends for a tracked frame (for retargeting).
+
+        Parameters
+        ----------
+        convert : callable or None
+            ``convert(controls) -> (names, values)``: the shown frame's controls, shape ``(K,)`` in the rig's
+            order, to blendshape names (length ``N``) and finite values, shape ``(N,)``; called in the GUI
+            thread for every shown tracked frame while streaming. An exception it raises stops the stream
+            (one line in the status line). ``None`` restores the default, :func:`arkit_stream_mapping` of
+            the window's rig.
+        """
+        self._stream_mapping = convert
+
+    def set_stream_target(self, name: str | None):
+        """Stream retargeted to target ``name`` (built in a worker; the tracked controls until it is ready), or
+        as tracked for ``None``. Returns the worker building the target, or ``None``."""
+        self.set_stream_mapping(None)
+        if name is None:
+            return None
+        from superqt.utils import create_worker
+
+        worker = create_worker(load_target, name, self.rig, _start_thread=False, _ignore_errors=True)
+        worker.returned.connect(self._stream_target_built)  # bound methods: dropped with the window
+        worker.errored.connect(self._stream_target_failed)
+        self._target_worker = worker
+        worker.start()
+        return worker
+
+    def _stream_target_built(self, target: RetargetTarget) -> None:
+        if self.stream_as_box.currentData() == target.name:
+            self.set_stream_mapping(target_stream_mapping(target))
+
+    def _stream_target_failed(self, error: BaseException) -> None:
+        self.statusBar().showMessage(f"retarget target: {one_line(error)}")
+
+    def stream_mapping(self) -> StreamMapping:
+        """The mapping VMC streaming uses now (see :meth:`set_stream_mapping`)."""
+        if self._stream_mapping is not None:
+            return self._stream_mapping
+        if self._default_stream_mapping is None:
+            self._default_stream_mapping = arkit_stream_mapping(self.rig)
+        return self._default_stream_mapping
+
+    def _vmc_toggled(self, checked: bool) -> None:
+        if checked:
+            self._start_vmc()
+        elif self._vmc_sender is not None:
+            target = self._vmc_sender.target
+            self._stop_vmc()
+            self.statusBar().showMessage(
+                f"VMC streaming to {target} stopped ({self._vmc_frames_sent} frames)."
+            )
+
+    def _vmc_target_edited(self) -> None:
+        sender = self._vmc_sender
+        if sender is None:
+            return
+        try:
+            unchanged = parse_host_port(self.vmc_target_edit.text()) == (sender.host, sender.port)
+        except ValueError:
+            unchanged = False
+        if not unchanged:
+            self._start_vmc()
+
+    def _start_vmc(self) -> None:
+        self._stop_vmc()
+        try:
+            host, port = parse_host_port(self.vmc_target_edit.text())
+            self._vmc_sender = VmcSender(host, port)
+        except (ValueError, OSError) as error:
+            self._vmc_failed(one_line(error))
+            return
+        self._vmc_frames_sent = 0
+        self.statusBar().showMessage(f"Streaming VMC to {self._vmc_sender.target}.")
+
+    def _stop_vmc(self) -> None:
+        sender, self._vmc_sender = self._vmc_sender, None
+        if sender is not None:
+            sender.close()
+
+    def _vmc_failed(self, message: str) -> None:
+        self._stop_vmc()
+        blocked = self.vmc_box.blockSignals(True)
+        self.vmc_box.setChecked(False)
+        self.vmc_box.blockSignals(blocked)
+        if not self._closing:
+            self.statusBar().showMessage(f"VMC streaming stopped: {message}")
+
+    def _send_vmc(self, controls: np.ndarray) -> None:
+        sender = self._vmc_sender
+        try:
+            names, values = self.stream_mapping()(controls)
+            sender.send_frame(names, values)
+        except Exception as error:  # the mapping may be anyone's: any failure stops the stream, in one line
+            self._vmc_failed(one_line(error))
+            return
+        self._vmc_frames_sent = sender.frames_sent
+
     # -- worker → GUI -----------------------------------------------------------------------------------
 
     def _on_yielded(self, run: _LiveRun, frame: LiveFrame) -> None:
@@ -573,6 +810,8 @@ class LiveTrackingWindow(QMainWindow):
         if frame.vertices is not None:
             self.rig_view.show_vertices(frame.vertices)
         self._show_prompt(result)
+        if self._vmc_sender is not None and result.controls is not None:
+            self._send_vmc(result.controls)
         now = time.perf_counter()
         # GUI time of the previous result: its set-up plus the paints that followed it
         if self.frames_displayed:
@@ -645,9 +884,10 @@ class LiveTrackingWindow(QMainWindow):
         stages = self.stage_ms()
         tracking = sum(stages.get(name, 0.0) for name in STAGES)
         dropped = result.frames_dropped + self.results_dropped
+        vmc = f" · VMC {self._vmc_frames_sent} sent" if self._vmc_sender is not None else ""
         self.fps_label.setText(
             f"source {result.source_fps:.1f} fps · tracking {tracking:.1f} ms · "
-            f"display {self.display_fps():.1f} fps · dropped {dropped}"
+            f"display {self.display_fps():.1f} fps · dropped {dropped}{vmc}"
         )
 
     # -- closing ----------------------------------------------------------------------------------------
@@ -661,6 +901,7 @@ class LiveTrackingWindow(QMainWindow):
             if not self.wait_stopped(5.0):
                 print("warning: the live tracking worker did not stop within 5 s", file=sys.stderr)
             self._run, self._worker = None, None
+        self._stop_vmc()
         self.rig_view.close()
         super().closeEvent(event)
 

@@ -1,9 +1,12 @@
 """The review page: a take played on the performer's rig and on a retarget target, linked with its curves.
 
 Left, the performer's animation rig (θ_S when the session has it, else θ_A) posed with the take's
-controls; right, the retarget target — the same semantic controls driving another rig (parallel
-parameterization, paper 001 Sec. 10.1; until the targets of the retargeting issue exist, another ICT
-identity). Transport: play/pause (Space), frame step (←/→), loop, a frame slider; the slider and the time
+controls; right, the retarget target chosen in the Target box — another person, the stylized toon, the
+game rig with its own controls (:mod:`studio.core.targets`), or the session's performer with their own
+calibration — driven by the same semantic controls (parallel parameterization, paper 001 Sec. 10.1–10.3),
+with the target's most active controls of the frame beneath it. Targets are built in a worker and kept.
+"Export…" writes the take, retargeted, as Live Link Face CSV, curves CSV or JSON, or glTF (in a worker).
+Transport: play/pause (Space), frame step (←/→), loop, a frame slider; the slider and the time
 cursor on the pyqtgraph curves move together, both ways. Which tracking drives the views (θ_A, θ_S, θ̂_S)
 is chosen per take; a table compares the take tracked with each rig -- sparsity at the current frame, and
 the take's mean sparsity, tweaker usage, fit residual and jitter (paper 001 Table 5 for this take). For a take of a synthetic performer, whose true face is known (its θ_GT and
@@ -32,15 +35,19 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt.utils import create_worker
 
 from studio.core.metrics import sparsity, tweaker_usage
+from studio.core.retargeting import export_take
 from studio.core.rig import Rig, RigParameters
 from studio.core.rig_definition import RigDefinition
 from studio.core.session import Session
 from studio.core.session_calibration import THETA_S_FILE
 from studio.core.session_takes import TRUTH_FILE, list_takes, load_take, take_folder
+from studio.core.targets import SESSION_PREFIX, RetargetTarget, available_targets, load_target
 from studio.ui.rig_view import RigView
 from studio.ui.takes_page import METRIC_COLUMNS, most_active_controls, show_rigs
+from studio.ui.workers import job_worker, one_line
 
 #: Geometry error shown at full red in the heatmap, mm.
 HEATMAP_MAX_MM = 5.0
@@ -67,16 +74,27 @@ def error_colours(error_mm: np.ndarray, max_mm: float = HEATMAP_MAX_MM) -> np.nd
     return np.where(t < 0.5, low, yellow + (red - yellow) * np.clip(2.0 * t - 1.0, 0.0, 1.0)).astype(np.float32)
 
 
-#: Seed and scale of the stand-in retarget target's ICT identity coefficients.
-TARGET_IDENTITY_SEED, TARGET_IDENTITY_SCALE = 11, 1.5
+#: The target the review opens on.
+DEFAULT_TARGET = "toon"
+
+#: Export formats offered by the Export… dialog: (format, file filter, suffix).
+EXPORT_CHOICES: tuple[tuple[str, str, str], ...] = (
+    ("livelink", "Live Link Face CSV (*.csv)", ".csv"),
+    ("glb", "glTF binary with morph animation (*.glb)", ".glb"),
+    ("csv", "Control curves CSV (*.csv)", ".csv"),
+    ("json", "Control curves JSON (*.json)", ".json"),
+)
 
 
-def stand_in_target(rig: Rig) -> Rig:
-    """Another person from ICT's identity space (seeded), the retarget target until real targets exist."""
-    rng = np.random.default_rng(TARGET_IDENTITY_SEED)
-    coefficients = np.zeros(rig.num_identity_modes)
-    coefficients[: min(20, rig.num_identity_modes)] = rng.normal(0.0, TARGET_IDENTITY_SCALE, min(20, rig.num_identity_modes))
-    return rig.with_identity(coefficients)
+def _build_target(name: str, rig: Rig) -> tuple[str, RetargetTarget]:
+    """``(name, target)``, built in a worker."""
+    return name, load_target(name, rig)
+
+
+def _export_job(curves, fmt: str, path: str, target: RetargetTarget, rig: Rig):
+    """Export as a one-step job (the review runs it in a worker)."""
+    yield ("exporting", 0, 1)
+    return export_take(curves, fmt, path, target, rig)
 
 
 class ReviewPage(QWidget):
@@ -96,7 +114,11 @@ class ReviewPage(QWidget):
         base = rig or Rig.ict()
         theta_s = Path(self.session.calibration_folder) / THETA_S_FILE
         self.performer_rig = base.with_parameters(RigParameters.load(theta_s)) if theta_s.exists() else base
-        self.target_rig = stand_in_target(base)
+        self.base_rig = base
+        self.targets: dict[str, RetargetTarget] = {}
+        self.target: RetargetTarget | None = None
+        self._target_worker = None
+        self._export_worker = None
         definition = RigDefinition.ict()
         self.tweakers = definition.tweaker_indices()
         self.curves: dict = {}
@@ -109,7 +131,20 @@ class ReviewPage(QWidget):
         self.rig_box = QComboBox()
         self.rig_box.currentTextChanged.connect(lambda _: self.show_frame(self.frame))
         self.performer_view = RigView(self.performer_rig)
-        self.target_view = RigView(self.target_rig)
+        self.target_view = RigView(base)  # every target shares ICT's topology: one view shows them all
+        self.target_box = QComboBox()
+        for info in available_targets():
+            self.target_box.addItem(info.label, info.name)
+        self.target_box.addItem("This session's performer (own calibration)", f"{SESSION_PREFIX}{self.session.folder}")
+        self.target_box.setToolTip("where the take is retargeted: another person, a stylized character, a game "
+                                   "rig with its own controls, or the performer with their own calibration")
+        self.target_label = QLabel("")
+        self.target_controls_label = QLabel("")
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip("write the take, retargeted to the chosen target: Live Link Face CSV, "
+                                      "glTF (.glb), curves CSV or JSON")
+        self.export_button.clicked.connect(self._export_dialog)
+        self.status_label = QLabel("")
         self.play_button = QPushButton("Play")
         self.play_button.setCheckable(True)
         self.play_button.toggled.connect(self._play_toggled)
@@ -147,16 +182,19 @@ class ReviewPage(QWidget):
             QShortcut(QKeySequence(key), self, activated=slot)
 
         top = QHBoxLayout()
-        for label, widget in (("Take", self.take_box), ("Tracked with", self.rig_box)):
+        for label, widget in (("Take", self.take_box), ("Tracked with", self.rig_box), ("Target", self.target_box)):
             top.addWidget(QLabel(label))
             top.addWidget(widget)
-        top.addStretch(1)
+        top.addWidget(self.export_button)
+        top.addWidget(self.status_label, 1)
         views = QHBoxLayout()
-        for title, view in (("performer (animation rig)", self.performer_view),
-                            ("retarget target (same controls)", self.target_view)):
+        for title, view, under in ((QLabel("performer (animation rig)"), self.performer_view, None),
+                                   (self.target_label, self.target_view, self.target_controls_label)):
             column = QVBoxLayout()
-            column.addWidget(QLabel(title))
+            column.addWidget(title)
             column.addWidget(view, 1)
+            if under is not None:
+                column.addWidget(under)
             views.addLayout(column, 1)
         transport = QHBoxLayout()
         transport.addWidget(self.play_button)
@@ -173,7 +211,85 @@ class ReviewPage(QWidget):
         bottom.addWidget(self.plot, 3)
         bottom.addWidget(self.comparison, 2)
         layout.addLayout(bottom, 2)
+        self.target_box.currentIndexChanged.connect(lambda _: self.set_target(self.target_box.currentData()))
         self.refresh()
+        index = self.target_box.findData(DEFAULT_TARGET)
+        self.target_box.setCurrentIndex(max(index, 0))
+        if index <= 0:
+            self.set_target(self.target_box.currentData())
+
+    # -- targets ----------------------------------------------------------------------------------------
+
+    def set_target(self, name: str) -> None:
+        """Retarget to ``name`` (built in a worker the first time, then kept); the view follows when ready."""
+        if name in self.targets:
+            self._target_ready(name, self.targets[name])
+            return
+        self.target_label.setText(f"building target {self.target_box.currentText()}…")
+        # bound methods, not lambdas: Qt drops the connections when the page goes before the worker ends
+        worker = create_worker(_build_target, name, self.base_rig, _start_thread=False, _ignore_errors=True)
+        worker.returned.connect(self._target_built)
+        worker.errored.connect(self._target_failed)
+        self._target_worker = worker
+        worker.start()
+
+    def _target_built(self, built: tuple[str, RetargetTarget]) -> None:
+        self._target_ready(*built)
+
+    def _target_failed(self, error: BaseException) -> None:
+        self.target_label.setText(f"target failed: {one_line(error)}")
+
+    def _target_ready(self, name: str, target: RetargetTarget) -> None:
+        self.targets[name] = target
+        if self.target_box.currentData() != name:
+            return  # another target was chosen meanwhile
+        self.target = target
+        controls = "ICT's controls" if not target.has_own_controls else f"{len(target.control_names)} own controls"
+        gains = "" if target.kind != "stylized" else ", exaggerated"
+        self.target_label.setText(f"retarget: {target.label} — {target.kind}, {controls}{gains}")
+        self.show_frame(self.frame)
+
+    # -- export -----------------------------------------------------------------------------------------
+
+    def _export_dialog(self) -> None:
+        if not self.curves or self.target is None:
+            return
+        from PySide6.QtWidgets import QFileDialog
+
+        take = self.take_box.currentText()
+        filters = ";;".join(f for _, f, _ in EXPORT_CHOICES)
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Export take", str(Path.home() / f"{take}-{self.target.name.replace(':', '_').replace('/', '_')}"),
+            filters,
+        )
+        if not path:
+            return
+        fmt, _, suffix = next(c for c in EXPORT_CHOICES if c[1] == chosen)
+        self.export(fmt, path if Path(path).suffix else path + suffix)
+
+    def export(self, fmt: str, path: str | Path):
+        """Export the shown take (the tracking chosen) to the current target in a worker; returns the worker."""
+        if self.target is None or not self.curves:
+            raise ValueError("no take or target to export")
+        self.export_button.setEnabled(False)
+        self.status_label.setText(f"exporting {fmt}…")
+        worker = job_worker(_export_job, self.current_curves(), fmt, str(path), self.target, self.base_rig)
+        self._export_what = f"{fmt}, {self.target.name}"
+        worker.returned.connect(self._exported)
+        worker.errored.connect(self._export_failed)
+        worker.finished.connect(self._export_finished)
+        self._export_worker = worker
+        worker.start()
+        return worker
+
+    def _exported(self, written: Path) -> None:
+        self.status_label.setText(f"exported {Path(written).name} ({self._export_what})")
+
+    def _export_failed(self, error: BaseException) -> None:
+        self.status_label.setText(f"export failed: {one_line(error)}")
+
+    def _export_finished(self) -> None:
+        self.export_button.setEnabled(True)
 
     # -- takes ------------------------------------------------------------------------------------------
 
@@ -254,7 +370,14 @@ class ReviewPage(QWidget):
         elif self._heatmap_shown:
             self.performer_view.show_vertex_colours(None)
         self._heatmap_shown = self.error_mm is not None
-        self.target_view.show_vertices(self.target_rig.evaluate(controls[None])[0])
+        if self.target is not None:
+            target_controls = np.nan_to_num(self.target.retarget(curves.values[frame].astype(np.float64)))
+            self.target_vertices = self.target.rig.evaluate(target_controls)
+            self.target_view.show_vertices(self.target_vertices)
+            top = np.argsort(-target_controls)[:4]
+            self.target_controls_label.setText("   ".join(
+                f"{self.target.control_names[i]} {target_controls[i]:.2f}" for i in top if target_controls[i] >= 0.05
+            ) or "(neutral)")  # fmt: skip
         for widget, value in ((self.slider, frame), (self.cursor, float(curves.time_s[frame]))):
             widget.blockSignals(True)
             widget.setValue(value)
