@@ -160,8 +160,12 @@ class Walkthrough(QObject):
         self.figures["review_frame"] = review.frame
         if review.error_mm is not None:
             self.figures["review_face_error_mm_median"] = round(float(np.median(review.error_mm)), 3)
-        self._shoot(SCREENSHOTS[4])
         review.play_button.setChecked(False)
+        # the picture: the take's most expressive frame after its first second (the filter settling)
+        curves = review.current_curves()
+        start = min(int(round(curves.fps)), curves.num_frames - 1)
+        review.show_frame(start + int(np.argmax(np.nan_to_num(curves.values[start:]).sum(axis=1))))
+        self._shoot(SCREENSHOTS[4])
         self._mark("review")
         self.finish()
 
