@@ -159,16 +159,23 @@ def test_demo_session_is_created_on_first_use_then_reopened(tmp_path, monkeypatc
     assert open_demo_session().folder == session.folder and (session.folder / "marker").exists()
 
 
-@pytest.mark.skipif(not (FOOTAGE / "d10.mp4").exists(), reason="no footage beside the checkout")
-def test_review_plays_the_take_on_both_rigs_linked_with_the_curves(qtbot, session_folder, tmp_path, short_clip):
+def _ensure_review_take(session_folder, tmp_path, short_clip) -> None:
+    """Track the start of d10.mp4 into the session as take ``review`` (once per session)."""
     from studio.core.frame_sources import VideoFileSource
     from studio.core.jobs import run_job
-    from studio.core.session_takes import list_takes, load_take, track_session_take_job
-    from studio.ui.review_page import ReviewPage
+    from studio.core.session_takes import list_takes, track_session_take_job
 
     if "review" not in list_takes(session_folder):
         with VideoFileSource(short_clip(tmp_path / "clip.avi")) as source:
             run_job(track_session_take_job(session_folder, source, "review"))
+
+
+@pytest.mark.skipif(not (FOOTAGE / "d10.mp4").exists(), reason="no footage beside the checkout")
+def test_review_plays_the_take_on_both_rigs_linked_with_the_curves(qtbot, session_folder, tmp_path, short_clip):
+    from studio.core.session_takes import load_take
+    from studio.ui.review_page import ReviewPage
+
+    _ensure_review_take(session_folder, tmp_path, short_clip)
     page = ReviewPage(session_folder)
     qtbot.addWidget(page)
     page.show()
@@ -195,15 +202,10 @@ def test_review_retargets_the_take_to_every_kind_of_target_and_exports_it(qtbot,
     import trimesh
 
     from studio.core.formats import read_livelink_csv, read_morph_glb_summary
-    from studio.core.frame_sources import VideoFileSource
-    from studio.core.jobs import run_job
-    from studio.core.session_takes import list_takes, track_session_take_job
     from studio.core.take import TakeCurves
     from studio.ui.review_page import DEFAULT_TARGET, ReviewPage
 
-    if "review" not in list_takes(session_folder):
-        with VideoFileSource(short_clip(tmp_path / "clip.avi")) as source:
-            run_job(track_session_take_job(session_folder, source, "review"))
+    _ensure_review_take(session_folder, tmp_path, short_clip)
     page = ReviewPage(session_folder)
     qtbot.addWidget(page)
     page.show()

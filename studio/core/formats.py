@@ -91,7 +91,7 @@ import pygltflib
 
 from studio.core.atomic_files import write_atomic, write_text_atomic
 from studio.core.rig_definition import ARKIT_BLENDSHAPE_NAMES
-from studio.core.take import TakeCurves, TakeFileError
+from studio.core.take import TakeCurves, TakeFileError, parse_float_cell
 
 __all__ = [
     "CURVES_JSON_FORMAT",
@@ -380,7 +380,7 @@ def read_livelink_csv(path: str | os.PathLike, fps: float | None = None) -> Live
                 f"{path}: line {line}, column {names[count_col]}: expected an integer "
                 f"({LIVELINK_BLENDSHAPE_COUNT}), got {count!r}"
             )
-        table.append([_parse_float(path, line, names[col], row[col]) for col in value_cols])
+        table.append([parse_float_cell(path, line, names[col], row[col]) for col in value_cols])
         timecodes.append(timecode)
         matches.append((line, match))
     if not matches:
@@ -997,13 +997,3 @@ def _check_finite(name: str, array: np.ndarray, shape: tuple[int | None, ...]) -
     if not np.isfinite(values).all():
         raise ValueError(f"{name} contains NaN or infinite values (fill frames without a face first)")
     return values
-
-
-def _parse_float(path: Path, line: int, column: str, cell: str) -> float:
-    try:
-        value = float(cell)
-    except ValueError:
-        raise TakeFileError(f"{path}: line {line}, column {column}: not a number ({cell!r})") from None
-    if not math.isfinite(value):
-        raise TakeFileError(f"{path}: line {line}, column {column}: {cell!r} is not a finite number")
-    return value

@@ -100,14 +100,14 @@ class TakeCurves:
         for line, row in enumerate(rows[1:], start=2):
             if len(row) != len(rows[0]):
                 raise TakeFileError(f"{path}: line {line}: {len(row)} columns, header has {len(rows[0])}")
-            time_s = _parse_float(path, line, "time_s", row[1])
+            time_s = parse_float_cell(path, line, "time_s", row[1])
             if times and not time_s > times[-1]:
                 raise TakeFileError(f"{path}: line {line}, column time_s: time does not increase ({time_s})")
             if row[2] not in ("0", "1"):
                 raise TakeFileError(f"{path}: line {line}, column face_found: expected 0 or 1, got {row[2]!r}")
             has_face = row[2] == "1"
             frame_values = [
-                _parse_float(path, line, name, cell) if has_face else math.nan
+                parse_float_cell(path, line, name, cell) if has_face else math.nan
                 for name, cell in zip(names, row[3:], strict=True)
             ]
             times.append(time_s)
@@ -121,7 +121,8 @@ class TakeCurves:
         )
 
 
-def _parse_float(path: Path, line: int, column: str, cell: str) -> float:
+def parse_float_cell(path: Path, line: int, column: str, cell: str) -> float:
+    """A CSV cell as a finite float; :class:`TakeFileError` naming the file, line and column otherwise."""
     try:
         value = float(cell)
     except ValueError:
