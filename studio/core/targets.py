@@ -403,10 +403,7 @@ class RetargetTarget:
     def _project(self, controls: np.ndarray) -> np.ndarray:
         """Game controls in [0, 1] minimising ``||Δ (W g − c)||²`` over the face, for ``c`` of shape ``(T, K)``."""
         if "solver" not in self._projection:
-            face = self.human_rig.group_vertices("face") if self.human_rig is not None else slice(None)
-            ict = _ict_rig()
-            shapes = ict.expression_deltas[:, face].reshape(ict.num_controls, -1).astype(np.float64)
-            gram = shapes @ shapes.T  # (K, K), cm² per unit control²
+            gram = self._projection["gram"]  # (K, K): ICT's shapes over the face, cm² per unit control²
             root = np.linalg.cholesky(gram + 1e-9 * np.trace(gram) / len(gram) * np.eye(len(gram))).T
             design = root @ self.shape_weights.T  # (K, G)
             ridge = 1e-4 * float(np.mean(np.diag(design.T @ design)))
@@ -683,9 +680,11 @@ def _build(path: Path, data: dict[str, Any], base: Rig) -> RetargetTarget:
         human, name=f"{data['name']}_human", expression_names=definition.control_names,
         expression_deltas=np.tensordot(weights, human.expression_deltas, axes=1).astype(np.float32),
     )  # fmt: skip
+    face = human.group_vertices("face") if "face" in human.group_names else slice(None)
+    shapes = base.expression_deltas[:, face].reshape(base.num_controls, -1).astype(np.float64)
     return RetargetTarget(rig=morph.morph_rig(game_human, data["name"]), definition=definition,
                           gains=np.ones(source.num_controls), shape_weights=weights, human_rig=game_human,
-                          **common)  # fmt: skip
+                          _projection={"gram": shapes @ shapes.T}, **common)  # fmt: skip
 
 
 def _game_definition(data: dict[str, Any], source: RigDefinition, path: Path) -> tuple[RigDefinition, np.ndarray]:
