@@ -189,6 +189,13 @@ def test_split_shapes_combine_by_mean_and_arkit_values_drive_both_sides(definiti
     arkit = definition.to_arkit(values)
     np.testing.assert_allclose(arkit["browInnerUp"], [0.4, 0.5])
     np.testing.assert_allclose(arkit["eyeBlinkLeft"], [0.3, 0.9])
+    # the same values as a (T, 52) array in ARKit's order; shapes the rig lacks are 0
+    from studio.core.rig_definition import ARKIT_BLENDSHAPE_NAMES
+
+    vector = definition.arkit_vector(values)
+    assert vector.shape == (2, 52)
+    for i, name in enumerate(ARKIT_BLENDSHAPE_NAMES):
+        np.testing.assert_allclose(vector[:, i], arkit.get(name, np.zeros(2)), atol=1e-7, err_msg=name)
     back = definition.from_arkit(
         {"BROWINNERUP": [0.4, 0.5], "eyeBlinkLeft": [0.3, 0.9], "tongueOut": [1.0, 1.0]}
     )

@@ -124,16 +124,11 @@ def retarget_curves(curves: TakeCurves, target: RetargetTarget) -> TakeCurves:
     return TakeCurves(target.control_names, curves.time_s, curves.face_found, values)
 
 
-def _arkit_of(curves: TakeCurves, target: RetargetTarget | None, definition: RigDefinition) -> np.ndarray:
-    """ARKit weights per frame, shape ``(T, 52)``, NaN rows where no face."""
-    if target is not None:
-        return target.arkit(curves.values)
-    values = definition.to_arkit(curves.values)
-    out = np.zeros((curves.num_frames, len(ARKIT_BLENDSHAPE_NAMES)), np.float32)
-    for i, name in enumerate(ARKIT_BLENDSHAPE_NAMES):
-        if name in values:
-            out[:, i] = values[name]
-    return out
+def _arkit_curves(curves: TakeCurves, target: RetargetTarget | None) -> np.ndarray:
+    """ARKit weights per frame of a tracked take, shape ``(T, 52)``, NaN rows where no face."""
+    if target is None:
+        return RigDefinition.ict().arkit_vector(curves.values)
+    return target.arkit(target.retarget(curves.values))
 
 
 def export_take(
@@ -184,9 +179,7 @@ def export_take(
         name = target.name if target is not None else definition.name
         return formats.write_curves_json(out, result, target=name, fps=fps)
     if fmt == "livelink":
-        arkit = formats.fill_missing_frames(curves.time_s, _arkit_of(
-            retarget_curves(curves, target) if target is not None else curves, target, definition
-        ), curves.face_found)  # fmt: skip
+        arkit = formats.fill_missing_frames(curves.time_s, _arkit_curves(curves, target), curves.face_found)
         return formats.write_livelink_csv(out, curves.time_s - curves.time_s[0], arkit, fps=fps,
                                           eyes=formats.eye_angles_from_arkit(arkit))  # fmt: skip
     if target is not None:
@@ -227,6 +220,4 @@ def import_livelink(path: str | os.PathLike, fps: float | None = None) -> TakeCu
 
 def stream_values(curves: TakeCurves, target: RetargetTarget | None = None) -> tuple[tuple[str, ...], np.ndarray]:
     """What the VMC stream sends for a take: ARKit names and weights ``(T, 52)``, NaN rows where no face."""
-    definition = target.source_definition if target is not None else RigDefinition.ict()
-    source = retarget_curves(curves, target) if target is not None else curves
-    return ARKIT_BLENDSHAPE_NAMES, _arkit_of(source, target, definition)
+    return ARKIT_BLENDSHAPE_NAMES, _arkit_curves(curves, target)

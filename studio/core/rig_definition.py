@@ -560,6 +560,24 @@ class RigDefinition:
             raise ValueError(f"values must have shape (..., {self.num_controls}), got {values.shape}")
         return {name: values[..., list(idx)].mean(axis=-1) for name, idx in self.arkit_targets().items()}
 
+    def arkit_matrix(self) -> np.ndarray:
+        """The linear map from control values to ARKit values, shape ``(52, K)``, float64.
+
+        Row ``i`` is :data:`ARKIT_BLENDSHAPE_NAMES` ``[i]``: the mean of the controls carrying that name (as
+        :meth:`to_arkit`), a zero row for names the rig does not drive (``tongueOut`` for ICT).
+        """
+        matrix = np.zeros((len(ARKIT_BLENDSHAPE_NAMES), self.num_controls))
+        for name, indices in self.arkit_targets().items():
+            matrix[ARKIT_BLENDSHAPE_NAMES.index(name), list(indices)] = 1.0 / len(indices)
+        return matrix
+
+    def arkit_vector(self, values: np.ndarray) -> np.ndarray:
+        """ARKit values in :data:`ARKIT_BLENDSHAPE_NAMES` order, shape ``(..., 52)`` float32, for ``(..., K)``."""
+        values = np.asarray(values, np.float64)
+        if values.ndim < 1 or values.shape[-1] != self.num_controls:
+            raise ValueError(f"values must have shape (..., {self.num_controls}), got {values.shape}")
+        return (values @ self.arkit_matrix().T).astype(np.float32)
+
     def from_arkit(self, values: Mapping[str, Any]) -> np.ndarray:
         """Control values from ARKit values (an ARKit value drives every control that carries it).
 

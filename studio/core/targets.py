@@ -29,7 +29,7 @@ controls drive the target's own rig. Three kinds of target:
     game's own control space, as in the paper's Sec. 10.3. ``docs/retargeting.md`` lists how each ICT
     control reaches the visemes and emotions.
 
-Target files are versioned JSON (``format``: ``"simon-say-retarget-target"``, layout in
+Target files are versioned JSON (``format``: ``"simon-says-retarget-target"``, layout in
 ``docs/retargeting.md``); the packaged ones live in ``resources/targets/`` and :func:`available_targets`
 lists them. A wrong file raises :class:`TargetError` with one line naming the file and the problem.
 
@@ -54,7 +54,7 @@ from studio.core.bounded_least_squares import BoundedLeastSquares
 from studio.core.expression_sets import SimonSaysSet, generate_simon_says_set
 from studio.core.resources import RESOURCES_DIR
 from studio.core.rig import Rig, RigParameters
-from studio.core.rig_definition import ARKIT_BLENDSHAPE_NAMES, REGIONS, RigDefinition, RigDefinitionError
+from studio.core.rig_definition import REGIONS, RigDefinition, RigDefinitionError
 
 __all__ = [
     "FORMAT",
@@ -336,8 +336,6 @@ class RetargetTarget:
         for targets with ICT's controls.
     morph : VolumetricMorph
         The character's morph from human space (no features for identity targets).
-    human_rig : Rig or None
-        For a game target, its rig before the morph (the game shapes on ICT's average face).
     metadata : dict
         Provenance (file, identity coefficients, calibration used).
     """
@@ -352,7 +350,6 @@ class RetargetTarget:
     gains: np.ndarray
     shape_weights: np.ndarray | None
     morph: VolumetricMorph
-    human_rig: Rig | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     _projection: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -414,14 +411,6 @@ class RetargetTarget:
         targets = torch.as_tensor(controls @ self._projection["root"].T)
         return np.clip(self._projection["solver"].solve(targets).x.numpy(), 0.0, 1.0).astype(np.float32)
 
-    def linear_mapping(self) -> np.ndarray:
-        """The unbounded least-squares mapping ``M`` with ``g ≈ M c`` (for documentation), shape ``(G, K)``."""
-        if self.shape_weights is None:
-            return np.diag(self.gains)
-        self._project(np.zeros((1, self.source_definition.num_controls)))
-        design = self._projection["root"] @ self.shape_weights.T
-        return np.linalg.lstsq(design, self._projection["root"], rcond=None)[0]
-
     def ict_controls(self, target_controls: np.ndarray) -> np.ndarray:
         """ICT controls that show the target's controls on an ICT-like rig, shape ``(..., K)`` for ``(..., G)``.
 
@@ -439,13 +428,7 @@ class RetargetTarget:
         In :data:`~studio.core.rig_definition.ARKIT_BLENDSHAPE_NAMES` order; shapes the rig has no value
         for (``tongueOut``) are 0. A game rig's controls go through their ICT shapes (:meth:`ict_controls`).
         """
-        ict = self.ict_controls(target_controls)
-        values = self.source_definition.to_arkit(ict)
-        out = np.zeros((*ict.shape[:-1], len(ARKIT_BLENDSHAPE_NAMES)), np.float32)
-        for i, name in enumerate(ARKIT_BLENDSHAPE_NAMES):
-            if name in values:
-                out[..., i] = values[name]
-        return out
+        return self.source_definition.arkit_vector(self.ict_controls(target_controls))
 
     # -- the game rig on the performer ---------------------------------------------------------------
 
@@ -683,7 +666,7 @@ def _build(path: Path, data: dict[str, Any], base: Rig) -> RetargetTarget:
     face = human.group_vertices("face") if "face" in human.group_names else slice(None)
     shapes = base.expression_deltas[:, face].reshape(base.num_controls, -1).astype(np.float64)
     return RetargetTarget(rig=morph.morph_rig(game_human, data["name"]), definition=definition,
-                          gains=np.ones(source.num_controls), shape_weights=weights, human_rig=game_human,
+                          gains=np.ones(source.num_controls), shape_weights=weights,
                           _projection={"gram": shapes @ shapes.T}, **common)  # fmt: skip
 
 

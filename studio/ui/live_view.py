@@ -97,15 +97,11 @@ def arkit_stream_mapping(rig: Rig, definition: RigDefinition | None = None) -> S
         names no control carries (``tongueOut`` for ICT).
     """
     definition = definition or RigDefinition.ict()
-    arkit_of = {control.name: control.arkit for control in definition.controls}
-    row_of = {name: row for row, name in enumerate(ARKIT_BLENDSHAPE_NAMES)}
+    by_name = definition.arkit_matrix()
     matrix = np.zeros((len(ARKIT_BLENDSHAPE_NAMES), len(rig.expression_names)))
     for column, name in enumerate(rig.expression_names):
-        arkit = arkit_of.get(name)
-        if arkit is not None:
-            matrix[row_of[arkit], column] = 1.0
-    counts = matrix.sum(axis=1, keepdims=True)
-    matrix /= np.maximum(counts, 1.0)
+        if name in definition.control_names:
+            matrix[:, column] = by_name[:, definition.index_of(name)]
 
     def convert(controls: np.ndarray) -> tuple[Sequence[str], np.ndarray]:
         controls = np.asarray(controls, dtype=np.float64)
