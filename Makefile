@@ -14,7 +14,7 @@ demo: install
 	$(PY) main.py
 
 test: install-test system-deps
-	$(PY) -m ruff check studio tests bench scripts main.py
+	$(PY) -m ruff check studio tests scripts main.py
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 install: $(VENV)/.installed
@@ -35,7 +35,7 @@ system-deps:
 	bash scripts/install-system-deps.sh
 
 lint: install-test
-	$(PY) -m ruff check studio tests bench scripts main.py
+	$(PY) -m ruff check studio tests scripts main.py
 	$(VENV)/bin/lint-imports
 
 clean:

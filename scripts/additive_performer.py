@@ -1,6 +1,6 @@
 """Write a θ_GT for ``bench calibration --gt-rig``: a performer variation that is *not* a gain on θ_A.
 
-The built-in model (:mod:`studio.core.performer_model`) reshapes each shape's own motion. This one scales
+The built-in model (:mod:`studio.core.rig.performer_model`) reshapes each shape's own motion. This one scales
 each shape by ``exp(N(0, 0.25))`` and then *adds* a smooth random displacement field (random Fourier
 features, wavelength about 6 cm) under a broad Gaussian window around the shape's motion (centred on its
 motion-weighted centroid, width its motion spread + 2 cm), with an RMS of 25 % of the shape's RMS motion
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.core.atomic_files import write_npz_atomic
-from studio.core.rig import Rig
+from studio.core.io.atomic_files import write_npz_atomic
+from studio.core.rig.rig import Rig
 
 FEATURES = 8
 WAVELENGTH_CM = 6.0

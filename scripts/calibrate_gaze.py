@@ -1,9 +1,9 @@
-"""Calibrate the gaze model on renders of the ICT rig and write ``resources/gaze/ict_gaze.json``.
+"""Calibrate the gaze model on renders of the ICT rig and write ``studio/resources/gaze/ict_gaze.json``.
 
-What it does (see :mod:`studio.core.gaze` for the model):
+What it does (see :mod:`studio.core.tracking.gaze` for the model):
 
 1. Renders the ICT rig at 640×480 with the tracking camera (:data:`TRACKING_CAMERA`), the eyeballs turned by
-   :func:`~studio.core.gaze.pose_eyeballs`, under a small random head pose per render (±2°, ±3 mm), runs
+   :func:`~studio.core.rig.eyeballs.pose_eyeballs`, under a small random head pose per render (±2°, ±3 mm), runs
    MediaPipe (image mode) and aligns the landmarks into rig space (:meth:`Tracker.align`, onto the rig's
    neutral).
 2. The neutral is the per-coordinate median of ``NEUTRAL_RENDERS`` such renders with all controls at 0.
@@ -35,23 +35,21 @@ from typing import Any
 
 import numpy as np
 
-from studio.core.frame_sources import Frame
-from studio.core.gaze import (
+from studio.core.rig.eyeballs import ICT_GAZE_ANGLES_DEG, SIDES, gaze_control_name
+from studio.core.rig.rig import Rig
+from studio.core.rig.state import RigState
+from studio.core.tracking.frame_sources import Frame
+from studio.core.tracking.gaze import (
     AXES,
     GAZE_CONTROL_NAMES,
     HORIZONTAL_CONTROL_NAMES,
-    ICT_GAZE_ANGLES_DEG,
     ICT_GAZE_PATH,
-    SIDES,
     GazeModel,
-    gaze_control_name,
     measure_eyes,
 )
-from studio.core.landmark_embedding import LandmarkEmbedding
-from studio.core.reconstruction import GeometryReconstructor
-from studio.core.rig import Rig
-from studio.core.rig_state import RigState
-from studio.core.tracker import Tracker
+from studio.core.tracking.landmark_embedding import LandmarkEmbedding
+from studio.core.tracking.reconstruction import GeometryReconstructor
+from studio.core.tracking.tracker import Tracker
 from studio.render.offscreen import OffscreenRenderer
 from studio.render.synthetic_performer import TRACKING_CAMERA
 

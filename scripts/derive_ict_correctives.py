@@ -25,8 +25,8 @@ How the pairs are found (all from the rig's geometry, nothing picked by hand):
    calibrated rig should not exceed by much), for the reference pose the corrective corrects
    (``jawOpen`` alone for the lip seal, the open-eyed neutral for the blink) and for the neutral.
 
-The controls part of ``resources/rigs/ict_facekit.json`` is authored by hand; this script replaces only its
-``constraints`` list, then loads the result with :class:`~studio.core.rig_definition.RigDefinition` and
+The controls part of ``studio/resources/rigs/ict_facekit.json`` is authored by hand; this script replaces only its
+``constraints`` list, then loads the result with :class:`~studio.core.rig.definition.RigDefinition` and
 checks it against the rig.
 
 Usage (from the repository root, with the studio importable, e.g. the project's venv)::
@@ -51,8 +51,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
-from studio.core.resources import RIGS_DIR
-from studio.core.rig_definition import RigDefinition
+from studio.core.io.resources import RIGS_DIR
+from studio.core.rig.definition import RigDefinition
 
 MAX_RINGS = 12
 """How many edge rings around an opening are searched for the contact line."""

@@ -23,14 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.core.landmark_embedding import (
+from studio.core.rig.rig import Rig
+from studio.core.tracking.landmark_embedding import (
     ICT_EMBEDDING_PATH,
     IRIS_LANDMARKS,
     LOWER_INNER_LIP,
     UPPER_INNER_LIP,
     expression_motion_mm,
 )
-from studio.core.rig import Rig
 
 
 def grid(count: int, limit: float) -> tuple[float, ...]:

@@ -1,4 +1,9 @@
-"""Shared fixtures: the real ICT rig from STUDIO_ASSETS_DIR (CI points it at ../shared/assets)."""
+"""Shared fixtures: the real ICT rig from STUDIO_ASSETS_DIR (CI points it at ../shared/assets), the real footage
+beside the checkout (``../shared/footage``, or STUDIO_FOOTAGE_DIR), synthetic sessions.
+
+The tests mirror the package (``tests/core/tracking/`` tests ``studio/core/tracking/``); pure tests run first,
+then offscreen GL tests, then Qt windows (:func:`pytest_collection_modifyitems`).
+"""
 
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ def assets_dir() -> Path:
 @pytest.fixture(scope="session")
 def ict_rig(assets_dir):
     """The ICT-FaceKit rig (26,719 vertices, 53 controls, 100 identity modes)."""
-    from studio.core.rig import Rig
+    from studio.core.rig.rig import Rig
 
     return Rig.from_npz(assets_dir / "ict_facekit.npz", name="ict_facekit")
 
@@ -39,14 +44,33 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=rank)  # stable: file order is kept within each rank
 
 
-#: Real footage beside the checkout (``../shared/footage``); tests that need it skip without it.
-FOOTAGE = Path(__file__).resolve().parents[2] / "shared" / "footage"
+#: The checkout.
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def footage_folder() -> Path:
+    """Where the real face clips are: ``$STUDIO_FOOTAGE_DIR``, else ``../shared/footage`` beside the checkout."""
+    folder = os.environ.get("STUDIO_FOOTAGE_DIR")
+    return Path(folder) if folder else ROOT.parent / "shared" / "footage"
+
+
+def _footage(name: str = "d10.mp4") -> Path:
+    path = footage_folder() / name
+    if not path.is_file():
+        pytest.skip(f"{path} not found: real footage lives in ../shared/footage (or set STUDIO_FOOTAGE_DIR)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def footage():
+    """``footage(name="d10.mp4") -> Path``: a real face clip; the test skips when it is not there."""
+    return _footage
 
 
 def _record_synthetic_session(folder: Path, seed: int, expression_names: list[str]):
     """Record a Simon-Says session of a few expressions from the synthetic performer (render → MediaPipe)."""
     from studio.core.jobs import run_job
-    from studio.core.session_calibration import synthetic_session_job
+    from studio.core.session.synthetic import synthetic_session_job
     from studio.render.synthetic_performer import SyntheticPerformerSource
 
     def source_for(rig, curves, source_seed):
@@ -59,7 +83,7 @@ def _short_clip(path: Path, frames: int = 40) -> Path:
     """The first ``frames`` frames of the footage clip d10.mp4, written as a small MJPG file at ``path``."""
     import cv2
 
-    source = cv2.VideoCapture(str(FOOTAGE / "d10.mp4"))
+    source = cv2.VideoCapture(str(_footage("d10.mp4")))
     writer = None
     for _ in range(frames):
         ok, image = source.read()
@@ -81,5 +105,5 @@ def record_synthetic_session(assets_dir):
 
 @pytest.fixture(scope="session")
 def short_clip():
-    """``clip(path, frames=40) -> path``: the start of the footage clip d10.mp4 (check :data:`FOOTAGE`)."""
+    """``clip(path, frames=40) -> path``: the start of the footage clip d10.mp4 (skips without the footage)."""
     return _short_clip

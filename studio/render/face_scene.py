@@ -63,7 +63,7 @@ from vispy.gloo import IndexBuffer, VertexBuffer
 from vispy.visuals import Visual
 from vispy.visuals.shaders import Function
 
-from studio.core.rig import ICT_NUM_VERTICES, Rig
+from studio.core.rig.rig import ICT_NUM_VERTICES, Rig
 
 # ----------------------------------------------------------------------------------------------------------
 # Camera and lights

@@ -1,12 +1,12 @@
 """Render the neutral rig from several views and embed MediaPipe's landmarks on it.
 
-The render-driven half of :mod:`studio.core.landmark_embedding`: :func:`capture_landmark_views` renders
+The render-driven half of :mod:`studio.core.tracking.landmark_embedding`: :func:`capture_landmark_views` renders
 the neutral with the :class:`~studio.render.offscreen.OffscreenRenderer` from a grid of yaw × pitch
 cameras framed close on the face, detects MediaPipe's 478 landmarks in each render (IMAGE mode) and reads
 the rendered depth at each landmark; :func:`compute_landmark_embedding` then hands the views to
-:func:`studio.core.landmark_embedding.embed_landmarks` (ray casting and robust consensus).
+:func:`studio.core.tracking.landmark_embedding.embed_landmarks` (ray casting and robust consensus).
 
-``scripts/embed_landmarks.py`` runs it and writes ``resources/landmarks/mediapipe478_on_ict.npz``.
+``scripts/embed_landmarks.py`` runs it and writes ``studio/resources/landmarks/mediapipe478_on_ict.npz``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.core.landmark_embedding import (
+from studio.core.rig.rig import Rig
+from studio.core.tracking.landmark_embedding import (
     EmbeddingReport,
     LandmarkEmbedding,
     LandmarkView,
@@ -23,7 +24,6 @@ from studio.core.landmark_embedding import (
     embed_landmarks,
     landmark_facing,
 )
-from studio.core.rig import Rig
 from studio.render.face_scene import Camera, Lighting, face_materials
 
 #: Camera yaws (azimuth about +y, positive towards the face's left), degrees.
@@ -117,7 +117,7 @@ def capture_landmark_views(
     missed : list of str
         Names of the views in which it found none.
     """
-    from studio.core.face_landmarker import FaceLandmarker
+    from studio.core.tracking.face_landmarker import FaceLandmarker
     from studio.render.offscreen import OffscreenRenderer
 
     model = canonical_face_model(model_path)
@@ -243,7 +243,7 @@ def expression_reprojection_px(
     dict of str to np.ndarray
         Per expression, shape ``(N,)``, pixels; ``nan`` everywhere when MediaPipe found no face.
     """
-    from studio.core.face_landmarker import FaceLandmarker
+    from studio.core.tracking.face_landmarker import FaceLandmarker
     from studio.render.offscreen import OffscreenRenderer
 
     expressions = VALIDATION_EXPRESSIONS if expressions is None else expressions

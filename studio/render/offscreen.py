@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.core.rig import Rig
-from studio.core.rig_state import RigState
+from studio.core.rig.rig import Rig
+from studio.core.rig.state import RigState
 from studio.render.face_scene import Camera, FaceScene, Lighting
 
 #: Background colour of colour renders (sRGB, mid grey, as a plain studio backdrop).

@@ -1,12 +1,12 @@
 """A synthetic performer: a rig rendered offscreen along control curves, with its ground truth.
 
-:class:`SyntheticPerformerSource` is a :class:`~studio.core.frame_sources.FrameSource` whose frames are
+:class:`SyntheticPerformerSource` is a :class:`~studio.core.tracking.frame_sources.FrameSource` whose frames are
 offscreen renders of a rig (EGL, no display needed) posed by control curves ``(T, K)``, an identity and a
 gentle head motion; every frame carries the rendered controls and rig state as ground truth.
 
 Importing this module registers the ``synthetic[:seed]`` spec with
-:func:`studio.core.frame_sources.open_frame_source`: the ICT rig, 10 s of
-:func:`~studio.core.control_curves.moderate_expression_curves` for that seed, and head motion.
+:func:`studio.core.tracking.frame_sources.open_frame_source`: the ICT rig, 10 s of
+:func:`~studio.core.rig.control_curves.moderate_expression_curves` for that seed, and head motion.
 """
 
 from __future__ import annotations
@@ -16,10 +16,15 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from studio.core.control_curves import moderate_expression_curves
-from studio.core.frame_sources import Frame, FrameSource, FrameSourceError, register_frame_source_scheme
-from studio.core.rig import Rig
-from studio.core.rig_state import RigState
+from studio.core.rig.control_curves import moderate_expression_curves
+from studio.core.rig.rig import Rig
+from studio.core.rig.state import RigState
+from studio.core.tracking.frame_sources import (
+    Frame,
+    FrameSource,
+    FrameSourceError,
+    register_frame_source_scheme,
+)
 from studio.render.face_scene import Camera
 
 #: Camera for tracking renders: at 640×480 MediaPipe's face mesh spans ~56 % of the image height

@@ -1,7 +1,7 @@
 """Contact sheets of retarget targets: ICT's face and the target side by side, posed alike (offscreen GL).
 
 Each sheet is a row per pose: on the left ICT's average face posed with ICT controls, on the right the target
-driven by the same controls retargeted (:meth:`studio.core.targets.RetargetTarget.retarget`); for a game rig
+driven by the same controls retargeted (:meth:`studio.core.retarget.targets.RetargetTarget.retarget`); for a game rig
 the poses are its own controls at full weight with, on the left, the ICT controls of their definition.
 Written by ``python main.py targets --screenshots DIR`` (the pictures in ``docs/targets/``).
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from studio.core.rig import Rig
-from studio.core.targets import RetargetTarget, load_target
+from studio.core.retarget.targets import RetargetTarget, load_target
+from studio.core.rig.rig import Rig
 from studio.render.face_scene import Camera
 from studio.render.offscreen import OffscreenRenderer, save_png
 

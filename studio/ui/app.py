@@ -11,9 +11,10 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 from superqt.utils import create_worker
 
-from studio.core.rig import Rig
-from studio.core.rig_definition import RigDefinition
-from studio.core.rig_inspection import RigInspection
+from studio.core.rig.definition import RigDefinition
+from studio.core.rig.inspection import RigInspection
+from studio.core.rig.rig import Rig
+from studio.ui.windows import open_inspector, open_session_window
 
 
 def load_ict_inspection() -> RigInspection:
@@ -51,8 +52,8 @@ class StartupWindow(QWidget):
 def load_session(folder: Path | None) -> Path:
     """Open (or, for the demo session, create on first use) a session and warm the rig cache; returns its
     folder."""
-    from studio.core.session import Session
-    from studio.core.session_library import open_demo_session
+    from studio.core.session.folder import Session
+    from studio.core.session.library import open_demo_session
 
     Rig.ict()
     return (open_demo_session() if folder is None else Session.open(folder)).folder
@@ -95,8 +96,6 @@ class StudioApplication:
         self.worker.start()
 
     def _open_session(self, folder: Path) -> None:
-        from studio.ui.session_window import open_session_window
-
         self.window = open_session_window(folder)
         self.startup.close()
         if self.window is None:
@@ -106,12 +105,9 @@ class StudioApplication:
             QTimer.singleShot(1500, self._take_screenshot)
 
     def _open_inspector(self, inspection: RigInspection) -> None:
-        from studio.ui.inspector import RigInspectorWindow
-
-        self.window = RigInspectorWindow(inspection)
         for name, value in self.controls.items():
             inspection.set_control(inspection.rig.control_index(name), value)
-        self.window.show()
+        self.window = open_inspector(inspection)
         self.startup.close()
         if self.screenshot is not None:
             self.window.rig_view.sigFrameDrawn.connect(self._schedule_screenshot)

@@ -1,6 +1,6 @@
 """``python main.py demo --walkthrough``: the whole demo workflow, driven by itself, with a screenshot per page.
 
-A fresh session for the demo's synthetic performer (θ_GT of :data:`~studio.core.session_library.DEMO_SEED`)
+A fresh session for the demo's synthetic performer (θ_GT of :data:`~studio.core.session.library.DEMO_SEED`)
 is created, then the session window goes through it the way a person would, one step after another
 as each job reports back (the GUI thread never waits): the Simon-Says page captures every expression
 with the synthetic performer as the camera (following the prompts, auto-capture), Calibration calibrates
@@ -21,15 +21,16 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
-from studio.core.session_library import DEMO_SEED, create_session, data_folder, is_session
-from studio.ui.simon_says_page import SYNTHETIC_SOURCE
+from studio.core.session.library import DEMO_SEED, create_session, data_folder, is_session
+from studio.ui.session.capture_page import SYNTHETIC_SOURCE
+from studio.ui.windows import open_session_window
 
 #: Screenshots, in the order they are taken.
 SCREENSHOTS = ("1-capture.png", "2-capture-review.png", "3-calibration.png", "4-takes.png", "5-review.png")
 
 
 class Walkthrough(QObject):
-    """Drives a :class:`~studio.ui.session_window.SessionWindow` through the demo workflow.
+    """Drives a :class:`~studio.ui.session.window.SessionWindow` through the demo workflow.
 
     Parameters
     ----------
@@ -81,8 +82,6 @@ class Walkthrough(QObject):
 
     def start(self) -> None:
         """Create the session, open its window and start capturing."""
-        from studio.ui.session_window import open_session_window
-
         self.screenshots.mkdir(parents=True, exist_ok=True)
         if is_session(self.session_folder):
             shutil.rmtree(self.session_folder)

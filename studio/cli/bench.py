@@ -1,0 +1,120 @@
+"""``bench NAME``: run one of the benchmarks of :mod:`studio.bench` and print (and write) its figures as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    result = args.bench(args)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        from studio.core.io.atomic_files import write_text_atomic
+
+        write_text_atomic(Path(args.json), text + "\n")
+    return 0
+
+
+def _bench_render(args: argparse.Namespace) -> dict:
+    from studio.bench.render import run_render_benchmark
+
+    return run_render_benchmark(size=args.size, frames=args.frames, seed=args.seed)
+
+
+def _bench_inspector(args: argparse.Namespace) -> dict:
+    from studio.bench.inspector import run_inspector_benchmark
+
+    return run_inspector_benchmark(frames=args.frames, seed=args.seed)
+
+
+def _bench_solver(args: argparse.Namespace) -> dict:
+    from studio.bench.solver import run_solver_benchmark
+
+    return run_solver_benchmark(batch=args.batch, seed=args.seed, device=args.device)
+
+
+def _bench_calibration(args: argparse.Namespace) -> dict:
+    from studio.bench.calibration import run_calibration_benchmark
+
+    return run_calibration_benchmark(
+        seed=args.seed,
+        gt_rig=args.gt_rig,
+        noise_mm=args.noise_mm,
+        level=args.level,
+        expression_set=args.expression_set,
+    )
+
+
+def _bench_finetune(args: argparse.Namespace) -> dict:
+    from studio.bench.finetune import run_finetune_benchmark
+
+    settings = {}
+    if args.noise_margin is not None:
+        settings["noise_margin"] = args.noise_margin
+    if args.max_noise_std is not None:
+        settings["max_noise_std"] = args.max_noise_std
+    return run_finetune_benchmark(
+        seed=args.seed, gt_rig=args.gt_rig, noise_mm=args.noise_mm, device=args.device, settings=settings
+    )
+
+
+def _bench_tracking(args: argparse.Namespace) -> dict:
+    from studio.bench.tracking import run_tracking_benchmark
+
+    return run_tracking_benchmark(seed=args.seed, seconds=args.seconds, footage=args.footage)
+
+
+def _bench_live(args: argparse.Namespace) -> dict:
+    from studio.bench.live import run_live_benchmark
+
+    return run_live_benchmark(seconds=args.seconds, source=args.source, seed=args.seed)
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Register ``bench`` and its benchmarks."""
+    bench = commands.add_parser("bench", help="run a benchmark and write its figures as JSON")
+    benches = bench.add_subparsers(dest="bench_name", metavar="BENCHMARK", required=True)
+
+    def add_bench(name: str, run, help_text: str) -> argparse.ArgumentParser:
+        parser = benches.add_parser(name, help=help_text)
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--json", metavar="OUT.json", help="also write the figures to this file")
+        parser.set_defaults(func=_run_bench, bench=run)
+        return parser
+
+    bench_render = add_bench("render", _bench_render, "offscreen render throughput")
+    bench_render.add_argument("--frames", type=int, default=100)
+    bench_render.add_argument("--size", type=int, default=512, help="image width and height in pixels")
+    bench_inspector = add_bench("inspector", _bench_inspector, "inspector frame rate while a slider is dragged")
+    bench_inspector.add_argument("--frames", type=int, default=120)
+    bench_solver = add_bench("solver", _bench_solver, "bounded least-squares rig inversion throughput")
+    bench_solver.add_argument("--batch", type=int, default=10000, help="frames solved in one batch")
+    bench_solver.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    bench_calibration = add_bench("calibration", _bench_calibration, "calibrate a synthetic performer: θ_S vs θ_A")
+    bench_calibration.add_argument("--gt-rig", metavar="FILE",
+                                   help="npz with expression_names (K,) and expression_deltas (K, V, 3) in cm")
+    bench_calibration.add_argument("--noise-mm", type=float, default=1.0, help="landmark noise σ per coordinate")
+    bench_calibration.add_argument("--level", choices=["geometry", "image"], default="geometry")
+    bench_calibration.add_argument("--expression-set", default="ict_full", metavar="NAME",
+                                   help="packaged Simon-Says set performed (ict_full, ict_default)")
+    bench_finetune = add_bench("finetune", _bench_finetune, "fine-tune trackers on a synthetic performer: Table 3")
+    bench_finetune.add_argument("--gt-rig", metavar="FILE",
+                                help="npz with expression_names (K,) and expression_deltas (K, V, 3) in cm")
+    bench_finetune.add_argument("--noise-mm", type=float, default=1.0, help="landmark noise σ per coordinate")
+    bench_finetune.add_argument("--device", default="cpu", help="torch device of the solves (cpu, cuda)")
+    bench_finetune.add_argument("--noise-margin", type=float, metavar="Z",
+                                help="errors within Z noise standard deviations are not fitted (default 2)")
+    bench_finetune.add_argument("--max-noise-std", type=float, metavar="S",
+                                help="controls noisier than S are left alone (default 0.025; 1e9: tune all)")
+    bench_tracking = add_bench("tracking", _bench_tracking, "closed loop: synthetic performer → MediaPipe → solve")
+    bench_tracking.add_argument("--seconds", type=float, default=12.0, help="length of the synthetic take")
+    bench_tracking.add_argument("--footage", metavar="DIR",
+                                help="clips for the MediaPipe correlation (default: ../shared/footage if present)")
+    bench_live = add_bench("live", _bench_live, "live view end to end: landmarks + solve + filter + draw, frames/s")
+    bench_live.add_argument("--seconds", type=float, default=10.0, help="measured seconds per run")
+    bench_live.add_argument("--source", metavar="SOURCE",
+                            help="memory:VIDEO (pre-decoded 640×480, the default with d10.mp4), synthetic:SEED, "
+                                 "a video or camera:N")

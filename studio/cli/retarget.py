@@ -1,0 +1,146 @@
+"""``targets``, ``retarget``, ``export``, ``import-livelink`` and ``stream``: takes on other faces and in other tools."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _cmd_targets(args: argparse.Namespace) -> int:
+    from studio.core.retarget.targets import available_targets
+
+    infos = available_targets()
+    width = max(len(info.name) for info in infos)
+    for info in infos:
+        controls = "ICT's 53 controls" if info.num_controls is None else f"{info.num_controls} own controls"
+        print(f"{info.name:<{width}}  {info.kind:<8}  {controls:<17}  {info.description}")
+    print(f"{'session:FOLDER':<{width}}  identity  ICT's 53 controls  a studio session's performer, with their calibration θ_S")
+    if args.report:
+        _report_targets([info.name for info in infos])
+    if args.screenshots:
+        from studio.render.target_sheet import write_target_sheets
+
+        for path in write_target_sheets(args.screenshots, [info.name for info in infos]):
+            print(f"wrote {path}")
+    return 0
+
+
+def _report_targets(names: list[str]) -> None:
+    """Per target: the morph's smallest Jacobian determinant and each corrective constraint's gap vs ICT."""
+    from studio.core.retarget.targets import load_target
+    from studio.core.rig.definition import RigDefinition
+    from studio.core.rig.rig import Rig
+
+    ict, definition = Rig.ict(), RigDefinition.ict()
+    for name in names:
+        target = load_target(name, ict)
+        determinant = float(target.morph.jacobian_determinant(ict.neutral).min()) if len(target.morph.radii) else 1.0
+        gaps = []
+        for constraint in target.definition.constraints:
+            source = definition.constraint(constraint.name)
+            ours = constraint.gaps(target.rig.evaluate(constraint.control_vector(target.control_names))).mean()
+            theirs = source.gaps(ict.evaluate(source.control_vector(definition.control_names))).mean()
+            gaps.append(f"{constraint.name} {10 * ours:.2f} mm (ICT {10 * theirs:.2f})")
+        print(f"{name}: morph det ≥ {determinant:.3f}; closed-pose gaps: {', '.join(gaps) or 'none'}")
+
+
+def _load_curves_and_target(args: argparse.Namespace):
+    from studio.core.retarget.curves import read_source_curves
+    from studio.core.session.targets import open_target
+
+    curves = read_source_curves(args.curves)
+    target = open_target(args.target) if getattr(args, "target", None) else None
+    return curves, target
+
+
+def _cmd_retarget(args: argparse.Namespace) -> int:
+    from studio.core.retarget.curves import retarget_curves
+
+    curves, target = _load_curves_and_target(args)
+    result = retarget_curves(curves, target)
+    result.write_csv(args.out)
+    print(f"{args.out}: {result.num_frames} frames of {target.label}, {len(result.control_names)} controls")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from studio.core.retarget.curves import export_take
+
+    curves, target = _load_curves_and_target(args)
+    path = export_take(curves, args.format, args.out, target)
+    where = target.label if target is not None else "the performer's rig (ICT)"
+    print(f"{path}: {args.format}, {curves.num_frames} frames at {curves.fps:.2f} fps, {where}")
+    return 0
+
+
+def _cmd_import_livelink(args: argparse.Namespace) -> int:
+    from studio.core.retarget.curves import import_livelink
+
+    curves = import_livelink(args.file, args.fps)
+    curves.write_csv(args.out)
+    print(f"{args.out}: {curves.num_frames} frames at {curves.fps:.2f} fps, {len(curves.control_names)} ICT controls")
+    return 0
+
+
+def _cmd_stream(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from studio.core.io.vmc import VmcSender, parse_host_port, stream_curves_job
+    from studio.core.jobs import run_job
+    from studio.core.retarget.curves import stream_values
+
+    curves, target = _load_curves_and_target(args)
+    names, values = stream_values(curves, target)
+    host, port = parse_host_port(args.vmc)
+    with VmcSender(host, port) as sender, tqdm(
+        total=curves.num_frames, unit="frame", desc=f"VMC → {host}:{port}", file=sys.stderr, disable=args.quiet
+    ) as bar:
+        summary = run_job(
+            stream_curves_job(curves.time_s, names, values, sender, realtime=not args.as_fast_as_possible),
+            on_progress=lambda progress: bar.update(progress[1] - bar.n),
+        )
+    print(
+        f"sent {summary.frames_sent} frames to {host}:{port} in {summary.duration_s:.2f} s "
+        f"({summary.frames_skipped} without a face skipped, {summary.late_frames} late, "
+        f"at most {summary.max_lateness_ms:.1f} ms)"
+    )
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Register the retargeting commands."""
+    targets = commands.add_parser("targets", help="list the retarget targets (identities, stylized, game rigs)")
+    targets.add_argument("--screenshots", metavar="DIR", help="also render each target's neutral and poses to PNGs")
+    targets.add_argument("--report", action="store_true",
+                         help="also check each target: morph fold-free, lips and eyelids still closing")
+    targets.set_defaults(func=_cmd_targets)
+
+    def add_curves(parser: argparse.ArgumentParser, target_required: bool) -> None:
+        parser.add_argument("curves", metavar="CURVES.csv", help="a tracked take (python main.py track --out)")
+        parser.add_argument("--target", required=target_required, metavar="NAME",
+                            help="retarget target: a name from `targets`, a target .json or session:FOLDER")
+
+    retarget = commands.add_parser("retarget", help="retarget a take's curves to a target's controls (CSV)")
+    add_curves(retarget, True)
+    retarget.add_argument("--out", required=True, metavar="OUT.csv", help="the target's control curves")
+    retarget.set_defaults(func=_cmd_retarget)
+
+    export = commands.add_parser("export", help="export a take: Live Link Face CSV, curves CSV/JSON, glTF (.glb)")
+    add_curves(export, False)
+    export.add_argument("--format", required=True, choices=["livelink", "csv", "json", "glb"])
+    export.add_argument("--out", required=True, metavar="FILE", help="output file (written atomically)")
+    export.set_defaults(func=_cmd_export)
+
+    import_livelink = commands.add_parser("import-livelink", help="a Live Link Face CSV as a take (ICT curves CSV)")
+    import_livelink.add_argument("file", metavar="LIVELINK.csv")
+    import_livelink.add_argument("--out", required=True, metavar="CURVES.csv")
+    import_livelink.add_argument("--fps", type=float, help="frame rate (default: inferred like Unreal, 30 or 60)")
+    import_livelink.set_defaults(func=_cmd_import_livelink)
+
+    stream = commands.add_parser("stream", help="stream a take over VMC (OSC/UDP) in real time, ARKit names")
+    add_curves(stream, False)
+    stream.add_argument("--vmc", default="127.0.0.1:39539", metavar="HOST:PORT",
+                        help="the VMC receiver (default 127.0.0.1:39539)")
+    stream.add_argument("--as-fast-as-possible", action="store_true", help="no real-time pacing")
+    stream.add_argument("--quiet", action="store_true", help="no progress bar")
+    stream.set_defaults(func=_cmd_stream)

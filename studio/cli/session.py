@@ -1,0 +1,96 @@
+"""``session synthetic``, ``calibrate`` and ``finetune``: Simon-Says sessions and their rigs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _cmd_session_synthetic(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from studio.core.jobs import run_job
+    from studio.core.session.synthetic import synthetic_session_job
+    from studio.render.synthetic_performer import SyntheticPerformerSource
+
+    def source_for(rig, curves, seed):
+        return SyntheticPerformerSource(rig, curves, fps=30.0, seed=seed)
+
+    with tqdm(desc="capturing", unit="step", file=sys.stderr, disable=args.quiet) as bar:
+
+        def show(progress: tuple) -> None:
+            bar.set_description(f"{progress[0]}")
+            bar.update(1)
+
+        job = synthetic_session_job(args.folder, args.seed, source_for, expression_set=args.expression_set)
+        session = run_job(job, on_progress=show)
+    status = session.status()
+    print(f"{args.folder}: {len(status.captured)} captures, {len(status.missing)} missing, "
+          f"{len(status.flagged)} flagged")
+    return 0
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from studio.core.session.calibrate import calibrate_session
+
+    result, report = calibrate_session(args.folder)
+    residual = report["residual_mm"]
+    before = sum(r["before"] for r in residual.values()) / len(residual)
+    after = sum(r["after"] for r in residual.values()) / len(residual)
+    print(f"{args.folder}: calibrated {len(report['expressions'])} expressions in {report['wall_seconds']:.2f} s "
+          f"(λ {report['regularization']:g}, μ {report['smoothness']:g}); landmark residual {before:.2f} → "
+          f"{after:.2f} mm; flagged: {', '.join(report['flagged_captures']) or 'none'}; wrote "
+          f"calibration/theta_S.npz and calibration/report.json")
+    return 0
+
+
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from studio.core.jobs import run_job
+    from studio.core.session.calibrate import finetune_session_job
+
+    with tqdm(desc="fine-tuning", unit="run", file=sys.stderr, disable=args.quiet, delay=1.0) as bar:
+
+        def show(progress: tuple[str, int, int]) -> None:
+            what, done, total = progress
+            bar.total = total
+            bar.set_description(what[:60])
+            bar.update(done - bar.n)
+
+        _result, report = run_job(finetune_session_job(args.folder), on_progress=show)
+    before, after = report["metrics"]["theta_S"], report["metrics"]["theta_S_hat"]
+    stages = ", ".join(f"{s['stage']}: {s['accepted']}/{s['runs']}" for s in report["stages"])
+    print(
+        f"{args.folder}: fine-tuned on {len(report['expressions'])} captures in {report['wall_seconds']:.1f} s "
+        f"(accepted per stage {stages}); control L2 {before['control_l2']:.3f} → {after['control_l2']:.3f}, "
+        f"sparsity {before['sparsity']:.3f} → {after['sparsity']:.3f}, tweakers {before['tweaker']:.3f} → "
+        f"{after['tweaker']:.3f}; wrote calibration/theta_S_hat.npz and calibration/finetune_report.json"
+    )
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Register the session commands."""
+    session = commands.add_parser("session", help="Simon-Says sessions")
+    session_commands = session.add_subparsers(dest="session_command", metavar="ACTION", required=True)
+    synthetic = session_commands.add_parser(
+        "synthetic", help="record a whole session from a synthetic performer with a known motion signature"
+    )
+    synthetic.add_argument("folder", metavar="SESSION_DIR")
+    synthetic.add_argument("--seed", type=int, default=0, help="which synthetic performer (θ_GT)")
+    synthetic.add_argument("--expression-set", default="ict_full", metavar="NAME",
+                           help="packaged Simon-Says set performed (ict_full, ict_default)")
+    synthetic.add_argument("--quiet", action="store_true", help="no progress bar")
+    synthetic.set_defaults(func=_cmd_session_synthetic)
+
+    calibrate = commands.add_parser("calibrate", help="calibrate the rig to a session's captures (θ_A → θ_S)")
+    calibrate.add_argument("folder", metavar="SESSION_DIR")
+    calibrate.set_defaults(func=_cmd_calibrate)
+
+    finetune = commands.add_parser(
+        "finetune", help="fine-tune a calibrated session's tracking rig (θ_S → θ̂_S, for track --rig-params)"
+    )
+    finetune.add_argument("folder", metavar="SESSION_DIR")
+    finetune.add_argument("--quiet", action="store_true", help="no progress bar")
+    finetune.set_defaults(func=_cmd_finetune)

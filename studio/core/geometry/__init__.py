@@ -1,0 +1,1 @@
+"""Geometry building blocks: head-pose alignment, bounded least squares, rotations, temporal filters."""

@@ -1,0 +1,22 @@
+"""Where the studio's own packaged data files live (rig definitions, ...).
+
+These are data files shipped inside the ``studio`` package (``studio/resources/``, package data in
+``pyproject.toml``, so an installed studio has them), not third-party assets (those are resolved by
+:mod:`studio.core.assets`).
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+__all__ = ["LANDMARKS_DIR", "RESOURCES_DIR", "RIGS_DIR"]
+
+RESOURCES_DIR: Path = Path(str(files("studio") / "resources"))
+"""The package's ``studio/resources/`` folder."""
+
+RIGS_DIR: Path = RESOURCES_DIR / "rigs"
+"""Rig definition files (``ict_facekit.json``, ...); format in ``docs/rig-definition.md``."""
+
+LANDMARKS_DIR: Path = RESOURCES_DIR / "landmarks"
+"""Landmark embeddings (``mediapipe478_on_ict.npz``, ...); format in ``docs/landmark-embedding.md``."""

@@ -1,0 +1,224 @@
+"""Retargeting a take's curves: tracked ICT controls → a target's controls, and the curves' checks.
+
+A tracked take's curves (:class:`studio.core.io.curves.TakeCurves`, one column per ICT control) drive a target
+(:mod:`studio.core.retarget.targets`) by parallel parameterization: :func:`retarget_curves` maps every frame with a
+face through :meth:`RetargetTarget.retarget` and keeps frames without a face empty. Curves files are read
+by column name (:func:`read_source_curves`): a missing or unknown control column is an error naming line 1
+and the column, never a silent zero.
+
+Shapes: ``T`` frames, ``K`` ICT controls, ``G`` target controls.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from studio.core.io.arkit import ARKIT_BLENDSHAPE_NAMES
+from studio.core.io.curves import TakeCurves, TakeFileError
+from studio.core.retarget.targets import RetargetTarget
+from studio.core.rig.definition import RigDefinition
+from studio.core.rig.rig import Rig
+
+__all__ = [
+    "EXPORT_FORMATS",
+    "export_take",
+    "import_livelink",
+    "read_source_curves",
+    "retarget_curves",
+    "select_columns",
+    "stream_values",
+]
+
+EXPORT_FORMATS: tuple[str, ...] = ("livelink", "csv", "json", "glb")
+"""What ``python main.py export`` writes: Live Link Face CSV, curves CSV, curves JSON, glTF binary."""
+
+
+def select_columns(curves: TakeCurves, control_names: tuple[str, ...], path: str | os.PathLike) -> TakeCurves:
+    """The curves with exactly ``control_names``, in that order (read by name, never by position).
+
+    Parameters
+    ----------
+    curves : TakeCurves
+        As read from ``path``.
+    control_names : tuple of str
+        The controls the curves must carry, length ``K``.
+    path : str or os.PathLike
+        The file the curves came from, for messages.
+
+    Raises
+    ------
+    TakeFileError
+        ``"<path>: line 1, column <name>: ..."`` for an unknown column, or naming the missing ones.
+    """
+    unknown = [name for name in curves.control_names if name not in control_names]
+    if unknown:
+        raise TakeFileError(
+            f"{path}: line 1, column {unknown[0]}: not a control of the tracked rig "
+            f"({len(unknown)} unknown column(s): {', '.join(unknown[:5])}{' …' if len(unknown) > 5 else ''})"
+        )
+    missing = [name for name in control_names if name not in curves.control_names]
+    if missing:
+        raise TakeFileError(
+            f"{path}: line 1: missing control column(s) {', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}"
+        )
+    order = [curves.control_names.index(name) for name in control_names]
+    return TakeCurves(tuple(control_names), curves.time_s, curves.face_found, curves.values[:, order])
+
+
+def read_source_curves(path: str | os.PathLike, definition: RigDefinition | None = None) -> TakeCurves:
+    """Read a tracked take's curves (ICT controls) with every check a retarget or export needs.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A curves CSV written by ``python main.py track`` or the studio (layout in :mod:`studio.core.io.curves`).
+    definition : RigDefinition, optional
+        The tracked rig's definition (ICT's by default): its controls must be exactly the file's columns.
+
+    Returns
+    -------
+    TakeCurves
+        Columns in the definition's control order, values in [0, 1].
+
+    Raises
+    ------
+    TakeFileError
+        One line naming the file, the line and the column: unknown or missing columns, NaN, time that
+        does not increase, rows of the wrong length, values outside [0, 1].
+    """
+    definition = definition if definition is not None else RigDefinition.ict()
+    curves = select_columns(TakeCurves.read_csv(path), definition.control_names, path)
+    values = curves.values
+    bad = np.argwhere(curves.face_found[:, None] & ((values < -1e-6) | (values > 1.0 + 1e-6)))
+    if len(bad):
+        frame, column = (int(i) for i in bad[0])
+        raise TakeFileError(
+            f"{path}: line {frame + 2}, column {definition.control_names[column]}: "
+            f"{values[frame, column]:g} is outside [0, 1]"
+        )
+    if curves.num_frames == 0:
+        raise TakeFileError(f"{Path(path)}: no frames")
+    return curves
+
+
+def retarget_curves(curves: TakeCurves, target: RetargetTarget) -> TakeCurves:
+    """The take's curves on a target: its controls per frame, frames without a face left empty.
+
+    Parameters
+    ----------
+    curves : TakeCurves
+        ICT controls per frame, shape ``(T, K)`` (:func:`read_source_curves`).
+    target : RetargetTarget
+        Where the take goes.
+
+    Returns
+    -------
+    TakeCurves
+        The target's controls, shape ``(T, G)``, same times and face flags.
+    """
+    if curves.control_names != target.source_definition.control_names:
+        raise ValueError(f"curves must carry {target.source_definition.name}'s controls in its order")
+    values = target.retarget(curves.values)
+    return TakeCurves(target.control_names, curves.time_s, curves.face_found, values)
+
+
+def _arkit_curves(curves: TakeCurves, target: RetargetTarget | None) -> np.ndarray:
+    """ARKit weights per frame of a tracked take, shape ``(T, 52)``, NaN rows where no face."""
+    if target is None:
+        return RigDefinition.ict().arkit_vector(curves.values)
+    return target.arkit(target.retarget(curves.values))
+
+
+def export_take(
+    curves: TakeCurves,
+    fmt: str,
+    out: str | os.PathLike,
+    target: RetargetTarget | None = None,
+    rig: Rig | None = None,
+) -> Path:
+    """Write a tracked take (ICT controls) in an exchange format, optionally retargeted first.
+
+    ``csv`` and ``json`` carry the target's own controls (frames without a face stay empty / ``null``);
+    ``livelink`` carries ARKit weights (a game rig's controls through their ICT shapes), with eye angles
+    from the gaze shapes and the head columns 0 (the curves hold no head pose), and ``glb`` the target's
+    mesh with one morph target per control. Live Link and glTF have no notion of a missing frame: frames
+    without a face are interpolated between their neighbours (:func:`~studio.core.io.formats.fill_missing_frames`).
+
+    Parameters
+    ----------
+    curves : TakeCurves
+        ICT controls per frame, ``(T, K)`` (:func:`read_source_curves`).
+    fmt : str
+        One of :data:`EXPORT_FORMATS`.
+    out : str or os.PathLike
+        Output file, written atomically.
+    target : RetargetTarget, optional
+        Retarget to it first; the performer's side (ICT's rig and controls) when omitted.
+    rig : Rig, optional
+        The ICT rig for ``glb`` without a target (loaded through the asset manager when omitted).
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    from studio.core.io import formats
+
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"unknown format {fmt!r} (expected one of {', '.join(EXPORT_FORMATS)})")
+    definition = target.source_definition if target is not None else RigDefinition.ict()
+    if not curves.face_found.any():
+        raise ValueError("no frame of the take has a face: nothing to export")
+    fps = curves.fps or 30.0
+    if fmt in ("csv", "json"):
+        result = retarget_curves(curves, target) if target is not None else curves
+        if fmt == "csv":
+            return result.write_csv(out)
+        name = target.name if target is not None else definition.name
+        return formats.write_curves_json(out, result, target=name, fps=fps)
+    if fmt == "livelink":
+        arkit = formats.fill_missing_frames(curves.time_s, _arkit_curves(curves, target), curves.face_found)
+        return formats.write_livelink_csv(out, curves.time_s - curves.time_s[0], arkit, fps=fps,
+                                          eyes=formats.eye_angles_from_arkit(arkit))  # fmt: skip
+    if target is not None:
+        mesh, names, values = target.rig, target.control_names, retarget_curves(curves, target).values
+    else:
+        mesh = rig if rig is not None else Rig.ict()
+        names, values = definition.control_names, curves.values
+    weights = formats.fill_missing_frames(curves.time_s, values, curves.face_found)
+    return formats.write_morph_glb(
+        out, neutral=mesh.neutral, triangles=mesh.triangles, deltas=mesh.expression_deltas, target_names=names,
+        time_s=curves.time_s - curves.time_s[0], weights=weights, mesh_name=mesh.name,
+    )  # fmt: skip
+
+
+def import_livelink(path: str | os.PathLike, fps: float | None = None) -> TakeCurves:
+    """A Live Link Face CSV as a take on ICT's controls (split shapes such as ``browInnerUp`` drive both sides).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The CSV (:func:`~studio.core.io.formats.read_livelink_csv` checks it).
+    fps : float, optional
+        The take's frame rate; inferred as Unreal does when omitted (60 if a frame number exceeds 30).
+
+    Returns
+    -------
+    TakeCurves
+        ICT controls per frame, ``(T, 53)``, every frame with a face.
+    """
+    from studio.core.io import formats
+
+    take = formats.read_livelink_csv(path, fps)
+    definition = RigDefinition.ict()
+    values = definition.from_arkit(dict(zip(ARKIT_BLENDSHAPE_NAMES, take.arkit.T, strict=True)))
+    return TakeCurves(definition.control_names, take.time_s, np.ones(take.num_frames, bool),
+                      np.clip(values, 0.0, 1.0).astype(np.float32))  # fmt: skip
+
+
+def stream_values(curves: TakeCurves, target: RetargetTarget | None = None) -> tuple[tuple[str, ...], np.ndarray]:
+    """What the VMC stream sends for a take: ARKit names and weights ``(T, 52)``, NaN rows where no face."""
+    return ARKIT_BLENDSHAPE_NAMES, _arkit_curves(curves, target)

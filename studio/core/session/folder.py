@@ -1,0 +1,464 @@
+"""Simon-Says sessions on disk: a versioned folder of burst captures (layout in docs/session-format.md).
+
+A session holds one performer's captures for one expression set and one rig::
+
+    <session>/
+        session.json                 format, version, performer, rig, expression set, capture list
+        neutral/                     the neutral capture (captured first)
+            burst.npz                landmarks (px), aligned landmarks (cm), averaged face, kept mask, ...
+            quality.json             figures and flags, for people and tools
+            frames/0.jpg ...         a few small thumbnails (optional)
+        captures/<expression>/       one folder per captured expression, same files as neutral/
+        calibration/                 reserved for θ_S (written by calibration, not here)
+
+Every file is written atomically: a temporary file in the same folder (its name starts with ``.`` and ends
+in ``.tmp``), flushed and fsynced, then renamed over the target, then the folder fsynced. A capture's
+``burst.npz`` is its commit point (it holds everything, flags included); ``quality.json`` is written after
+it, and ``session.json`` last. Readers ignore temporary files and capture folders without ``burst.npz``, so
+an interrupted session reopens with every capture completed before the interruption.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from studio.core.capture.burst import NEUTRAL, BurstCapture
+from studio.core.io.atomic_files import fsync_folder, write_atomic, write_npz_atomic, write_text_atomic
+
+#: ``format`` of session.json.
+FORMAT = "simon-says-studio.session"
+#: ``version`` written, ``"MAJOR.MINOR"``: readers refuse a newer major; newer minors only add keys.
+VERSION = (1, 0)
+SESSION_FILE = "session.json"
+BURST_FILE = "burst.npz"
+QUALITY_FILE = "quality.json"
+FRAMES_FOLDER = "frames"
+CAPTURES_FOLDER = "captures"
+CALIBRATION_FOLDER = "calibration"
+
+#: Expression names are folder names: letters, digits, ``_ - + .``, starting with a letter or digit.
+_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+.\-]{0,63}")
+
+
+class SessionError(RuntimeError):
+    """A session cannot be created, opened or written (one-line message naming the folder or file)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionStatus:
+    """Which of a session's expressions are captured.
+
+    Attributes
+    ----------
+    captured : tuple of str
+        Captured expressions, in session order (``"neutral"`` first), flagged ones included.
+    missing : tuple of str
+        Expressions still to capture, in order.
+    flagged : tuple of str
+        Captured expressions with quality flags.
+    """
+
+    captured: tuple[str, ...]
+    missing: tuple[str, ...]
+    flagged: tuple[str, ...]
+
+    @property
+    def complete(self) -> bool:
+        """Whether every expression is captured."""
+        return not self.missing
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
+
+
+def _flag_as_json(value: Any) -> Any:
+    """``json.dumps`` fallback: dataclass flags become dicts (tuples in them become lists)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON data")
+
+
+def _parse_version(value: Any, path: Path) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d+)\.(\d+)", str(value))
+    if match is None:
+        raise SessionError(f"{path}: version {value!r} is not MAJOR.MINOR")
+    return int(match[1]), int(match[2])
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME_PATTERN.fullmatch(name) or name.endswith(".tmp"):
+        raise SessionError(
+            f"expression name {name!r} is not usable as a folder name (letters, digits, _ - + ., up to 64)"
+        )
+    return name
+
+
+class Session:
+    """One performer's Simon-Says captures in a folder (see the module docstring for the layout).
+
+    Create one with :meth:`create`, open one with :meth:`open`. Not safe for two writers at once.
+
+    Attributes
+    ----------
+    folder : Path
+        The session folder.
+    performer : dict
+        ``{"name": str, "notes": str}``.
+    rig : dict
+        ``{"name": str, "parameters": str or None}`` (parameters file relative to the session, e.g. θ_S).
+    expression_set : dict
+        ``{"name": str, "path": str or None}``.
+    expression_names : tuple of str
+        Capture order, ``"neutral"`` first.
+    created, modified : str
+        ISO 8601 UTC times.
+    """
+
+    def __init__(self, folder: Path, data: dict[str, Any]) -> None:
+        self.folder = Path(folder)
+        self._data = data
+        self.performer: dict[str, Any] = data["performer"]
+        self.rig: dict[str, Any] = data["rig"]
+        self.expression_set: dict[str, Any] = data["expression_set"]
+        self.expression_names: tuple[str, ...] = tuple(entry["name"] for entry in data["captures"])
+        self.created: str = data["created"]
+        self.modified: str = data["modified"]
+
+    # -- creating and opening ---------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        folder: str | os.PathLike,
+        performer: str | dict[str, Any],
+        rig_name: str,
+        expression_set_name: str,
+        expression_names: list[str] | tuple[str, ...],
+        rig_parameters: str | None = None,
+        expression_set_path: str | None = None,
+    ) -> Session:
+        """Start a session in a new (or empty) folder.
+
+        Parameters
+        ----------
+        folder : path
+            The session folder; created if missing, refused if it holds anything.
+        performer : str or dict
+            The performer's name, or ``{"name": ..., "notes": ...}``.
+        rig_name : str
+            The animation rig the session calibrates (e.g. ``"ict_facekit"``).
+        expression_set_name : str
+            The Simon-Says set's name.
+        expression_names : sequence of str
+            The expressions in capture order; ``"neutral"`` is put first (added if absent).
+        rig_parameters : str, optional
+            Rig parameters file, relative to the session folder, or ``None`` for the rig's own.
+        expression_set_path : str, optional
+            Where the expression set definition lives, or ``None``.
+
+        Raises
+        ------
+        SessionError
+            The folder is not empty, or a name is unusable or repeated.
+        """
+        folder = Path(folder)
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            raise SessionError(f"{folder}: not an empty folder; open it or choose a new one")
+        names = [NEUTRAL] + [_check_name(name) for name in expression_names if name != NEUTRAL]
+        if len(set(names)) != len(names):
+            raise SessionError(f"{folder}: expression names repeat")
+        if isinstance(performer, str):
+            performer = {"name": performer, "notes": ""}
+        now = _now()
+        data = {
+            "format": FORMAT,
+            "version": f"{VERSION[0]}.{VERSION[1]}",
+            "created": now,
+            "modified": now,
+            "performer": {"name": str(performer.get("name", "")), "notes": str(performer.get("notes", ""))},
+            "rig": {"name": rig_name, "parameters": rig_parameters},
+            "expression_set": {"name": expression_set_name, "path": expression_set_path},
+            "captures": [
+                {"name": name, "folder": cls._relative_folder(name), "status": "missing", "flags": []}
+                for name in names
+            ],
+        }
+        for sub in (NEUTRAL, CAPTURES_FOLDER, CALIBRATION_FOLDER):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        _write_json_atomic(folder / SESSION_FILE, data)
+        fsync_folder(folder)
+        return cls(folder, data)
+
+    @classmethod
+    def open(cls, folder: str | os.PathLike) -> Session:
+        """Open a session; captures are what their folders hold (temporary files and incomplete folders are
+        ignored), whatever ``session.json``'s capture list says.
+
+        Raises
+        ------
+        SessionError
+            ``session.json`` is missing, unreadable, not a session, or of a newer major version.
+        """
+        folder = Path(folder)
+        path = folder / SESSION_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SessionError(f"{folder}: not a session (no {SESSION_FILE})") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise SessionError(f"{path}: unreadable ({type(error).__name__}: {message})") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise SessionError(f"{path}: not a Simon Says Studio session file")
+        major, minor = _parse_version(data.get("version"), path)
+        if major > VERSION[0]:
+            raise SessionError(
+                f"{path}: session format version {major}.{minor} is newer than this studio reads "
+                f"({VERSION[0]}.x); update the studio"
+            )
+        try:
+            data["performer"] = {"name": "", "notes": "", **dict(data["performer"])}
+            data["rig"] = {"name": "", "parameters": None, **dict(data["rig"])}
+            data["expression_set"] = {"name": "", "path": None, **dict(data["expression_set"])}
+            captures = [dict(entry) for entry in data["captures"]]
+            for entry in captures:
+                _check_name(entry["name"])
+            str(data["created"]), str(data["modified"])
+        except (KeyError, TypeError, ValueError, SessionError) as error:
+            raise SessionError(f"{path}: malformed session file ({type(error).__name__}: {error})") from None
+        if not captures or captures[0]["name"] != NEUTRAL:
+            raise SessionError(f"{path}: malformed session file (the capture list must start with neutral)")
+        data["captures"] = captures
+        session = cls(folder, data)
+        session._reconcile()
+        return session
+
+    # -- layout ------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _relative_folder(name: str) -> str:
+        return NEUTRAL if name == NEUTRAL else f"{CAPTURES_FOLDER}/{name}"
+
+    def capture_folder(self, name: str) -> Path:
+        """The folder of an expression's capture (``neutral/`` or ``captures/<name>/``)."""
+        self._entry(name)
+        return self.folder / self._relative_folder(name)
+
+    @property
+    def calibration_folder(self) -> Path:
+        """``calibration/``: θ_S, θ̂_S and their reports (written by calibration and fine-tuning)."""
+        return self.folder / CALIBRATION_FOLDER
+
+    def _entry(self, name: str) -> dict[str, Any]:
+        for entry in self._data["captures"]:
+            if entry["name"] == name:
+                return entry
+        raise SessionError(f"{self.folder}: {name!r} is not one of the session's expressions")
+
+    def _reconcile(self) -> None:
+        """Make the in-memory capture list match the capture folders on disk."""
+        for entry in self._data["captures"]:
+            burst = self.folder / self._relative_folder(entry["name"]) / BURST_FILE
+            if not burst.is_file():
+                entry.update(status="missing", flags=[])
+            elif entry.get("status") not in ("captured", "flagged"):
+                flags = self._read_flags(burst)
+                entry.update(status="flagged" if flags else "captured", flags=flags)
+
+    # -- captures ----------------------------------------------------------------------------------------
+
+    def is_captured(self, name: str) -> bool:
+        """Whether ``name`` has a capture."""
+        return self._entry(name)["status"] != "missing"
+
+    def status(self) -> SessionStatus:
+        """Captured, missing and flagged expressions, in session order."""
+        entries = self._data["captures"]
+        return SessionStatus(
+            captured=tuple(e["name"] for e in entries if e["status"] != "missing"),
+            missing=tuple(e["name"] for e in entries if e["status"] == "missing"),
+            flagged=tuple(e["name"] for e in entries if e["status"] == "flagged"),
+        )
+
+    def flags(self, name: str) -> list:
+        """The quality flags stored with a capture (dicts with ``code``, ``message``, ...), empty when none."""
+        return list(self._entry(name).get("flags", []))
+
+    def save_capture(self, name: str, capture: BurstCapture, flags: list | None = None) -> Path:
+        """Save (or replace, for a retake) an expression's capture, atomically.
+
+        Thumbnails first, then ``burst.npz`` (the commit point), ``quality.json``, and ``session.json`` last;
+        each through a temporary file, fsync and rename.
+
+        Parameters
+        ----------
+        name : str
+            One of :attr:`expression_names`.
+        capture : BurstCapture
+            The burst.
+        flags : list, optional
+            Quality flags to store: JSON data, or dataclasses such as ``capture_quality.QualityFlag``
+            (stored as dicts); by default ``capture.flags``.
+
+        Returns
+        -------
+        Path
+            The capture's folder.
+        """
+        entry = self._entry(name)
+        try:
+            flags_json = json.dumps(
+                list(capture.flags if flags is None else flags), allow_nan=False, default=_flag_as_json
+            )
+        except (TypeError, ValueError) as error:
+            raise SessionError(f"{name}: flags are not JSON data ({error})") from None
+        flags = json.loads(flags_json)
+        folder = self.capture_folder(name)
+        folder.mkdir(parents=True, exist_ok=True)
+        captured_at = _now()
+        if capture.thumbnails:
+            self._write_thumbnails(folder / FRAMES_FOLDER, capture.thumbnails)
+        arrays = {
+            "landmarks_px": np.asarray(capture.landmarks_px, np.float32),
+            "time_s": np.asarray(capture.time_s, np.float64),
+            "face_found": np.asarray(capture.face_found, bool),
+            "aligned": np.asarray(capture.aligned, np.float32),
+            "averaged": np.asarray(capture.averaged, np.float64),
+            "kept": np.asarray(capture.kept, bool),
+            "blendshapes": np.asarray(capture.blendshapes, np.float32),
+            "stillness_mm_per_s": np.float64(capture.stillness_mm_per_s),
+            "spread_mm": np.float64(capture.spread_mm),
+            "aligned_to": np.array(capture.aligned_to),
+            "flags_json": np.array(flags_json),
+            "captured_at": np.array(captured_at),
+        }
+        write_npz_atomic(folder / BURST_FILE, arrays)
+        quality = {"expression": name, "captured_at": captured_at, **capture.quality(), "flags": flags}
+        _write_json_atomic(folder / QUALITY_FILE, quality)
+        entry.update(status="flagged" if flags else "captured", flags=flags, captured_at=captured_at)
+        self._write_session_file()
+        return folder
+
+    @staticmethod
+    def _write_thumbnails(folder: Path, thumbnails: list[np.ndarray]) -> None:
+        import cv2
+
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.jpg"):
+            stale.unlink()
+        for index, image in enumerate(thumbnails):
+            ok, encoded = cv2.imencode(
+                ".jpg",
+                np.ascontiguousarray(np.asarray(image, np.uint8)[..., ::-1]),
+                [cv2.IMWRITE_JPEG_QUALITY, 85],
+            )
+            if ok:
+                write_atomic(
+                    folder / f"{index}.jpg", lambda handle, data=encoded: handle.write(data.tobytes())
+                )
+
+    def thumbnail_paths(self, name: str) -> list[Path]:
+        """The capture's JPEG thumbnails (RGB, small), in burst order; empty when none."""
+        folder = self.capture_folder(name) / FRAMES_FOLDER
+        return sorted(folder.glob("[0-9]*.jpg"), key=lambda p: int(p.stem)) if folder.is_dir() else []
+
+    def capture(self, name: str) -> BurstCapture | None:
+        """Read an expression's capture back (without thumbnails), or ``None`` when it is not captured.
+
+        Raises
+        ------
+        SessionError
+            ``burst.npz`` exists but is unreadable or incomplete.
+        """
+        if not self.is_captured(name):
+            return None
+        path = self.capture_folder(name) / BURST_FILE
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                arrays = {key: npz[key] for key in npz.files}
+            return BurstCapture(
+                landmarks_px=arrays["landmarks_px"],
+                time_s=arrays["time_s"],
+                face_found=arrays["face_found"],
+                aligned=arrays["aligned"],
+                averaged=arrays["averaged"],
+                kept=arrays["kept"],
+                blendshapes=arrays["blendshapes"],
+                stillness_mm_per_s=float(arrays["stillness_mm_per_s"]),
+                spread_mm=float(arrays["spread_mm"]),
+                aligned_to=str(arrays["aligned_to"]),
+                flags=json.loads(str(arrays["flags_json"])),
+            )
+        except FileNotFoundError:
+            raise SessionError(f"{path}: missing (removed while the session was open?)") from None
+        except Exception as error:  # zipfile.BadZipFile, KeyError, ValueError, ...
+            raise SessionError(f"{path}: unreadable capture ({type(error).__name__}: {error})") from None
+
+    @staticmethod
+    def _read_flags(burst: Path) -> list:
+        try:
+            with np.load(burst, allow_pickle=False) as npz:
+                return list(json.loads(str(npz["flags_json"])))
+        except Exception as error:
+            raise SessionError(f"{burst}: unreadable capture ({type(error).__name__}: {error})") from None
+
+    def remove_capture(self, name: str) -> None:
+        """Delete an expression's capture (for a retake): ``burst.npz`` first, so it is missing at once."""
+        entry = self._entry(name)
+        folder = self.capture_folder(name)
+        if folder.is_dir():
+            (folder / BURST_FILE).unlink(missing_ok=True)
+            fsync_folder(folder)
+            if name == NEUTRAL:  # neutral/ itself stays
+                for child in folder.iterdir():
+                    if child.is_dir():
+                        shutil.rmtree(child)
+                    else:
+                        child.unlink()
+            else:
+                shutil.rmtree(folder, ignore_errors=True)
+        entry.update(status="missing", flags=[])
+        entry.pop("captured_at", None)
+        self._write_session_file()
+
+    # -- session.json ------------------------------------------------------------------------------------
+
+    def _write_session_file(self) -> None:
+        self.modified = self._data["modified"] = _now()
+        self._data["version"] = f"{VERSION[0]}.{VERSION[1]}"
+        try:
+            _write_json_atomic(self.folder / SESSION_FILE, self._data)
+        except (TypeError, ValueError) as error:
+            raise SessionError(f"{self.folder / SESSION_FILE}: cannot write ({error})") from None
+
+    def set_expression_set(self, name: str, path: str | None) -> None:
+        """Record which Simon-Says set the session uses (``path`` relative to the session, or ``None`` for a
+        packaged set)."""
+        self.expression_set.update(name=str(name), path=path)
+        self._write_session_file()
+
+    def set_performer(self, name: str, notes: str = "") -> None:
+        """Change the performer's name and notes (session.json is rewritten)."""
+        self.performer.update(name=str(name), notes=str(notes))
+        self._write_session_file()
+
+    def __repr__(self) -> str:
+        status = self.status()
+        return (
+            f"Session({str(self.folder)!r}, performer={self.performer['name']!r}, "
+            f"{len(status.captured)}/{len(self.expression_names)} captured)"
+        )

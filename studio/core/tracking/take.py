@@ -1,0 +1,225 @@
+"""Track a recorded take: reconstruction → head-pose removal → performer neutral → solve → filter.
+
+:func:`track_take` is a generator job (GUIDE §2): it yields ``(stage, done, total)`` progress tuples,
+checks ``cancel()`` between frames and returns a :class:`TakeTracking` (use
+:func:`studio.core.jobs.run_job` to drive it to completion).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from studio.core.geometry.temporal_filters import OneEuroFilter, jitter, zero_phase_smooth
+from studio.core.io.curves import TakeCurves
+from studio.core.jobs import JobCancelled
+from studio.core.rig.metrics import sparsity, take_mean, tweaker_usage
+from studio.core.tracking.frame_sources import FrameSource
+from studio.core.tracking.neutral import neutral_from_range, pick_resting_frames
+from studio.core.tracking.reconstruction import FaceObservation, GeometryReconstructor
+from studio.core.tracking.tracker import Tracker, TrackingError
+
+FILTERS = ("none", "one-euro", "smooth")
+
+Progress = tuple[str, int, int]
+
+
+@dataclass(frozen=True)
+class NeutralRange:
+    """Frames ``start`` (inclusive) to ``stop`` (exclusive) that show the performer's resting face."""
+
+    start: int
+    stop: int
+    chosen: str  # "auto" or "range"
+
+
+def parse_neutral(spec: str) -> str | tuple[int, int]:
+    """``"auto"`` or ``"A:B"`` (frames A to B, B exclusive) → ``"auto"`` or ``(A, B)``; one-line ValueError."""
+    if spec == "auto":
+        return spec
+    start, sep, stop = spec.partition(":")
+    try:
+        parsed = int(start), int(stop)
+    except ValueError:
+        parsed = None
+    if not sep or parsed is None or parsed[0] < 0 or parsed[1] <= parsed[0]:
+        raise ValueError(f"--neutral must be 'auto' or a frame range A:B with 0 <= A < B, got {spec!r}")
+    return parsed
+
+
+@dataclass
+class TakeTracking:
+    """Result of tracking a take: curves plus the figures of ``STATS.json``.
+
+    Attributes
+    ----------
+    curves : TakeCurves
+        Filtered controls per frame (NaN where no face).
+    raw_controls : np.ndarray
+        Unfiltered controls, shape ``(T, K)``.
+    residual_mm : np.ndarray
+        Mean landmark residual per frame after the solve, shape ``(T,)``, mm.
+    observations : list of FaceObservation
+        The geometry reconstruction of each frame (landmarks and MediaPipe's own blendshapes).
+    neutral : NeutralRange
+        Frames used as the performer's neutral.
+    timings_ms : dict
+        Milliseconds per frame of each stage (landmarks, alignment, solve, filter).
+    stats : dict
+        Summary figures (see :func:`take_stats`).
+    """
+
+    curves: TakeCurves
+    raw_controls: np.ndarray
+    residual_mm: np.ndarray
+    observations: list[FaceObservation]
+    neutral: NeutralRange
+    timings_ms: dict[str, float]
+    stats: dict[str, float] = field(default_factory=dict)
+
+
+def filter_curves(controls: np.ndarray, time_s: np.ndarray, name: str, fps: float) -> np.ndarray:
+    """Apply the named temporal filter (``none``, ``one-euro``, ``smooth``) to controls ``(T, K)``."""
+    if name == "none":
+        return controls.copy()
+    if name == "smooth":
+        return zero_phase_smooth(controls, fps).astype(np.float32)
+    if name == "one-euro":
+        one_euro = OneEuroFilter(min_cutoff=1.5, beta=2.0)
+        return np.stack([one_euro(float(t), row) for t, row in zip(time_s, controls, strict=True)]).astype(np.float32)
+    raise ValueError(f"unknown filter {name!r}: choose one of {', '.join(FILTERS)}")
+
+
+def track_take(
+    source: FrameSource,
+    tracker: Tracker,
+    neutral: str | tuple[int, int] = "auto",
+    filter_name: str = "smooth",
+    tweaker_indices: Sequence[int] = (),
+    reconstructor: GeometryReconstructor | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> Generator[Progress, None, TakeTracking]:
+    """Track every frame of ``source`` (a generator job; see the module docstring).
+
+    Raises
+    ------
+    TrackingError
+        No face in any frame, or none in the neutral range.
+    JobCancelled
+        ``cancel()`` returned True.
+    """
+    owns_reconstructor = reconstructor is None
+    reconstructor = reconstructor or GeometryReconstructor(running_mode="video")
+    started = time.perf_counter()
+    observations: list[FaceObservation] = []
+    total = source.num_frames or 0
+    try:
+        for frame in source:
+            if cancel is not None and cancel():
+                raise JobCancelled("tracking cancelled")
+            observations.append(reconstructor.observe(frame))
+            yield ("landmarks", len(observations), max(total, len(observations)))
+    finally:
+        if owns_reconstructor:
+            reconstructor.close()
+    landmark_s = time.perf_counter() - started
+    if not observations:
+        raise TrackingError(f"{source.name}: no frames")
+    if not any(o.face_found for o in observations):
+        raise TrackingError(f"{source.name}: no face found in any of {len(observations)} frames")
+    yield ("solve", 0, 1)
+    result = solve_observations(observations, tracker, neutral, filter_name, source.fps, tweaker_indices)
+    result.timings_ms["landmarks"] = 1e3 * landmark_s / len(observations)
+    result.stats = take_stats(result, time.perf_counter() - started, tweaker_indices)
+    yield ("solve", 1, 1)
+    return result
+
+
+def solve_observations(
+    observations: Sequence[FaceObservation],
+    tracker: Tracker,
+    neutral: str | tuple[int, int] = "auto",
+    filter_name: str = "smooth",
+    fps: float | None = None,
+    tweaker_indices: Sequence[int] = (),
+) -> TakeTracking:
+    """The steps of :func:`track_take` after reconstruction: head pose, performer neutral, solve, filter.
+
+    Tracking the same observations with another rig (θ_S, θ̂_S) needs only this, not MediaPipe again.
+
+    Raises
+    ------
+    TrackingError
+        No face in any frame, or a neutral range past the take.
+    """
+    started = time.perf_counter()
+    found = np.array([o.face_found for o in observations])
+    if not found.any():
+        raise TrackingError(f"no face found in any of {len(observations)} frames")
+    landmarks = np.stack([o.landmarks for o in observations]).astype(np.float64)
+    time_s = np.array([o.time_s for o in observations], np.float64)
+    fps = fps or (len(time_s) - 1) / max(time_s[-1] - time_s[0], 1e-9)
+
+    t0 = time.perf_counter()
+    tracker.clear_performer_neutral()
+    anchored = tracker.align(landmarks)  # onto the rig's neutral: used to pick and average the neutral
+    if neutral == "auto":
+        start, stop = pick_resting_frames(anchored, fps)
+        neutral_range = NeutralRange(int(start), int(stop), "auto")
+    else:
+        start, stop = neutral
+        if stop > len(observations):
+            raise TrackingError(f"neutral range {start}:{stop} is past the take's {len(observations)} frames")
+        neutral_range = NeutralRange(int(start), int(stop), "range")
+    tracker.set_performer_neutral(neutral_from_range(anchored, neutral_range.start, neutral_range.stop))
+    aligned = tracker.align(landmarks)
+    t1 = time.perf_counter()
+    tracked = tracker.solve(aligned)
+    t2 = time.perf_counter()
+    filtered = filter_curves(tracked.controls, time_s, filter_name, fps)
+    filtered = np.where(found[:, None], np.clip(filtered, 0.0, 1.0), np.nan).astype(np.float32)
+    t3 = time.perf_counter()
+
+    frames = len(observations)
+    timings = {
+        "landmarks": 0.0,
+        "alignment": 1e3 * (t1 - t0) / frames,
+        "solve": 1e3 * (t2 - t1) / frames,
+        "filter": 1e3 * (t3 - t2) / frames,
+    }
+    curves = TakeCurves(tracker.control_names, time_s - time_s[0], found, filtered)
+    result = TakeTracking(curves, tracked.controls, tracked.residual_mm, list(observations), neutral_range, timings)
+    result.stats = take_stats(result, time.perf_counter() - started, tweaker_indices)
+    return result
+
+
+def take_stats(result: TakeTracking, seconds: float, tweaker_indices: Sequence[int]) -> dict:
+    """The figures of ``STATS.json``.
+
+    ``frames`` and ``frames_with_face`` count video frames; ``seconds`` is the wall time of tracking and
+    ``fps`` the frames tracked per second of it; ``take_seconds``/``take_fps`` describe the video itself;
+    ``fit_residual_mm`` is the mean landmark residual after the solve; ``jitter`` the mean |second
+    difference| of the filtered controls; ``sparsity`` the mean fraction of controls above 0.1 per frame;
+    ``tweaker`` the mean per-frame sum of tweaker controls.
+    """
+    curves = result.curves
+    return {
+        "frames": curves.num_frames,
+        "frames_with_face": int(curves.face_found.sum()),
+        "face_fraction": float(curves.face_found.mean()),
+        "seconds": float(seconds),
+        "fps": float(curves.num_frames / max(seconds, 1e-9)),
+        "take_seconds": float(curves.time_s[-1]) if curves.num_frames else 0.0,
+        "take_fps": curves.fps,
+        "fit_residual_mm": take_mean(result.residual_mm),
+        "jitter": jitter(curves.values),
+        "jitter_unfiltered": jitter(result.raw_controls),
+        "sparsity": take_mean(sparsity(curves.values)),
+        "tweaker": take_mean(tweaker_usage(curves.values, tweaker_indices)),
+        "neutral_frames": [result.neutral.start, result.neutral.stop],
+        "neutral_choice": result.neutral.chosen,
+        "ms_per_frame": result.timings_ms,
+    }

@@ -1,0 +1,1 @@
+"""The session window and its pages (Capture, Calibration, Takes, Review) and the demo walkthrough."""

@@ -1,0 +1,319 @@
+"""The calibration page: calibrate a session (θ_A → θ_S) and fine-tune its tracker (θ_S → θ̂_S).
+
+Both run as core generator jobs (:func:`studio.core.session.calibrate.calibrate_session_job`,
+:func:`studio.core.session.calibrate.finetune_session_job`) in superqt workers; the GUI thread only shows
+their progress, a log and the reports: a pyqtgraph bar chart of each expression's landmark residual before
+and after calibration, and the fine-tuning objective and control error per stage. Cancel (or closing the
+page) sets the job's cancel flag and stops the worker at its next yield; the jobs write their files only at
+the end, atomically, so a cancelled run leaves the session as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.jobs import JobCancelled
+from studio.core.session.calibrate import (
+    FINETUNE_REPORT_FILE,
+    REPORT_FILE,
+    calibrate_session_job,
+    finetune_session_job,
+)
+from studio.core.session.folder import Session
+from studio.ui.workers import job_worker
+
+#: Colours of the "before" and "after" bars.
+BEFORE_BRUSH, AFTER_BRUSH = (150, 150, 150), (60, 130, 220)
+
+
+class CalibrationPage(QWidget):
+    """Calibrate and fine-tune one session; shows progress, a log and the reports' plots.
+
+    Parameters
+    ----------
+    folder : Path
+        The session folder (must hold a session).
+
+    Signals
+    -------
+    sigJobFinished(str, bool)
+        ``("calibration" | "finetune", succeeded)`` once a job has ended (done, failed or cancelled).
+    """
+
+    sigJobFinished = Signal(str, bool)
+
+    def __init__(self, folder: str | Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = Session.open(folder)
+        self.setWindowTitle(f"Calibration — {self.session.folder.name}")
+        self._worker: Any = None
+        self._cancel = threading.Event()
+        self._job_name = ""
+        self.compared = ""  # the expression shown before/after
+
+        self.title = QLabel()
+        self.title.setTextFormat(Qt.TextFormat.PlainText)
+        self.calibrate_button = QPushButton("Calibrate (θ_A → θ_S)")
+        self.finetune_button = QPushButton("Fine-tune tracker (θ_S → fine-tuned θ_S)")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.calibrate_button.clicked.connect(self.calibrate)
+        self.finetune_button.clicked.connect(self.finetune)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar()
+        self.status = QLabel("idle")
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(2000)
+
+        self.residual_plot = pg.PlotWidget(title="landmark residual per expression (mm): before, after")
+        self.residual_plot.setBackground("w")
+        self.residual_plot.showGrid(x=True, alpha=0.3)
+        self.stage_plot = pg.PlotWidget(title="fine-tuning per stage: objective before, after; control L2")
+        self.stage_plot.setBackground("w")
+        self.stage_plot.showGrid(y=True, alpha=0.3)
+        self.stage_plot.addLegend(offset=(-10, 10))
+
+        buttons = QHBoxLayout()
+        for button in (self.calibrate_button, self.finetune_button, self.cancel_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.title)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        plots = QHBoxLayout()
+        plots.addWidget(self.residual_plot, 3)
+        plots.addWidget(self.stage_plot, 2)
+        layout.addLayout(plots, 3)
+
+        # before/after of one expression: the performer's capture, the rig posed with θ_A and with θ_S
+        self.expression_box = QComboBox()
+        self.expression_box.setToolTip("an expression's capture beside the rig posed as it, before and after")
+        self.expression_box.currentTextChanged.connect(self.compare_expression)
+        self.capture_label = QLabel()
+        self.capture_label.setFixedSize(160, 120)
+        self.capture_label.setScaledContents(True)
+        self.compare_row = QHBoxLayout()
+        chooser = QVBoxLayout()
+        chooser.addWidget(QLabel("Before / after of"))
+        chooser.addWidget(self.expression_box)
+        chooser.addWidget(self.capture_label)
+        chooser.addStretch(1)
+        self.compare_row.addLayout(chooser)
+        self.comparison_views: dict = {}  # θ_A and θ_S views, built on the first comparison
+        self.compare_row.addWidget(self.log, 2)
+        layout.addLayout(self.compare_row, 2)
+        self.refresh()
+
+    # -- state ------------------------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        """Whether a job is running."""
+        return self._worker is not None
+
+    def refresh(self) -> None:
+        """Re-read the session's reports and show them."""
+        folder = self.session.calibration_folder
+        status = Session.open(self.session.folder).status()
+        self.title.setText(
+            f"{self.session.folder}: {len(status.captured)} captures, {len(status.flagged)} flagged; "
+            f"θ_S {'yes' if (folder / 'theta_S.npz').exists() else 'no'}, "
+            f"fine-tuned θ_S {'yes' if (folder / 'theta_S_hat.npz').exists() else 'no'}"
+        )
+        self.finetune_button.setEnabled(not self.busy and (folder / "theta_S.npz").exists())
+        self.calibrate_button.setEnabled(not self.busy)
+        self.show_calibration_report(_read_json(folder / REPORT_FILE))
+        self.show_finetune_report(_read_json(folder / FINETUNE_REPORT_FILE))
+        current = self.expression_box.currentText()
+        captured = [name for name in status.captured if name != "neutral"]
+        self.expression_box.blockSignals(True)
+        self.expression_box.clear()
+        self.expression_box.addItems(["(choose an expression)", *captured])
+        self.expression_box.blockSignals(False)
+        if current in captured:
+            self.expression_box.setCurrentText(current)
+            self.compare_expression(current)
+
+    def compare_expression(self, name: str) -> None:
+        """Show an expression's capture beside the rig posed as the expression with θ_A and with θ_S.
+
+        Both rigs are posed with the expression's Simon-Says controls: calibration made θ_S reproduce the
+        capture there, so θ_S should look like the photo and θ_A like anyone. One pose per rig is evaluated
+        here; the two views are built on the first call.
+        """
+        session = Session.open(self.session.folder)
+        if name not in session.expression_names or name == "neutral" or not session.is_captured(name):
+            return
+        from studio.core.rig.rig import Rig, RigParameters
+        from studio.core.session.calibrate import THETA_S_FILE, session_expression_set
+        from studio.ui.widgets.rig_view import RigView
+
+        thumbnails = session.thumbnail_paths(name)
+        self.capture_label.setPixmap(QPixmap(str(thumbnails[len(thumbnails) // 2])) if thumbnails else QPixmap())
+        rig = Rig.ict()
+        if not self.comparison_views:
+            for key, caption in (("theta_A", "rig θ_A (before)"), ("theta_S", "rig θ_S (after)")):
+                column = QVBoxLayout()
+                label = QLabel(caption)
+                view = RigView(rig)
+                view.setMinimumSize(220, 200)
+                column.addWidget(label)
+                column.addWidget(view, 1)
+                self.compare_row.insertLayout(self.compare_row.count() - 1, column, 1)
+                self.comparison_views[key] = (view, label)
+        controls = session_expression_set(session).expression(name).control_vector(rig.expression_names)
+        self.comparison_views["theta_A"][0].show_vertices(rig.evaluate(controls))
+        theta_s = session.calibration_folder / THETA_S_FILE
+        view, label = self.comparison_views["theta_S"]
+        if theta_s.exists():
+            view.show_vertices(rig.with_parameters(RigParameters.load(theta_s)).evaluate(controls))
+            label.setText("rig θ_S (after)")
+        else:
+            view.show_vertices(rig.neutral)
+            label.setText("rig θ_S (after): not calibrated yet")
+        self.compared = name
+
+    def show_calibration_report(self, report: dict | None) -> None:
+        """Bars of each expression's landmark residual (mm) before and after calibration."""
+        self.residual_plot.clear()
+        if not report or "residual_mm" not in report:
+            return
+        names = list(report["residual_mm"])
+        before = np.array([report["residual_mm"][n]["before"] for n in names])
+        after = np.array([report["residual_mm"][n]["after"] for n in names])
+        y = -np.arange(len(names), dtype=float)  # first expression on top
+        self.residual_plot.addItem(pg.BarGraphItem(x0=0.0, y=y + 0.2, height=0.4, width=before, brush=BEFORE_BRUSH))
+        self.residual_plot.addItem(pg.BarGraphItem(x0=0.0, y=y - 0.2, height=0.4, width=after, brush=AFTER_BRUSH))
+        self.residual_plot.getAxis("left").setTicks([[(float(v), n) for v, n in zip(y, names, strict=True)]])
+        self.residual_plot.getAxis("bottom").setLabel("mm")
+
+    def show_finetune_report(self, report: dict | None) -> None:
+        """The fine-tuning objective before/after and the control L2 after each stage."""
+        self.stage_plot.clear()
+        if not report or "stages" not in report:
+            return
+        stages = np.array([s["stage"] for s in report["stages"]], dtype=float)
+        before = np.array([s["objective_before"] for s in report["stages"]])
+        after = np.array([s["objective_after"] for s in report["stages"]])
+        l2 = np.array([s["control_l2"] for s in report["stages"]])
+        self.stage_plot.addItem(pg.BarGraphItem(x=stages - 0.2, height=before, width=0.4, brush=BEFORE_BRUSH))
+        self.stage_plot.addItem(pg.BarGraphItem(x=stages + 0.2, height=after, width=0.4, brush=AFTER_BRUSH))
+        self.stage_plot.plot(stages, l2, pen=pg.mkPen((220, 80, 40), width=2), symbol="o", name="control L2")
+        self.stage_plot.getAxis("bottom").setTicks([[(float(s), f"stage {int(s)}") for s in stages]])
+
+    # -- jobs -------------------------------------------------------------------------------------------
+
+    def calibrate(self) -> None:
+        """Start calibrating in a worker (no-op while a job runs)."""
+        self._start("calibration", calibrate_session_job, self.session.folder)
+
+    def finetune(self) -> None:
+        """Start fine-tuning in a worker (no-op while a job runs)."""
+        self._start("finetune", finetune_session_job, self.session.folder)
+
+    def cancel(self) -> None:
+        """Ask the running job to stop; it ends at its next check without writing anything."""
+        if self._worker is None:
+            return
+        self._cancel.set()
+        self._worker.quit()
+        self.status.setText(f"{self._job_name}: cancelling…")
+
+    def _start(self, name: str, job, folder: Path) -> None:
+        if self.busy:
+            return
+        self._cancel = threading.Event()
+        self._job_name = name
+        self._started = time.perf_counter()
+        worker = job_worker(job, folder, cancel=self._cancel)
+        worker.yielded.connect(self._progress)
+        worker.returned.connect(self._returned)
+        worker.errored.connect(self._errored)
+        worker.finished.connect(self._finished)
+        self._worker = worker
+        self._succeeded = False
+        self._log(f"{name} started")
+        self.calibrate_button.setEnabled(False)
+        self.finetune_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress.setRange(0, 0)
+        worker.start()
+
+    def _progress(self, progress: tuple[str, int, int]) -> None:
+        what, done, total = progress
+        self.progress.setRange(0, max(int(total), 1))
+        self.progress.setValue(int(done))
+        self.status.setText(f"{self._job_name}: {what}")
+        self._log(f"{what} ({done}/{total})")
+
+    def _returned(self, result: tuple[Any, dict]) -> None:
+        self._succeeded = True
+        report = result[1]
+        seconds = time.perf_counter() - self._started
+        if self._job_name == "calibration":
+            self._log(f"calibration done in {seconds:.1f} s: wrote calibration/theta_S.npz")
+        else:
+            before, after = report["metrics"]["theta_S"], report["metrics"]["theta_S_hat"]
+            self._log(f"fine-tuning done in {seconds:.1f} s: control L2 on the captures "
+                      f"{before['control_l2']:.3f} → {after['control_l2']:.3f}; wrote calibration/theta_S_hat.npz")
+
+    def _errored(self, error: BaseException) -> None:
+        if isinstance(error, JobCancelled):
+            self._log(f"{self._job_name} cancelled; nothing written")
+        else:
+            self._log(f"{self._job_name} failed: {error}")
+
+    def _finished(self) -> None:
+        name, succeeded = self._job_name, self._succeeded
+        if not succeeded and self._cancel.is_set():
+            self._log(f"{name} stopped; nothing written")
+        self._worker = None
+        self.cancel_button.setEnabled(False)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1 if succeeded else 0)
+        self.status.setText(f"{name}: {'done' if succeeded else 'not done'}")
+        self.refresh()
+        self.sigJobFinished.emit(name, succeeded)
+
+    def _log(self, line: str) -> None:
+        self.log.appendPlainText(line)
+
+    def close_views(self) -> None:
+        """Cancel a running job and release the before/after views' GL resources."""
+        self.cancel()
+        for view, _ in self.comparison_views.values():
+            view.close()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
+        """Closing cancels a running job (it writes nothing half-way)."""
+        self.close_views()
+        super().closeEvent(event)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,432 @@
+"""The review page: a take played on the performer's rig and on a retarget target, linked with its curves.
+
+Left, the performer's animation rig (θ_S when the session has it, else θ_A) posed with the take's
+controls; right, the retarget target chosen in the Target box — another person, the stylized toon, the
+game rig with its own controls (:mod:`studio.core.retarget.targets`), or the session's performer with their own
+calibration — driven by the same semantic controls (parallel parameterization, paper 001 Sec. 10.1–10.3),
+with the target's most active controls of the frame beneath it. Targets are built in a worker and kept.
+"Export…" writes the take, retargeted, as Live Link Face CSV, curves CSV or JSON, or glTF (in a worker).
+Transport: play/pause (Space), frame step (←/→), loop, a frame slider; the slider and the time
+cursor on the pyqtgraph curves move together, both ways. Which tracking drives the views (θ_A, θ_S, θ̂_S)
+is chosen per take; a table compares the take tracked with each rig -- sparsity at the current frame, and
+the take's mean sparsity, tweaker usage, fit residual and jitter (paper 001 Table 5 for this take). For a take of a synthetic performer, whose true face is known (its θ_GT and
+the controls it performed), the performer view can show the geometry error per vertex as a heatmap, as in
+the top rows of the paper's Fig. 8–9.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt.utils import create_worker
+
+from studio.core.retarget.curves import export_take
+from studio.core.retarget.targets import RetargetTarget, available_targets
+from studio.core.rig.definition import RigDefinition
+from studio.core.rig.metrics import sparsity, tweaker_usage
+from studio.core.rig.rig import Rig, RigParameters
+from studio.core.session.calibrate import THETA_S_FILE
+from studio.core.session.folder import Session
+from studio.core.session.takes import TRUTH_FILE, list_takes, load_take, take_folder
+from studio.core.session.targets import SESSION_PREFIX, open_target
+from studio.ui.session.takes_page import METRIC_COLUMNS, most_active_controls, show_rigs
+from studio.ui.widgets.rig_view import RigView
+from studio.ui.workers import job_worker, one_line
+
+#: Geometry error shown at full red in the heatmap, mm.
+HEATMAP_MAX_MM = 5.0
+
+
+def error_colours(error_mm: np.ndarray, max_mm: float = HEATMAP_MAX_MM) -> np.ndarray:
+    """Heatmap colours for per-vertex errors: white at 0 through yellow to red at ``max_mm`` and above.
+
+    Parameters
+    ----------
+    error_mm : np.ndarray
+        Shape ``(V,)``, mm.
+    max_mm : float
+        The error shown at full red, mm.
+
+    Returns
+    -------
+    np.ndarray
+        sRGB in [0, 1], shape ``(V, 3)``, float32.
+    """
+    t = np.clip(np.asarray(error_mm, np.float64) / max_mm, 0.0, 1.0)[:, None]
+    white, yellow, red = np.array([0.95, 0.95, 0.95]), np.array([1.0, 0.85, 0.2]), np.array([0.85, 0.1, 0.1])
+    low = white + (yellow - white) * np.clip(2.0 * t, 0.0, 1.0)
+    return np.where(t < 0.5, low, yellow + (red - yellow) * np.clip(2.0 * t - 1.0, 0.0, 1.0)).astype(np.float32)
+
+
+#: The target the review opens on.
+DEFAULT_TARGET = "toon"
+
+#: Export formats offered by the Export… dialog: (format, file filter, suffix).
+EXPORT_CHOICES: tuple[tuple[str, str, str], ...] = (
+    ("livelink", "Live Link Face CSV (*.csv)", ".csv"),
+    ("glb", "glTF binary with morph animation (*.glb)", ".glb"),
+    ("csv", "Control curves CSV (*.csv)", ".csv"),
+    ("json", "Control curves JSON (*.json)", ".json"),
+)
+
+
+def _build_target(name: str, rig: Rig) -> tuple[str, RetargetTarget]:
+    """``(name, target)``, built in a worker."""
+    return name, open_target(name, rig)
+
+
+def _export_job(curves, fmt: str, path: str, target: RetargetTarget, rig: Rig):
+    """Export as a one-step job (the review runs it in a worker)."""
+    yield ("exporting", 0, 1)
+    return export_take(curves, fmt, path, target, rig)
+
+
+class ReviewPage(QWidget):
+    """Play a session's take on the performer's rig and a target side by side.
+
+    Signals
+    -------
+    sigFrameChanged(int)
+        The frame shown changed.
+    """
+
+    sigFrameChanged = Signal(int)
+
+    def __init__(self, folder: str | Path, rig: Rig | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = Session.open(folder)
+        base = rig or Rig.ict()
+        theta_s = Path(self.session.calibration_folder) / THETA_S_FILE
+        self.performer_rig = base.with_parameters(RigParameters.load(theta_s)) if theta_s.exists() else base
+        self.base_rig = base
+        self.targets: dict[str, RetargetTarget] = {}
+        self.target: RetargetTarget | None = None
+        self._target_worker = None
+        self._export_worker = None
+        definition = RigDefinition.ict()
+        self.tweakers = definition.tweaker_indices()
+        self.curves: dict = {}
+        self.info: dict | None = None
+        self.frame = 0
+        self._heatmap_shown = False
+
+        self.take_box = QComboBox()
+        self.take_box.currentTextChanged.connect(self.load)
+        self.rig_box = QComboBox()
+        self.rig_box.currentTextChanged.connect(lambda _: self.show_frame(self.frame))
+        self.performer_view = RigView(self.performer_rig)
+        self.target_view = RigView(base)  # every target shares ICT's topology: one view shows them all
+        self.target_box = QComboBox()
+        for info in available_targets():
+            self.target_box.addItem(info.label, info.name)
+        self.target_box.addItem("This session's performer (own calibration)", f"{SESSION_PREFIX}{self.session.folder}")
+        self.target_box.setToolTip("where the take is retargeted: another person, a stylized character, a game "
+                                   "rig with its own controls, or the performer with their own calibration")
+        self.target_label = QLabel("")
+        self.target_controls_label = QLabel("")
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip("write the take, retargeted to the chosen target: Live Link Face CSV, "
+                                      "glTF (.glb), curves CSV or JSON")
+        self.export_button.clicked.connect(self._export_dialog)
+        self.status_label = QLabel("")
+        self.play_button = QPushButton("Play")
+        self.play_button.setCheckable(True)
+        self.play_button.toggled.connect(self._play_toggled)
+        self.loop_box = QCheckBox("Loop")
+        self.loop_box.setChecked(True)
+        # the performer's true geometry exists for synthetic performers: their rig θ_GT and performed controls
+        theta_gt = Path(self.session.calibration_folder) / "theta_GT.npz"
+        self.truth_rig = base.with_parameters(RigParameters.load(theta_gt)) if theta_gt.exists() else None
+        self.truth_controls: np.ndarray | None = None
+        self.heatmap_box = QCheckBox(f"geometry error heatmap (0–{HEATMAP_MAX_MM:g} mm)")
+        self.heatmap_box.setToolTip("per-vertex distance to the performer's true face; needs a take recorded "
+                                    "from the synthetic performer")
+        self.heatmap_box.toggled.connect(lambda _: self.show_frame(self.frame))
+        self.error_mm: np.ndarray | None = None
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.valueChanged.connect(self.show_frame)
+        self.frame_label = QLabel()
+        self.metrics_label = QLabel()
+        self.metrics_label.setTextFormat(Qt.TextFormat.PlainText)
+        # the same take tracked with each rig, side by side (paper 001 Table 5 for this take)
+        self.comparison = QTableWidget(0, len(METRIC_COLUMNS) + 1)
+        self.comparison.setHorizontalHeaderLabels(["sparsity now", *[h for _, h in METRIC_COLUMNS]])
+        self.comparison.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.comparison.setMaximumHeight(130)
+        self.plot = pg.PlotWidget()
+        self.plot.setBackground("w")
+        self.plot.setLabel("bottom", "time", units="s")
+        self.plot.setYRange(0.0, 1.0)
+        self.cursor = pg.InfiniteLine(0.0, movable=True, pen=pg.mkPen((220, 80, 40), width=2))
+        self.cursor.sigPositionChanged.connect(self._cursor_moved)
+        self.timer = QTimer(self)
+        self.timer.timeout.connect(self.step)
+        for key, slot in ((Qt.Key.Key_Space, self.play_button.toggle), (Qt.Key.Key_Right, self.step),
+                          (Qt.Key.Key_Left, lambda: self.step(-1))):
+            QShortcut(QKeySequence(key), self, activated=slot)
+
+        top = QHBoxLayout()
+        for label, widget in (("Take", self.take_box), ("Tracked with", self.rig_box), ("Target", self.target_box)):
+            top.addWidget(QLabel(label))
+            top.addWidget(widget)
+        top.addWidget(self.export_button)
+        top.addWidget(self.status_label, 1)
+        views = QHBoxLayout()
+        for title, view, under in ((QLabel("performer (animation rig)"), self.performer_view, None),
+                                   (self.target_label, self.target_view, self.target_controls_label)):
+            column = QVBoxLayout()
+            column.addWidget(title)
+            column.addWidget(view, 1)
+            if under is not None:
+                column.addWidget(under)
+            views.addLayout(column, 1)
+        transport = QHBoxLayout()
+        transport.addWidget(self.play_button)
+        transport.addWidget(self.loop_box)
+        transport.addWidget(self.heatmap_box)
+        transport.addWidget(self.slider, 1)
+        transport.addWidget(self.frame_label)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(views, 3)
+        layout.addLayout(transport)
+        layout.addWidget(self.metrics_label)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.plot, 3)
+        bottom.addWidget(self.comparison, 2)
+        layout.addLayout(bottom, 2)
+        self.target_box.currentIndexChanged.connect(lambda _: self.set_target(self.target_box.currentData()))
+        self.refresh()
+        index = self.target_box.findData(DEFAULT_TARGET)
+        self.target_box.setCurrentIndex(max(index, 0))
+        if index <= 0:
+            self.set_target(self.target_box.currentData())
+
+    # -- targets ----------------------------------------------------------------------------------------
+
+    def set_target(self, name: str) -> None:
+        """Retarget to ``name`` (built in a worker the first time, then kept); the view follows when ready."""
+        if name in self.targets:
+            self._target_ready(name, self.targets[name])
+            return
+        self.target_label.setText(f"building target {self.target_box.currentText()}…")
+        # bound methods, not lambdas: Qt drops the connections when the page goes before the worker ends
+        worker = create_worker(_build_target, name, self.base_rig, _start_thread=False, _ignore_errors=True)
+        worker.returned.connect(self._target_built)
+        worker.errored.connect(self._target_failed)
+        self._target_worker = worker
+        worker.start()
+
+    def _target_built(self, built: tuple[str, RetargetTarget]) -> None:
+        self._target_ready(*built)
+
+    def _target_failed(self, error: BaseException) -> None:
+        self.target_label.setText(f"target failed: {one_line(error)}")
+
+    def _target_ready(self, name: str, target: RetargetTarget) -> None:
+        self.targets[name] = target
+        if self.target_box.currentData() != name:
+            return  # another target was chosen meanwhile
+        self.target = target
+        controls = "ICT's controls" if not target.has_own_controls else f"{len(target.control_names)} own controls"
+        gains = "" if target.kind != "stylized" else ", exaggerated"
+        self.target_label.setText(f"retarget: {target.label} — {target.kind}, {controls}{gains}")
+        self.show_frame(self.frame)
+
+    # -- export -----------------------------------------------------------------------------------------
+
+    def _export_dialog(self) -> None:
+        if not self.curves or self.target is None:
+            return
+        from PySide6.QtWidgets import QFileDialog
+
+        take = self.take_box.currentText()
+        filters = ";;".join(f for _, f, _ in EXPORT_CHOICES)
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Export take", str(Path.home() / f"{take}-{self.target.name.replace(':', '_').replace('/', '_')}"),
+            filters,
+        )
+        if not path:
+            return
+        fmt, _, suffix = next(c for c in EXPORT_CHOICES if c[1] == chosen)
+        self.export(fmt, path if Path(path).suffix else path + suffix)
+
+    def export(self, fmt: str, path: str | Path):
+        """Export the shown take (the tracking chosen) to the current target in a worker; returns the worker."""
+        if self.target is None or not self.curves:
+            raise ValueError("no take or target to export")
+        self.export_button.setEnabled(False)
+        self.status_label.setText(f"exporting {fmt}…")
+        worker = job_worker(_export_job, self.current_curves(), fmt, str(path), self.target, self.base_rig)
+        self._export_what = f"{fmt}, {self.target.name}"
+        worker.returned.connect(self._exported)
+        worker.errored.connect(self._export_failed)
+        worker.finished.connect(self._export_finished)
+        self._export_worker = worker
+        worker.start()
+        return worker
+
+    def _exported(self, written: Path) -> None:
+        self.status_label.setText(f"exported {Path(written).name} ({self._export_what})")
+
+    def _export_failed(self, error: BaseException) -> None:
+        self.status_label.setText(f"export failed: {one_line(error)}")
+
+    def _export_finished(self) -> None:
+        self.export_button.setEnabled(True)
+
+    # -- takes ------------------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Re-list the session's takes."""
+        current = self.take_box.currentText()
+        self.take_box.blockSignals(True)
+        self.take_box.clear()
+        names = list_takes(self.session.folder)
+        self.take_box.addItems(names)
+        self.take_box.blockSignals(False)
+        if names:
+            self.take_box.setCurrentText(current if current in names else names[-1])
+            self.load(self.take_box.currentText())
+
+    def load(self, name: str) -> None:
+        """Show take ``name``: its rigs, its five most active controls as curves, frame 0."""
+        if not name:
+            return
+        self.info, self.curves = load_take(self.session.folder, name)
+        show_rigs(self.rig_box, list(self.curves))
+        truth = take_folder(self.session, name) / TRUTH_FILE
+        self.truth_controls = None
+        if truth.exists() and self.truth_rig is not None:
+            with np.load(truth) as data:
+                self.truth_controls = data["controls"].astype(np.float64)
+        self.heatmap_box.setEnabled(self.truth_controls is not None)
+        if self.truth_controls is None:
+            self.heatmap_box.setChecked(False)
+        curves = self.current_curves()
+        self.plot.clear()
+        self.plot.addLegend(offset=(10, 10))
+        for i, column in enumerate(most_active_controls(curves)):
+            self.plot.plot(curves.time_s, curves.values[:, column], pen=pg.mkPen(pg.intColor(i, hues=9), width=2),
+                           name=curves.control_names[column], connect="finite")
+        self.plot.addItem(self.cursor)
+        self.slider.setRange(0, curves.num_frames - 1)
+        means = "   ".join(
+            f"{rig}: sparsity {self.info['stats'][rig]['sparsity']:.3f}, tweakers {self.info['stats'][rig]['tweaker']:.3f}"
+            for rig in self.info["rigs"]
+        )
+        self.metrics_label.setToolTip(f"take means — {means}")
+        self._means = means
+        self.comparison.setRowCount(len(self.info["rigs"]))
+        self.comparison.setVerticalHeaderLabels(self.info["rigs"])
+        for row, rig in enumerate(self.info["rigs"]):
+            for column, (key, _) in enumerate(METRIC_COLUMNS, start=1):
+                value = self.info["stats"][rig].get(key)
+                self._set_cell(row, column, "–" if value is None else f"{value:.3f}")
+        self.show_frame(0)
+
+    def _set_cell(self, row: int, column: int, text: str) -> None:
+        item = QTableWidgetItem(text)
+        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.comparison.setItem(row, column, item)
+
+    def current_curves(self):
+        """The curves of the tracking chosen in the rig box."""
+        return self.curves[self.rig_box.currentText()]
+
+    # -- transport --------------------------------------------------------------------------------------
+
+    def show_frame(self, frame: int) -> None:
+        """Pose both rigs with frame ``frame``'s controls; move the slider and cursor with it."""
+        if not self.curves:
+            return
+        curves = self.current_curves()
+        frame = int(np.clip(frame, 0, curves.num_frames - 1))
+        self.frame = frame
+        controls = np.nan_to_num(curves.values[frame].astype(np.float64))
+        self.performer_vertices = self.performer_rig.evaluate(controls[None])[0]
+        self.performer_view.show_vertices(self.performer_vertices)
+        self.error_mm = None
+        if self.heatmap_box.isChecked() and self.truth_controls is not None:
+            truth = self.truth_rig.evaluate(self.truth_controls[min(frame, len(self.truth_controls) - 1)][None])[0]
+            self.error_mm = 10.0 * np.linalg.norm(self.performer_vertices - truth, axis=1)
+            self.performer_view.show_vertex_colours(error_colours(self.error_mm))
+        elif self._heatmap_shown:
+            self.performer_view.show_vertex_colours(None)
+        self._heatmap_shown = self.error_mm is not None
+        if self.target is not None:
+            target_controls = np.nan_to_num(self.target.retarget(curves.values[frame].astype(np.float64)))
+            self.target_vertices = self.target.rig.evaluate(target_controls)
+            self.target_view.show_vertices(self.target_vertices)
+            top = np.argsort(-target_controls)[:4]
+            self.target_controls_label.setText("   ".join(
+                f"{self.target.control_names[i]} {target_controls[i]:.2f}" for i in top if target_controls[i] >= 0.05
+            ) or "(neutral)")  # fmt: skip
+        for widget, value in ((self.slider, frame), (self.cursor, float(curves.time_s[frame]))):
+            widget.blockSignals(True)
+            widget.setValue(value)
+            widget.blockSignals(False)
+        error = "" if self.error_mm is None else f", face error {float(np.median(self.error_mm)):.2f} mm median"
+        self.frame_label.setText(f"frame {frame + 1}/{curves.num_frames}, {curves.time_s[frame]:.2f} s{error}")
+        row = curves.values[frame : frame + 1]
+        self.metrics_label.setText(
+            f"this frame: sparsity {float(sparsity(row)[0]):.3f}, tweakers "
+            f"{float(tweaker_usage(row, self.tweakers)[0]):.3f}      take means — {self._means}"
+        )
+        for index, rig in enumerate(self.info["rigs"]):
+            values = self.curves[rig].values[frame : frame + 1]
+            self._set_cell(index, 0, f"{float(sparsity(values)[0]):.3f}")
+        self.sigFrameChanged.emit(frame)
+
+    def step(self, delta: int = 1) -> None:
+        """Advance ``delta`` frames (wrapping when looping, else stopping at the end)."""
+        if not self.curves:
+            return
+        count = self.current_curves().num_frames
+        frame = self.frame + delta
+        if frame >= count or frame < 0:
+            if not self.loop_box.isChecked():
+                self.play_button.setChecked(False)
+                return
+            frame %= count
+        self.show_frame(frame)
+
+    def _play_toggled(self, playing: bool) -> None:
+        self.play_button.setText("Pause" if playing else "Play")
+        if playing and self.curves:
+            self.timer.start(max(int(round(1000.0 / max(self.current_curves().fps, 1.0))), 1))
+        else:
+            self.timer.stop()
+
+    def _cursor_moved(self) -> None:
+        curves = self.current_curves() if self.curves else None
+        if curves is not None:
+            self.show_frame(int(np.searchsorted(curves.time_s, self.cursor.value())))
+
+    def close_views(self) -> None:
+        """Stop playing and release the GL views."""
+        self.timer.stop()
+        self.performer_view.close()
+        self.target_view.close()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        """Release the views."""
+        self.close_views()
+        super().closeEvent(event)

@@ -1,0 +1,1 @@
+"""Tool windows: the rig inspector and live tracking."""

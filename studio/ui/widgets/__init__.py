@@ -1,0 +1,1 @@
+"""Reusable Qt widgets: the rig view, control panels, choosers."""

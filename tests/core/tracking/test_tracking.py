@@ -1,0 +1,118 @@
+"""The tracker end to end: head-pose removal, performer neutral, exact solve, and the `track` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from studio.core.geometry.rotations import euler_to_matrix
+from studio.core.io.curves import TakeCurves
+from studio.core.tracking.take import parse_neutral
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def tracker(ict_rig):
+    from studio.core.tracking.landmark_embedding import LandmarkEmbedding
+    from studio.core.tracking.tracker import Tracker
+
+    return Tracker(ict_rig, LandmarkEmbedding.ict())
+
+
+def _as_mediapipe_pixels(points_cm: np.ndarray, yaw_pitch_roll: np.ndarray, scale: float, shift) -> np.ndarray:
+    """Rig-space points (cm, +y up, +z to camera) → MediaPipe-like pixels (x right, y down, z away)."""
+    posed = points_cm @ euler_to_matrix(yaw_pitch_roll).T * scale + np.asarray(shift)
+    return posed * np.array([1.0, -1.0, -1.0])
+
+
+def test_tracker_recovers_controls_through_head_pose_and_identity(tracker, ict_rig):
+    """Noise-free landmarks of a different person, posed and scaled like pixels, give back the controls."""
+    rng = np.random.default_rng(0)
+    identity_rig = ict_rig.with_identity(rng.normal(size=ict_rig.num_identity_modes) * 0.8)
+    points = tracker.embedding.points
+    truth = np.zeros((6, ict_rig.num_controls), np.float32)
+    poses_by_frame = [{"jawOpen": 0.6}, {"mouthSmile_L": 0.5}, {"browInnerUp_L": 0.7, "browInnerUp_R": 0.7},
+                      {"eyeBlink_L": 0.9}, {"mouthPucker": 0.5}]
+    for frame, controls in enumerate(poses_by_frame, start=1):
+        for name, value in controls.items():
+            truth[frame, ict_rig.control_index(name)] = value
+    positions = identity_rig.tensors().evaluate_at(
+        __import__("torch").from_numpy(truth), points
+    ).numpy()
+    poses = rng.uniform(-12, 12, size=(6, 3))
+    pixels = np.stack([
+        _as_mediapipe_pixels(p, pose, 11.0, [320, 240, 0]) for p, pose in zip(positions, poses, strict=True)
+    ])
+    tracker.clear_performer_neutral()
+    anchored = tracker.align(pixels)
+    tracker.set_performer_neutral(anchored[0])
+    tracked = tracker.solve(tracker.align(pixels))
+    moved = truth > 0
+    np.testing.assert_allclose(tracked.controls[moved], truth[moved], atol=0.05)
+    others = np.abs(tracked.controls[~moved])
+    assert others.mean() < 0.01 and others.max() < 0.15
+    assert np.nanmax(tracked.residual_mm) < 0.3
+
+
+def test_frames_without_a_face_stay_empty(tracker, ict_rig):
+    pixels = np.full((2, 478, 3), np.nan)
+    pixels[0] = _as_mediapipe_pixels(tracker.rig_points, np.zeros(3), 10.0, [300, 200, 0])
+    tracker.clear_performer_neutral()
+    tracker.set_performer_neutral(tracker.align(pixels[:1])[0])
+    tracked = tracker.track(pixels)
+    assert np.isfinite(tracked.controls[0]).all() and np.isnan(tracked.controls[1]).all()
+    assert np.abs(tracked.controls[0]).max() < 1e-3
+
+
+@pytest.mark.parametrize("spec", ["3", "5:2", "-1:4", "a:b"])
+def test_bad_neutral_specs_are_refused(spec):
+    with pytest.raises(ValueError, match="--neutral"):
+        parse_neutral(spec)
+
+
+def _track(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "main.py", "track", "--quiet", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout, env=os.environ)
+
+
+def test_track_command_on_real_footage(assets_dir, tmp_path, footage):
+    out, stats_path = tmp_path / "d10.csv", tmp_path / "d10.json"
+    result = _track(str(footage("d10.mp4")), "--out", str(out), "--json", str(stats_path), "--neutral", "0:20")
+    assert result.returncode == 0, result.stderr
+    curves = TakeCurves.read_csv(out)
+    stats = json.loads(stats_path.read_text())
+    assert curves.num_frames == stats["frames"] > 400
+    assert stats["frames_with_face"] >= 0.95 * stats["frames"]
+    found = curves.values[curves.face_found]
+    assert np.isfinite(found).all() and found.min() >= 0.0 and found.max() <= 1.0
+    assert found.max() > 0.3, "a talking face should move some control"
+    for key in ("seconds", "fps", "fit_residual_mm", "jitter", "sparsity", "tweaker"):
+        assert np.isfinite(stats[key]), key
+    assert stats["fit_residual_mm"] < 5.0
+    assert stats["neutral_frames"] == [0, 20]
+
+
+def test_track_command_refuses_bad_input_in_one_line(assets_dir, tmp_path):
+    import cv2
+
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(np.random.default_rng(0).bytes(20000))
+    blank = tmp_path / "blank.avi"
+    writer = cv2.VideoWriter(str(blank), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (160, 120))
+    for _ in range(10):
+        writer.write(np.full((120, 160, 3), 127, np.uint8))
+    writer.release()
+    for video, reason in ((corrupt, "corrupt"), (blank, "no face")):
+        out = tmp_path / f"{video.stem}.csv"
+        result = _track(str(video), "--out", str(out))
+        assert result.returncode != 0
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and reason in lines[0] and "Traceback" not in result.stderr, result.stderr
+        assert not out.exists()

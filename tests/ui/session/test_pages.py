@@ -1,0 +1,240 @@
+"""The calibration page runs calibration and fine-tuning in workers without freezing the window."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.gl
+
+
+@pytest.fixture(scope="module")
+def session_folder(tmp_path_factory, record_synthetic_session):
+    folder = tmp_path_factory.mktemp("sessions") / "performer"
+    record_synthetic_session(folder, 5, ["jaw_open", "smile", "brows_up"])
+    return folder
+
+
+class _StallMeter:
+    """Records the longest gap between ticks of a 5 ms timer on the GUI thread."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.last = time.perf_counter()
+        self.longest = 0.0
+        self.ticks = 0
+        self.timer = QTimer()
+        self.timer.setInterval(5)
+        self.timer.timeout.connect(self._tick)
+        self.timer.start()
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.longest = max(self.longest, now - self.last)
+        self.last = now
+        self.ticks += 1
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+
+def test_calibrate_then_finetune_in_workers_while_the_event_loop_runs(qtbot, session_folder):
+    from studio.ui.session.calibration_page import CalibrationPage
+
+    page = CalibrationPage(session_folder)
+    qtbot.addWidget(page)
+    page.show()
+    assert not page.finetune_button.isEnabled()  # no θ_S yet
+    meter = _StallMeter()
+    with qtbot.waitSignal(page.sigJobFinished, timeout=120_000) as finished:
+        page.calibrate()
+        assert page.busy and not page.calibrate_button.isEnabled()
+    meter.stop()
+    assert finished.args == ["calibration", True]
+    assert (session_folder / "calibration" / "theta_S.npz").exists()
+    assert meter.ticks > 20
+    print(f"calibration: longest event-loop stall {meter.longest * 1000:.1f} ms over {meter.ticks} ticks")
+    assert meter.longest < 0.1, f"the GUI thread stalled {meter.longest * 1000:.0f} ms during calibration"
+    bars = [item for item in page.residual_plot.getPlotItem().items if hasattr(item, "opts") and "width" in item.opts]
+    assert len(bars) == 2 and len(bars[0].opts["width"]) == 3  # before/after for the three expressions
+    assert np.all(np.asarray(bars[1].opts["width"]) < np.asarray(bars[0].opts["width"]))
+    assert page.finetune_button.isEnabled()
+
+    with qtbot.waitSignal(page.sigJobFinished, timeout=120_000) as finished:
+        page.finetune()
+    assert finished.args == ["finetune", True]
+    assert (session_folder / "calibration" / "theta_S_hat.npz").exists()
+    assert "fine-tuning done" in page.log.toPlainText()
+
+
+def test_cancel_stops_the_job_and_writes_nothing(qtbot, session_folder, tmp_path):
+    import shutil
+
+    from studio.ui.session.calibration_page import CalibrationPage
+
+    folder = tmp_path / "copy"
+    shutil.copytree(session_folder, folder)
+    for name in ("theta_S.npz", "report.json", "theta_S_hat.npz", "finetune_report.json"):
+        (folder / "calibration" / name).unlink(missing_ok=True)
+    page = CalibrationPage(folder)
+    qtbot.addWidget(page)
+    with qtbot.waitSignal(page.sigJobFinished, timeout=120_000) as finished:
+        page.calibrate()
+        page.cancel()
+    assert finished.args == ["calibration", False]
+    assert not (folder / "calibration" / "theta_S.npz").exists()
+    assert not page.busy and page.calibrate_button.isEnabled()
+
+
+def test_takes_page_tracks_a_video_with_every_rig_and_shows_its_curves(qtbot, session_folder, tmp_path, short_clip):
+    from studio.core.session.calibrate import calibrate_session, finetune_session
+    from studio.core.session.takes import list_takes, load_take
+    from studio.ui.session.takes_page import TakesPage
+
+    if not (session_folder / "calibration" / "theta_S_hat.npz").exists():
+        calibrate_session(session_folder)
+        finetune_session(session_folder)
+    page = TakesPage(session_folder)
+    qtbot.addWidget(page)
+    page.show()
+    with qtbot.waitSignal(page.sigTakeTracked, timeout=180_000) as tracked:
+        page.import_video(short_clip(tmp_path / "clip.avi"), "clip")
+        assert page.busy and not page.import_button.isEnabled()
+    assert tracked.args == ["clip", True]
+    assert list_takes(session_folder) == ["clip"]
+    info, curves = load_take(session_folder, "clip")
+    assert info["rigs"] == ["theta_A", "theta_S", "theta_S_hat"] and info["frames"] == 40
+    assert page.take_list.currentItem().text() == "clip" and page.metrics.rowCount() == 3
+    shown = [item for item in page.plot.getPlotItem().listDataItems()]
+    assert len(shown) == len(page.selected_controls()) == 5
+    rig = page.rig_box.currentText()
+    first = page.selected_controls()[0]
+    np.testing.assert_array_equal(
+        shown[0].getData()[1], curves[rig].values[:, curves[rig].control_names.index(first)]
+    )
+    with qtbot.waitSignal(page.sigFrameChanged) as moved:
+        page.cursor.setValue(float(curves[rig].time_s[20]))
+    assert moved.args == [20]
+
+
+def test_session_window_remembers_the_session_and_closes_cleanly(qtbot, session_folder, tmp_path, monkeypatch):
+    from studio.core.session.library import recent_sessions
+    from studio.ui.session.window import SessionWindow
+
+    monkeypatch.setenv("STUDIO_DATA_DIR", str(tmp_path / "data"))
+    window = SessionWindow(session_folder)
+    qtbot.addWidget(window)
+    window.show()
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == [
+        "Capture", "Calibration", "Takes", "Review"]
+    assert window.review is None  # its GL views wait until the tab is shown
+    window.tabs.setCurrentIndex(3)
+    assert window.review is not None and window.review.isVisible()
+    assert recent_sessions() == [session_folder.resolve()]
+    window.calibration.calibrate()
+    assert window.busy
+    window.close()  # cancels the job; the session's files stay whole
+    qtbot.waitUntil(lambda: not window.busy, timeout=60_000)
+
+
+def test_demo_session_is_created_on_first_use_then_reopened(tmp_path, monkeypatch, assets_dir):
+    from studio.core.rig.rig import RigParameters
+    from studio.core.session.library import DEMO_SEED, open_demo_session
+
+    monkeypatch.setenv("STUDIO_DATA_DIR", str(tmp_path / "data"))
+    session = open_demo_session()
+    assert session.folder == tmp_path / "data" / "sessions" / "demo"
+    assert session.status().missing[0] == "neutral" and len(session.expression_names) == 40
+    assert str(DEMO_SEED) in session.performer["notes"]
+    truth = RigParameters.load(session.calibration_folder / "theta_GT.npz")  # the performer who plays it
+    assert np.isfinite(truth.expression_deltas).all()
+    (session.folder / "marker").write_text("kept")
+    assert open_demo_session().folder == session.folder and (session.folder / "marker").exists()
+
+
+def _ensure_review_take(session_folder, tmp_path, short_clip) -> None:
+    """Track the start of d10.mp4 into the session as take ``review`` (once per session)."""
+    from studio.core.jobs import run_job
+    from studio.core.session.takes import list_takes, track_session_take_job
+    from studio.core.tracking.frame_sources import VideoFileSource
+
+    if "review" not in list_takes(session_folder):
+        with VideoFileSource(short_clip(tmp_path / "clip.avi")) as source:
+            run_job(track_session_take_job(session_folder, source, "review"))
+
+
+def test_review_plays_the_take_on_both_rigs_linked_with_the_curves(qtbot, session_folder, tmp_path, short_clip):
+    from studio.core.session.takes import load_take
+    from studio.ui.session.review_page import ReviewPage
+
+    _ensure_review_take(session_folder, tmp_path, short_clip)
+    page = ReviewPage(session_folder)
+    qtbot.addWidget(page)
+    page.show()
+    page.take_box.setCurrentText("review")
+    _, curves = load_take(session_folder, "review")
+    rig = page.rig_box.currentText()
+    page.slider.setValue(12)  # slider → frame, cursor and both rigs
+    assert page.frame == 12 and page.cursor.value() == pytest.approx(curves[rig].time_s[12])
+    expected = page.performer_rig.evaluate(np.nan_to_num(curves[rig].values[12:13]).astype(np.float64))[0]
+    np.testing.assert_allclose(page.performer_vertices, expected, atol=1e-6)
+    page.cursor.setValue(float(curves[rig].time_s[30]))  # cursor → slider
+    assert page.frame == 30 and page.slider.value() == 30
+    frames = []
+    page.sigFrameChanged.connect(frames.append)
+    page.loop_box.setChecked(False)
+    page.play_button.setChecked(True)
+    qtbot.waitUntil(lambda: not page.play_button.isChecked(), timeout=20_000)  # plays to the end, stops
+    assert frames[0] == 31 and frames[-1] == curves[rig].num_frames - 1
+    page.close()
+
+
+def test_review_retargets_the_take_to_every_kind_of_target_and_exports_it(qtbot, session_folder, tmp_path, short_clip):
+    import trimesh
+
+    from studio.core.io.curves import TakeCurves
+    from studio.core.io.formats import read_livelink_csv, read_morph_glb_summary
+    from studio.ui.session.review_page import DEFAULT_TARGET, ReviewPage
+
+    _ensure_review_take(session_folder, tmp_path, short_clip)
+    page = ReviewPage(session_folder)
+    qtbot.addWidget(page)
+    page.show()
+    page.take_box.setCurrentText("review")
+    qtbot.waitUntil(lambda: page.target is not None and page.target.name == DEFAULT_TARGET, timeout=20_000)
+    curves = page.current_curves()
+    kinds = {}
+    for index in range(page.target_box.count()):
+        name = page.target_box.itemData(index)
+        page.target_box.setCurrentIndex(index)
+        qtbot.waitUntil(lambda name=name: page.target is not None and page.target.name == name, timeout=30_000)
+        target = page.target
+        kinds[target.kind] = name
+        page.slider.setValue(20)
+        expected = target.rig.evaluate(np.nan_to_num(target.retarget(curves.values[20].astype(np.float64))))
+        np.testing.assert_allclose(page.target_vertices, expected, atol=1e-5)
+        assert target.label in page.target_label.text()
+        if target.kind in ("stylized", "game"):
+            for fmt, suffix in (("livelink", ".csv"), ("csv", ".csv"), ("json", ".json"), ("glb", ".glb")):
+                path = tmp_path / f"{target.name}-{fmt}{suffix}"
+                worker = page.export(fmt, path)
+                with qtbot.waitSignal(worker.finished, timeout=30_000):
+                    pass
+                assert path.exists(), page.status_label.text()
+                assert f"exported {path.name}" in page.status_label.text()
+            glb = read_morph_glb_summary(tmp_path / f"{target.name}-glb.glb")
+            assert glb["target_names"] == target.control_names and glb["weights"].shape == (curves.num_frames, len(target.control_names))
+            scene = trimesh.load(tmp_path / f"{target.name}-glb.glb", force="scene", process=False)
+            (geometry,) = scene.geometry.values()
+            assert len(geometry.vertices) == target.rig.num_vertices
+            assert len(geometry.metadata["targetNames"]) == len(target.control_names)
+            assert read_livelink_csv(tmp_path / f"{target.name}-livelink.csv").num_frames == curves.num_frames
+            exported = TakeCurves.read_csv(tmp_path / f"{target.name}-csv.csv")
+            assert exported.control_names == target.control_names
+    assert set(kinds) == {"identity", "stylized", "game"}
+    assert any(name.startswith("session:") for name in kinds.values()) or page.target_box.findData(
+        f"session:{session_folder}") >= 0
+    page.close()
