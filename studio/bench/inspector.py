@@ -14,6 +14,8 @@ import time
 
 import numpy as np
 
+from studio.core.errors import StudioError
+
 
 def ensure_display() -> object | None:
     """Start a virtual X display (pyvirtualdisplay) when there is none on Linux; returns it, or None."""
@@ -22,7 +24,7 @@ def ensure_display() -> object | None:
     try:
         from pyvirtualdisplay import Display
     except ImportError as error:
-        raise RuntimeError("no display: run under `xvfb-run -a` or install pyvirtualdisplay") from error
+        raise StudioError("no display: run under `xvfb-run -a` or install pyvirtualdisplay") from error
     display = Display(visible=False, size=(1600, 1000), color_depth=24)
     display.start()
     return display
@@ -54,7 +56,7 @@ def run_inspector_benchmark(frames: int = 120, seed: int = 0, control: str = "ja
         while view.draw_count == 0 and time.perf_counter() < deadline:
             app.processEvents()
         if view.draw_count == 0:
-            raise RuntimeError("the 3D view never drew")
+            raise StudioError("the 3D view never drew")
         slider = window.control_panel.sliders[control]
         rng = np.random.default_rng(seed)
         phase = rng.uniform(0, 1)

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from studio.bench.inspector import ensure_display
+from studio.core.errors import StudioError
 from studio.core.tracking.frame_sources import Frame, FrameSource
 
 #: Image size the benchmark feeds (a webcam's usual 640×480).
@@ -145,7 +146,7 @@ def _run_window(rig, source, seconds: float, realtime: bool, warmup_s: float = 1
     app.processEvents()
     measured = [result for t, result in shown[index_before:] if t <= end]
     if not measured:
-        raise RuntimeError(f"no frame shown ({stopped[0] if stopped else 'no reason'})")
+        raise StudioError(f"no frame shown ({stopped[0] if stopped else 'no reason'})")
     elapsed = end - begin
     last = measured[-1]
     stages = {

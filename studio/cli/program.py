@@ -15,30 +15,12 @@ from collections.abc import Sequence
 
 from studio.cli import bench, gui, retarget, session, tracking
 from studio.cli.assets import add_assets_parser
+from studio.core.errors import StudioError
 
-# Errors that mean bad input or a missing resource (one line for the user), by module; checked only after a
-# command failed, so the check imports nothing that the command did not already load.
-_EXPECTED_ERRORS = {
-    "studio.core.assets": ("AssetUnavailableError", "AssetVerificationError"),
-    "studio.core.rig.rig": ("RigFileError",),
-    "studio.core.rig.definition": ("RigDefinitionError",),
-    "studio.core.tracking.frame_sources": ("FrameSourceError",),
-    "studio.core.tracking.tracker": ("TrackingError",),
-    "studio.core.jobs": ("JobCancelled",),
-    "studio.core.io.curves": ("TakeFileError",),
-    "studio.core.session.folder": ("SessionError",),
-    "studio.core.capture.burst": ("CaptureError",),
-    "studio.core.capture.expression_sets": ("ExpressionSetError",),
-    "studio.core.retarget.targets": ("TargetError",),
-}
-
-
-def _expected_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [ValueError, KeyError, OSError]
-    for module_name, names in _EXPECTED_ERRORS.items():
-        module = sys.modules.get(module_name)
-        errors.extend(getattr(module, name) for name in names if module is not None and hasattr(module, name))
-    return tuple(errors)
+#: What a command may fail with on bad input or a missing resource: one line for the user, no traceback. Every
+#: error of the studio is a StudioError; bad arguments and unreadable files surface as ValueError, KeyError or
+#: OSError from the libraries underneath.
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (StudioError, ValueError, KeyError, OSError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except Exception as error:
-        if os.environ.get("STUDIO_DEBUG") or not isinstance(error, _expected_errors()):
+        if os.environ.get("STUDIO_DEBUG") or not isinstance(error, EXPECTED_ERRORS):
             raise
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"error: {message}", file=sys.stderr)

@@ -2,10 +2,16 @@
 
 A *job* is a generator function: each ``yield`` reports progress (for instance a ``(done, total)`` tuple)
 and is a point where the work can stop; the result is the generator's ``return`` value. The GUI drives
-jobs with superqt's ``create_worker`` (its ``yielded`` signal carries the progress, ``returned`` the result,
-and ``quit()`` stops the generator at its next ``yield``); scripts, the CLI and tests drive them with
-:func:`run_job`. Jobs that take a ``cancel`` argument check it between units of work (see
+jobs through its one worker door, ``studio.ui.workers.job_worker`` (a superqt worker: ``yielded`` carries the
+progress, ``returned`` the result, and ``quit()`` stops the generator at its next ``yield``); scripts, the
+CLI and tests drive them with :func:`run_job`. Failures are :class:`~studio.core.errors.StudioError`
+subclasses with one-line messages. Jobs that take a ``cancel`` argument check it between units of work (see
 :func:`is_cancelled`) and raise :class:`JobCancelled` when it is set.
+
+Jobs never leave a process-wide setting changed: a job that wants fewer torch threads for its small solves
+runs under :func:`torch_threads` (a context manager that restores the caller's setting) or is wrapped in
+:func:`with_torch_threads`, which sets the threads only while the job computes and restores them at every
+``yield``, so whoever drives the job (a GUI worker, the command line's progress bar) keeps its own.
 
 Example
 -------
@@ -21,13 +27,16 @@ Example
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from studio.core.errors import StudioError
 
 Result = TypeVar("Result")
 
 
-class JobCancelled(Exception):
+class JobCancelled(StudioError):
     """A job stopped because its ``cancel`` flag was set (one-line message).
 
     Attributes
@@ -95,3 +104,45 @@ def run_job(job: Generator[Any, Any, Result], on_progress: Callable[[Any], None]
             return stop.value
         if on_progress is not None:
             on_progress(progress)
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the ``with`` block with torch's intra-op thread count at ``threads``; restore it afterwards.
+
+    With torch's OpenMP backend the setting belongs to the calling thread (a worker thread's setting does not
+    reach the GUI thread), but a job driven on the main thread would change the caller's: this restores it,
+    whatever happens in the block. ``None`` leaves the setting alone.
+    """
+    if threads is None:
+        yield
+        return
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def with_torch_threads(job: Generator[Any, Any, Result], threads: int | None) -> Generator[Any, Any, Result]:
+    """The job, computing with ``threads`` torch threads between its yields (:func:`torch_threads` around each
+    step) and with the caller's setting while it waits at a ``yield``; closing or throwing into the wrapper
+    reaches the job."""
+    value: Any = None
+    throwing = False
+    while True:
+        try:
+            with torch_threads(threads):
+                progress = job.throw(value) if throwing else job.send(value)
+        except StopIteration as stop:
+            return stop.value
+        try:
+            value, throwing = (yield progress), False
+        except GeneratorExit:
+            job.close()
+            raise
+        except BaseException as error:  # thrown in by the driver: hand it to the job
+            value, throwing = error, True

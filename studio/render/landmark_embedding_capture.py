@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from studio.core.errors import StudioError
 from studio.core.rig.rig import Rig
 from studio.core.tracking.landmark_embedding import (
     EmbeddingReport,
@@ -184,7 +185,7 @@ def compute_landmark_embedding(
     cameras = capture_cameras(yaws_deg, pitches_deg, distance_cm)
     views, missed = capture_landmark_views(rig, cameras, size, model_path)
     if missed:
-        raise RuntimeError(f"MediaPipe found no face in views {', '.join(missed)}")
+        raise StudioError(f"MediaPipe found no face in views {', '.join(missed)}")
     camera = cameras[0]
     metadata = {
         "yaw_deg": ",".join(f"{y:g}" for y in yaws_deg),

@@ -9,12 +9,12 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
-from superqt.utils import create_worker
 
 from studio.core.rig.definition import RigDefinition
 from studio.core.rig.inspection import RigInspection
 from studio.core.rig.rig import Rig
 from studio.ui.windows import open_inspector, open_session_window
+from studio.ui.workers import job_worker
 
 
 def load_ict_inspection() -> RigInspection:
@@ -86,11 +86,11 @@ class StudioApplication:
         self.startup = StartupWindow()
         self.startup.show()
         if inspector or self.controls:
-            self.worker = create_worker(load_ict_inspection, _start_thread=False)
+            self.worker = job_worker(load_ict_inspection)
             self.worker.returned.connect(self._open_inspector)
         else:
             self.startup.message.setText("Opening the session…")
-            self.worker = create_worker(load_session, session, _start_thread=False)
+            self.worker = job_worker(load_session, session)
             self.worker.returned.connect(self._open_session)
         self.worker.errored.connect(self._failed)
         self.worker.start()

@@ -15,10 +15,10 @@ from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDialog, QFileDialog, QMainWindow, QMenu, QMessageBox, QWidget
 
+from studio.core.errors import StudioError
 from studio.core.rig.definition import RigDefinition
 from studio.core.rig.inspection import RigInspection
 from studio.core.rig.rig import Rig
-from studio.core.session.folder import SessionError
 from studio.core.session.library import copy_session, open_demo_session, recent_sessions
 from studio.ui.session.window import NewSessionDialog, SessionWindow
 from studio.ui.tools.inspector import RigInspectorWindow
@@ -50,7 +50,7 @@ def open_session_window(folder: str | Path, parent: QWidget | None = None) -> Se
             return window
     try:
         window = SessionWindow(folder)
-    except (SessionError, OSError, ValueError) as error:
+    except (StudioError, OSError) as error:
         QMessageBox.warning(parent, "Open session", str(error))
         return None
     add_studio_menus(window)
@@ -163,7 +163,7 @@ def ask_new_session(parent: QWidget) -> SessionWindow | None:
         return None
     try:
         session = dialog.create()
-    except (SessionError, OSError, ValueError) as error:
+    except (StudioError, OSError) as error:
         QMessageBox.warning(parent, "New session", str(error))
         return None
     return open_session_window(session.folder, parent)
@@ -184,7 +184,7 @@ def ask_save_copy(window: SessionWindow) -> SessionWindow | None:
         return None
     try:
         copy = copy_session(window.session, folder)
-    except (SessionError, OSError, ValueError) as error:
+    except (StudioError, OSError) as error:
         QMessageBox.warning(window, "Save a copy", str(error))
         return None
     return open_session_window(copy.folder, window)

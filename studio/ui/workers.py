@@ -1,17 +1,27 @@
-"""Generator jobs in superqt workers, with every failure reported.
+"""The one door through which the UI runs work off the GUI thread: :func:`job_worker`.
 
-superqt's ``GeneratorWorker`` takes a ``RuntimeError`` raised inside the generator for a deleted Qt object:
-it warns and ends *without* ``errored`` or ``finished``, so a page would wait forever. The studio's own
-errors are often ``RuntimeError`` subclasses (``SessionError``, ``FrameSourceError``, ``CaptureError``,
-``TrackingError``), so :func:`job_worker` re-raises them as :class:`JobFailed`, which superqt reports.
+Long work is a generator job of the core (GUIDE §2): it yields progress, checks for cancellation and returns
+its result. :func:`job_worker` wraps one (or a plain function, for short one-off work such as building a
+retarget target) in a superqt worker: ``yielded`` carries the progress, ``returned`` the result, ``errored``
+every failure and ``finished`` comes last, always. Every page and tool window starts its workers here.
+
+superqt's worker takes a ``RuntimeError`` raised by the work for a deleted Qt object: it warns and ends
+*without* ``errored`` or ``finished``, so a page would wait forever. The studio's own errors are
+:class:`~studio.core.errors.StudioError` (never a ``RuntimeError``); a third-party one (torch, OpenCV) is
+re-raised here as a ``StudioError`` with its one line, so it is reported like any other failure.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Generator
 from typing import Any
 
-from superqt.utils import GeneratorWorker, create_worker
+from superqt.utils import WorkerBase, create_worker
+
+from studio.core.errors import StudioError
+
+__all__ = ["job_worker", "one_line"]
 
 
 def one_line(error: BaseException) -> str:
@@ -20,18 +30,40 @@ def one_line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
-class JobFailed(Exception):
-    """A job failed; the message is the original error's (its ``__cause__``)."""
+def _reported(error: RuntimeError) -> StudioError:
+    return StudioError(f"{type(error).__name__}: {one_line(error)}")
 
 
-def _guarded(function: Callable[..., Generator], *args: Any, **kwargs: Any) -> Generator:
+def _guarded_job(function: Callable[..., Generator], *args: Any, **kwargs: Any) -> Generator:
     try:
         return (yield from function(*args, **kwargs))
     except RuntimeError as error:
-        raise JobFailed(str(error) or type(error).__name__) from error
+        raise _reported(error) from error
 
 
-def job_worker(function: Callable[..., Generator], *args: Any, **kwargs: Any) -> GeneratorWorker:
-    """A not yet started superqt worker running ``function(*args, **kwargs)`` (a generator job), whose
-    failures all reach ``errored`` (then ``finished``); connect its signals, then ``start()`` it."""
-    return create_worker(_guarded, function, *args, _start_thread=False, _ignore_errors=True, **kwargs)
+def _guarded_call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    try:
+        return function(*args, **kwargs)
+    except RuntimeError as error:
+        raise _reported(error) from error
+
+
+def job_worker(function: Callable[..., Any], *args: Any, **kwargs: Any) -> WorkerBase:
+    """A not yet started superqt worker running ``function(*args, **kwargs)``.
+
+    Parameters
+    ----------
+    function : callable
+        A generator job (its yields become ``yielded``; ``quit()`` stops it at its next yield) or a plain
+        function.
+    *args, **kwargs
+        Its arguments.
+
+    Returns
+    -------
+    superqt.utils.GeneratorWorker or superqt.utils.FunctionWorker
+        Connect its signals, then ``start()`` it. Errors reach ``errored`` (never re-raised in the GUI thread),
+        then ``finished``.
+    """
+    guarded = _guarded_job if inspect.isgeneratorfunction(function) else _guarded_call
+    return create_worker(guarded, function, *args, _start_thread=False, _ignore_errors=True, **kwargs)

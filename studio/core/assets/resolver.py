@@ -27,6 +27,7 @@ import numpy as np
 from studio.core.assets.catalog import ASSETS, AssetSpec, get_spec
 from studio.core.assets.fingerprint import verify_arrays
 from studio.core.assets.hashing import sha256_file
+from studio.core.errors import StudioError
 
 __all__ = [
     "ASSETS_DIR_ENV",
@@ -54,7 +55,7 @@ Where = Literal["STUDIO_ASSETS_DIR", "cache", "missing"]
 _log = logging.getLogger(__name__)
 
 
-class AssetUnavailableError(Exception):
+class AssetUnavailableError(StudioError):
     """An asset is neither in ``STUDIO_ASSETS_DIR`` nor in the cache, and could not be downloaded.
 
     ``str(error)`` is one line naming the file, where it was looked for, the URL and what to do.
@@ -86,7 +87,7 @@ class AssetUnavailableError(Exception):
         super().__init__(message)
 
 
-class AssetVerificationError(ValueError):
+class AssetVerificationError(StudioError):
     """A downloaded or converted asset does not match the digests recorded in the catalog."""
 
 

@@ -67,7 +67,7 @@ import torch
 from studio.core.calibration.calibrate import CalibrationPair, mesh_propagator, per_shape
 from studio.core.capture.expression_sets import SimonSaysSet, must_not_move_indices
 from studio.core.geometry.bounded_least_squares import BoundedSolution
-from studio.core.jobs import Cancel, JobCancelled, is_cancelled, run_job
+from studio.core.jobs import Cancel, JobCancelled, is_cancelled, run_job, with_torch_threads
 from studio.core.rig.definition import RigDefinition
 from studio.core.rig.rig import Rig, RigParameters
 from studio.core.tracking.gaze import GazeModel
@@ -554,15 +554,11 @@ def finetune_job(
     -------
     FinetuneResult
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the solves are small: extra threads cost 3x more than they give (bench finetune)
-    try:
-        return (yield from _finetune(
-            rig, parameters, pairs, definition, expression_set, embedding, gaze, settings, stage_name,
-            tracker_options, cancel,
-        ))
-    finally:
-        torch.set_num_threads(threads)
+    # the solves are small: extra threads cost 3x more than they give (bench finetune)
+    return (yield from with_torch_threads(_finetune(
+        rig, parameters, pairs, definition, expression_set, embedding, gaze, settings, stage_name,
+        tracker_options, cancel,
+    ), 1))
 
 
 def _finetune(

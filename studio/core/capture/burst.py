@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from studio.core.errors import StudioError
 from studio.core.jobs import Cancel, JobCancelled, is_cancelled
 from studio.core.tracking.frame_sources import Frame, FrameSource
 
@@ -46,7 +47,7 @@ _MAD_TO_SIGMA = 1.4826
 CaptureProgress = tuple[Any, ...]
 
 
-class CaptureError(RuntimeError):
+class CaptureError(StudioError):
     """A burst could not be captured (no face, never still, source ended); one-line message."""
 
 

@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from studio.core.errors import StudioError
 from studio.core.io.atomic_files import write_text_atomic
 from studio.core.io.resources import RESOURCES_DIR, RIGS_DIR
 from studio.core.rig.control_curves import control_units
@@ -94,7 +95,7 @@ _EVAL_KEYS = {"format", "version", "name", "rig", "description", "poses"}
 _POSE_KEYS = {"name", "kind", "controls"}
 
 
-class ExpressionSetError(ValueError):
+class ExpressionSetError(StudioError):
     """An expression set is unreadable, inconsistent, or does not fit a rig (one-line message)."""
 
 

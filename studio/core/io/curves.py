@@ -21,12 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
+from studio.core.errors import StudioError
 from studio.core.io.atomic_files import write_text_atomic
 
 FIXED_COLUMNS = ("frame", "time_s", "face_found")
 
 
-class TakeFileError(ValueError):
+class TakeFileError(StudioError):
     """A curves file is unreadable or malformed; the message names the line and column."""
 
 

@@ -51,6 +51,7 @@ import numpy as np
 import torch
 
 from studio.core.capture.expression_sets import SimonSaysSet, generate_simon_says_set
+from studio.core.errors import StudioError
 from studio.core.geometry.bounded_least_squares import BoundedLeastSquares
 from studio.core.io.resources import RESOURCES_DIR
 from studio.core.rig.definition import REGIONS, RigDefinition, RigDefinitionError
@@ -92,7 +93,7 @@ _FEATURE_KEYS = {"name", "anchor", "offset_cm", "scale", "radius_cm"}
 _CONTROL_KEYS = {"name", "label", "region", "role", "mirror", "facs", "arkit", "shape"}
 
 
-class TargetError(ValueError):
+class TargetError(StudioError):
     """A target file is unreadable or inconsistent, or a target cannot be built (one-line message)."""
 
 

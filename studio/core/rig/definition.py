@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from studio.core.errors import StudioError
 from studio.core.io.arkit import ARKIT_BLENDSHAPE_NAMES, arkit_name
 from studio.core.io.resources import RIGS_DIR
 
@@ -82,7 +83,7 @@ _CONSTRAINT_KEYS = {
 _CONSTRAINT_REQUIRED = ("name", "description", "controls", "vertex_pairs")
 
 
-class RigDefinitionError(ValueError):
+class RigDefinitionError(StudioError):
     """A rig definition is unreadable, inconsistent, or does not match a rig (one-line message)."""
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from studio.core.errors import StudioError
 from studio.core.io.atomic_files import write_npz_atomic
 
 ICT_NUM_VERTICES = 26719
@@ -24,7 +25,7 @@ ICT_NUM_VERTICES = 26719
 _REQUIRED_RIG_KEYS = ("neutral", "triangles", "expression_names", "expression_deltas")
 
 
-class RigFileError(ValueError):
+class RigFileError(StudioError):
     """A rig or rig-parameter file is unreadable or does not hold what it should (one-line message)."""
 
 

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from studio.core.capture.burst import NEUTRAL, BurstCapture
+from studio.core.errors import StudioError
 from studio.core.io.atomic_files import fsync_folder, write_atomic, write_npz_atomic, write_text_atomic
 
 #: ``format`` of session.json.
@@ -49,7 +50,7 @@ CALIBRATION_FOLDER = "calibration"
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+.\-]{0,63}")
 
 
-class SessionError(RuntimeError):
+class SessionError(StudioError):
     """A session cannot be created, opened or written (one-line message naming the folder or file)."""
 
 

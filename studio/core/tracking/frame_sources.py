@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from studio.core.errors import StudioError
+
 # OpenCV and FFmpeg print their own diagnostics on stderr ("moov atom not found" for a corrupt file, backend
 # warnings); the studio reports such problems itself in one line, so theirs stay quiet unless set otherwise.
 os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
@@ -43,7 +45,7 @@ VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
-class FrameSourceError(RuntimeError):
+class FrameSourceError(StudioError):
     """A frame source cannot be opened or read (one-line message naming the source and the problem)."""
 
 

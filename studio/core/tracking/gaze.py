@@ -53,6 +53,7 @@ import numpy as np
 
 from studio.core.io.resources import RESOURCES_DIR
 from studio.core.rig.eyeballs import DIRECTIONS, SIDES, gaze_control_name
+from studio.core.rig.rig import RigFileError
 from studio.core.tracking.mediapipe_topology import MediaPipeLandmarkIndex as Index
 
 __all__ = [
@@ -88,7 +89,7 @@ towards the ear, or up, for either eye)."""
 GAZE_CONTROL_NAMES: tuple[str, ...] = tuple(f"eyeLook{d}_{s}" for s in SIDES for d in DIRECTIONS)
 """The eight ``eyeLook`` control names, left eye first."""
 
-class GazeModelError(ValueError):
+class GazeModelError(RigFileError):
     """A gaze model file is unreadable or inconsistent (one-line message)."""
 
 

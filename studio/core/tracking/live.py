@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from studio.core.geometry.temporal_filters import OneEuroFilter
-from studio.core.jobs import Cancel, JobCancelled, is_cancelled
+from studio.core.jobs import Cancel, JobCancelled, is_cancelled, torch_threads
 from studio.core.tracking.face_landmarker import NUM_LANDMARKS
 from studio.core.tracking.frame_sources import Frame, FrameSource
 from studio.core.tracking.neutral import neutral_from_range
@@ -417,7 +417,8 @@ def live_tracking_job(
         See :class:`LatestFrameReader`: ``True`` plays recorded sources at their frame rate and drops
         frames the tracking could not keep up with; ``False`` tracks every frame as fast as possible.
     solver_threads : int or None
-        torch intra-op threads while the job runs (restored when it ends): one frame's ``53×53`` solve is
+        torch intra-op threads while a frame is tracked (:func:`studio.core.jobs.torch_threads`: the
+        caller's setting is back at every ``yield``): one frame's ``53×53`` solve is
         fastest on one thread (0.8 ms on two cores), while two threads that wait for each other on a busy
         two-core machine take 6 ms on average and 28 ms at the 95th percentile. ``None`` leaves torch's
         setting alone.
@@ -440,12 +441,6 @@ def live_tracking_job(
     FrameSourceError
         The source failed (a corrupt video); frames before the failure were yielded.
     """
-    previous_threads = None
-    if solver_threads is not None:
-        import torch
-
-        previous_threads = torch.get_num_threads()
-        torch.set_num_threads(int(solver_threads))
     started = time.perf_counter()
     reader = LatestFrameReader(source, realtime=realtime).start()
     tracked = 0
@@ -464,9 +459,10 @@ def live_tracking_job(
                 continue
             read_at_s = reader.read_at_s
             start = time.perf_counter()
-            observation = reconstructor.observe(frame)
-            landmarks_ms = 1e3 * (time.perf_counter() - start)
-            result = live_tracker.process(frame.index, frame.time_s, observation.landmarks)
+            with torch_threads(solver_threads):
+                observation = reconstructor.observe(frame)
+                landmarks_ms = 1e3 * (time.perf_counter() - start)
+                result = live_tracker.process(frame.index, frame.time_s, observation.landmarks)
             tracked += 1
             if is_cancelled(cancel):
                 raise JobCancelled(f"{source.name}: live tracking stopped after {tracked} frames", summary())
@@ -480,5 +476,3 @@ def live_tracking_job(
             )
     finally:
         reader.stop()
-        if previous_threads is not None:
-            torch.set_num_threads(previous_threads)

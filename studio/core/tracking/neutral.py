@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from studio.core.errors import StudioError
 from studio.core.tracking.mediapipe_topology import MediaPipeLandmarkIndex as Index
 
 #: Names of the columns of :func:`expression_ratios`.
@@ -34,7 +35,7 @@ _REQUIRED_LANDMARKS = max(
 ) + 1  # fmt: skip
 
 
-class PerformerNeutralError(ValueError):
+class PerformerNeutralError(StudioError):
     """No usable performer neutral in the frames asked for (one-line message)."""
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from studio.core.errors import StudioError
 from studio.core.geometry.alignment import mediapipe_to_right_handed, robust_similarity_transform
 from studio.core.geometry.bounded_least_squares import BoundedLeastSquares
 from studio.core.rig.rig import Rig
@@ -47,7 +48,7 @@ MAX_ANCHOR_SPREAD_MM = 3.0
 NUM_RIGID = 7
 
 
-class TrackingError(RuntimeError):
+class TrackingError(StudioError):
     """Tracking cannot proceed (no face in the neutral range, no face at all); one-line message."""
 
 

@@ -35,7 +35,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt.utils import create_worker
 
 from studio.core.retarget.curves import export_take
 from studio.core.retarget.targets import RetargetTarget, available_targets
@@ -228,7 +227,7 @@ class ReviewPage(QWidget):
             return
         self.target_label.setText(f"building target {self.target_box.currentText()}…")
         # bound methods, not lambdas: Qt drops the connections when the page goes before the worker ends
-        worker = create_worker(_build_target, name, self.base_rig, _start_thread=False, _ignore_errors=True)
+        worker = job_worker(_build_target, name, self.base_rig)
         worker.returned.connect(self._target_built)
         worker.errored.connect(self._target_failed)
         self._target_worker = worker

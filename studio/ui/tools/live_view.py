@@ -46,7 +46,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt.utils import create_worker
 
 from studio.core.io.arkit import ARKIT_BLENDSHAPE_NAMES
 from studio.core.io.vmc import DEFAULT_VMC_HOST, DEFAULT_VMC_PORT, VmcSender, parse_host_port
@@ -58,7 +57,7 @@ from studio.core.session.targets import open_target
 from studio.core.tracking.frame_sources import VIDEO_EXTENSIONS, FrameSource, list_cameras, open_frame_source
 from studio.core.tracking.live import DEFAULT_NEUTRAL_FRAMES, STAGES, LiveResult, LiveSummary
 from studio.ui.widgets.rig_view import RigView
-from studio.ui.workers import one_line
+from studio.ui.workers import job_worker, one_line
 
 pg.setConfigOptions(imageAxisOrder="row-major")
 
@@ -133,19 +132,6 @@ def target_stream_mapping(target: RetargetTarget) -> StreamMapping:
         return ARKIT_BLENDSHAPE_NAMES, target.arkit(target.retarget(controls)).astype(np.float64)
 
     return convert
-
-
-class LiveTrackingError(Exception):
-    """Live tracking failed (bad video, camera gone); one-line message.
-
-    Not a ``RuntimeError``: superqt takes a ``RuntimeError`` out of a worker for a deleted worker and drops
-    it without emitting ``errored`` or ``finished``.
-    """
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Long-running Qt on CPython 3.11, and vispy with threads
-# ----------------------------------------------------------------------------------------------------------
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -235,8 +221,6 @@ class _LiveRun:
         except JobCancelled as cancelled:
             self.summary = cancelled.partial
             return self.summary
-        except Exception as error:
-            raise LiveTrackingError(one_line(error)) from error
         finally:
             self.finish()
 
@@ -562,7 +546,7 @@ class LiveTrackingWindow(QMainWindow):
         self.view_box.invertX(mirror)
         run = _LiveRun(self.rig, spec, self._tracker_cache, self.neutral_frames, self.realtime)
         # errors are shown in the status line (our errored slot), not re-raised in the GUI thread
-        worker = create_worker(run.work, _start_thread=False, _ignore_errors=True)
+        worker = job_worker(run.work)
         # in the worker thread, when it quits with the generator paused at a yield
         worker.aborted.connect(run.finish, Qt.ConnectionType.DirectConnection)
         me = weakref.ref(self)
@@ -672,9 +656,7 @@ class LiveTrackingWindow(QMainWindow):
         self.set_stream_mapping(None)
         if name is None:
             return None
-        from superqt.utils import create_worker
-
-        worker = create_worker(open_target, name, self.rig, _start_thread=False, _ignore_errors=True)
+        worker = job_worker(open_target, name, self.rig)
         worker.returned.connect(self._stream_target_built)  # bound methods: dropped with the window
         worker.errored.connect(self._stream_target_failed)
         self._target_worker = worker
