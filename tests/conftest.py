@@ -71,12 +71,10 @@ def _record_synthetic_session(folder: Path, seed: int, expression_names: list[st
     """Record a Simon-Says session of a few expressions from the synthetic performer (render → MediaPipe)."""
     from studio.core.jobs import run_job
     from studio.core.session.synthetic import synthetic_session_job
-    from studio.render.synthetic_performer import SyntheticPerformerSource
+    from studio.render.synthetic_performer import PromptedPerformerSource
 
-    def source_for(rig, curves, source_seed):
-        return SyntheticPerformerSource(rig, curves, fps=30.0, seed=source_seed)
-
-    return run_job(synthetic_session_job(folder, seed, source_for, expression_names))
+    return run_job(synthetic_session_job(folder, seed, lambda rig: PromptedPerformerSource(rig, seed=seed),
+                                         expression_names))
 
 
 def _short_clip(path: Path, frames: int = 40) -> Path:

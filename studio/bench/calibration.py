@@ -88,10 +88,10 @@ def image_captures(rig, definition, theta_gt, seed: int, expression_set: str) ->
     from studio.core.session.calibrate import calibration_pairs, session_expression_set
     from studio.core.session.synthetic import synthetic_session_job
     from studio.core.tracking.tracker import Tracker
-    from studio.render.synthetic_performer import SyntheticPerformerSource
+    from studio.render.synthetic_performer import PromptedPerformerSource
 
-    def source_for(performer, curves, source_seed):
-        return SyntheticPerformerSource(performer, curves, fps=30.0, seed=source_seed)
+    def source_for(performer):
+        return PromptedPerformerSource(performer, seed=seed)
 
     with tempfile.TemporaryDirectory(prefix="bench-calibration-") as folder:
         job = synthetic_session_job(folder, seed, source_for, expression_set=expression_set, theta_gt=theta_gt)

@@ -79,8 +79,7 @@ def run_finetune_benchmark(
         truth_mesh = gt.evaluate(truth)[:, face]
         for label in TRACKERS:
             tracker = Tracker(rig.with_parameters(parameters[label]), embedding, device=device)
-            tracker.set_performer_neutral(rig_points)
-            tracked = tracker.solve(landmarks).controls
+            tracked = tracker.solve(landmarks, tracker.performer_neutral(rig_points)).controls
             animation_rig = rig.with_parameters(parameters[label.removesuffix("_hat")])
             vertex = vertex_error_mm(animation_rig.evaluate(tracked)[:, face], truth_mesh)
             metrics = animation_metrics(tracked, tweakers, truth=truth, vertex_error=vertex)

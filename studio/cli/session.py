@@ -11,18 +11,16 @@ def _cmd_session_synthetic(args: argparse.Namespace) -> int:
 
     from studio.core.jobs import run_job
     from studio.core.session.synthetic import synthetic_session_job
-    from studio.render.synthetic_performer import SyntheticPerformerSource
+    from studio.render.synthetic_performer import PromptedPerformerSource
 
-    def source_for(rig, curves, seed):
-        return SyntheticPerformerSource(rig, curves, fps=30.0, seed=seed)
+    with tqdm(desc="capturing", unit="frame", file=sys.stderr, disable=args.quiet) as bar:
 
-    with tqdm(desc="capturing", unit="step", file=sys.stderr, disable=args.quiet) as bar:
-
-        def show(progress: tuple) -> None:
-            bar.set_description(f"{progress[0]}")
+        def show(frame) -> None:
+            bar.set_description(f"{frame.expression.name} ({len(frame.status.captured)}/{frame.count})")
             bar.update(1)
 
-        job = synthetic_session_job(args.folder, args.seed, source_for, expression_set=args.expression_set)
+        job = synthetic_session_job(args.folder, args.seed, lambda rig: PromptedPerformerSource(rig, seed=args.seed),
+                                    expression_set=args.expression_set)
         session = run_job(job, on_progress=show)
     status = session.status()
     print(f"{args.folder}: {len(status.captured)} captures, {len(status.missing)} missing, "

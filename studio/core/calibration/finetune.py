@@ -243,19 +243,23 @@ class TrackerInversion:
     Parameters
     ----------
     tracker : Tracker
-        The tracker whose settings (coordinate weights, ridge, device, performer neutral, gaze) are used;
-        its performer neutral must be set. Controls its gaze model reads are not solved for
-        (:attr:`solved`).
+        The tracker whose settings (coordinate weights, ridge, device, gaze) are used. Controls its gaze model
+        reads are not solved for (:attr:`solved`).
+    neutral_points : np.ndarray
+        The performer's neutral the displacements are taken from, rig space ``(N, 3)``, cm (the rigid
+        correction is solved about it); the rig's own :attr:`Tracker.rig_points` for Simon-Says pairs, which
+        are laid onto the rig's neutral.
     """
 
-    def __init__(self, tracker: Tracker) -> None:
-        if tracker.performer_neutral is None:
-            raise ValueError("the tracker needs a performer neutral before fine-tuning")
+    def __init__(self, tracker: Tracker, neutral_points: np.ndarray) -> None:
+        neutral_points = np.asarray(neutral_points, np.float64)
+        if neutral_points.shape != tracker.rig_points.shape or not np.isfinite(neutral_points).all():
+            raise ValueError(f"neutral_points must be finite with shape {tracker.rig_points.shape}")
         self.num_controls = tracker.rig.num_controls
         self.coordinate_weights = np.asarray(tracker.coordinate_weights, np.float64)
-        self.num_points = len(tracker.performer_neutral)
+        self.num_points = len(neutral_points)
         self.weights = np.tile(self.coordinate_weights, self.num_points)  # (M,)
-        self.rigid = rigid_correction_basis(tracker.performer_neutral)  # (R, N, 3)
+        self.rigid = rigid_correction_basis(neutral_points)  # (R, N, 3)
         self.ridge = float(tracker.ridge)
         self.device = tracker.device
         self.solved = np.ones(self.num_controls, bool)
@@ -583,8 +587,7 @@ def _finetune(
         raise ValueError(f"unknown fine-tuning stages {unknown}: use 1, 2, 3, 4")
     embedding = embedding or LandmarkEmbedding.ict()
     tracker = Tracker(rig.with_parameters(parameters), embedding, gaze=gaze, **(tracker_options or {}))
-    tracker.set_performer_neutral(tracker.rig_points)
-    inversion = TrackerInversion(tracker)
+    inversion = TrackerInversion(tracker, tracker.rig_points)  # the pairs are laid onto the rig's neutral
     targets = np.stack([np.asarray(p.controls, np.float64) for p in pairs])
     if targets.shape[1] != rig.num_controls:
         raise ValueError(f"pair controls must have shape ({rig.num_controls},), got {targets.shape[1:]}")

@@ -3,7 +3,8 @@
 A Simon-Says expression is recorded as a *burst*: the performer makes the expression, the studio waits
 until the face holds still (:class:`StillnessDetector` on the head-pose-free landmarks), records
 ``burst_frames`` frames, and averages them robustly (:func:`average_burst`) into one face, rig space,
-centimetres. :func:`capture_expression_job` does that for one expression as a generator job (GUIDE §2);
+centimetres (:func:`burst_from_frames`). The guided capture that prompts, waits and records is the session's
+(:func:`studio.core.session.simon_says.simon_says_job`).
 
 Conventions: landmarks are MediaPipe's ``N = 478``; raw landmarks are pixels (x right, y down, z MediaPipe's
 relative depth in the scale of x); aligned landmarks are rig space, centimetres, +y up; speeds are mm/s;
@@ -14,19 +15,14 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from studio.core.errors import StudioError
-from studio.core.jobs import Cancel, JobCancelled, is_cancelled
-from studio.core.tracking.frame_sources import Frame, FrameSource
-
-if TYPE_CHECKING:
-    from studio.core.tracking.reconstruction import FaceObservation, GeometryReconstructor
-    from studio.core.tracking.tracker import Tracker
+from studio.core.tracking.reconstruction import FaceObservation
 
 #: The capture every session starts with; the tracker's performer neutral comes from it.
 NEUTRAL = "neutral"
@@ -41,11 +37,6 @@ THUMBNAIL_MAX_SIDE = 160
 #: Smallest MAD used by :func:`average_burst` (cm): a perfectly steady burst does not reject rounding noise.
 _MIN_MAD_CM = 1e-3
 _MAD_TO_SIGMA = 1.4826
-
-#: Progress of :func:`capture_expression_job`: ``("waiting", speed_mm_per_s)`` (NaN without a face) or
-#: ``("capturing", frames_done, burst_frames)``.
-CaptureProgress = tuple[Any, ...]
-
 
 class CaptureError(StudioError):
     """A burst could not be captured (no face, never still, source ended); one-line message."""
@@ -302,117 +293,6 @@ def _json_float(value: float) -> float | None:
 def _thumbnail(image: np.ndarray) -> np.ndarray:
     step = max(1, math.ceil(max(image.shape[:2]) / THUMBNAIL_MAX_SIDE))
     return np.ascontiguousarray(image[::step, ::step])
-
-
-def capture_expression_job(
-    source: FrameSource,
-    reconstructor: GeometryReconstructor,
-    tracker: Tracker,
-    burst_frames: int = 30,
-    max_wait_s: float = 10.0,
-    cancel: Cancel = None,
-    stillness: StillnessDetector | None = None,
-    outlier_mads: float = DEFAULT_OUTLIER_MADS,
-) -> Generator[CaptureProgress, None, BurstCapture]:
-    """Capture one held expression (a generator job): wait until still, record a burst, average it.
-
-    Parameters
-    ----------
-    source : FrameSource
-        Frames of the performer (not closed here); its iteration is ended when the job ends.
-    reconstructor : GeometryReconstructor
-        Turns frames into landmarks (anything with ``observe(frame) -> FaceObservation``).
-    tracker : Tracker
-        Its :meth:`~studio.core.tracking.tracker.Tracker.align` removes head pose (onto the performer's neutral once
-        set, else the rig's neutral).
-    burst_frames : int
-        ``F``, frames recorded once the face holds still.
-    max_wait_s : float
-        Longest wait for stillness, seconds of source time from the first frame.
-    cancel : callable, object with ``is_set()``, or None
-        Checked before each frame.
-    stillness : StillnessDetector, optional
-        By default one at the source's frame rate (30 fps when unknown) with its default window/threshold.
-    outlier_mads : float
-        Outlier cut of :func:`average_burst`.
-
-    Yields
-    ------
-    tuple
-        ``("waiting", speed_mm_per_s)`` per frame while waiting (NaN without a face), then
-        ``("capturing", i, burst_frames)`` after each burst frame.
-
-    Returns
-    -------
-    BurstCapture
-        The burst (drive the job with :func:`studio.core.jobs.run_job`).
-
-    Raises
-    ------
-    CaptureError
-        No face, or never still, within ``max_wait_s``; the source ended first; no face in the burst.
-    JobCancelled
-        ``cancel`` was set (``partial`` is ``None``).
-    """
-    if burst_frames < 1:
-        raise ValueError(f"burst_frames must be at least 1, got {burst_frames}")
-    detector = stillness or StillnessDetector(source.fps or 30.0)
-    detector.reset()
-    aligned_to = "rig_neutral" if getattr(tracker, "performer_neutral", None) is None else "performer_neutral"
-    observations: list[FaceObservation] = []
-    aligned_frames: list[np.ndarray] = []
-    images: list[np.ndarray] = []
-    start_s: float | None = None
-    seen_face = False
-    still_speed = math.nan
-    capturing = False
-    frames = iter(source)
-    try:
-        while True:
-            if is_cancelled(cancel):
-                raise JobCancelled(f"{source.name}: capture cancelled")
-            frame: Frame | None = next(frames, None)
-            if frame is None:
-                if capturing:
-                    raise CaptureError(
-                        f"{source.name}: source ended after {len(observations)} of {burst_frames} burst frames"
-                    )
-                raise CaptureError(f"{source.name}: source ended before the performer held still")
-            observation = reconstructor.observe(frame)
-            aligned = (
-                tracker.align(observation.landmarks[None])[0]
-                if observation.face_found
-                else np.full(observation.landmarks.shape, np.nan)
-            )
-            if not capturing:
-                start_s = frame.time_s if start_s is None else start_s
-                seen_face |= observation.face_found
-                if detector.update(frame.time_s, aligned):
-                    capturing, still_speed = True, detector.speed_mm_per_s
-                    continue  # the burst starts with the next frame
-                if frame.time_s - start_s > max_wait_s:
-                    if not seen_face:
-                        raise CaptureError(f"{source.name}: no face found within {max_wait_s:g} s")
-                    raise CaptureError(
-                        f"{source.name}: the performer did not hold still within {max_wait_s:g} s "
-                        f"(last speed {detector.speed_mm_per_s:.1f} mm/s, threshold "
-                        f"{detector.threshold_mm_per_s:g} mm/s)"
-                    )
-                yield ("waiting", detector.speed_mm_per_s if observation.face_found else math.nan)
-                continue
-            observations.append(observation)
-            aligned_frames.append(aligned)
-            images.append(frame.image)
-            yield ("capturing", len(observations), burst_frames)
-            if len(observations) == burst_frames:
-                break
-    finally:
-        close = getattr(frames, "close", None)
-        if close is not None:
-            close()
-    return burst_from_frames(
-        observations, aligned_frames, images, still_speed, aligned_to, outlier_mads, source.name
-    )
 
 
 def burst_from_frames(

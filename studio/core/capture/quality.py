@@ -24,12 +24,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from studio.core.capture.burst import BurstCapture
 from studio.core.capture.expression_sets import SimonSaysExpression, must_not_move_indices
 from studio.core.rig.definition import RigDefinition
+from studio.core.tracking.tracker import PerformerNeutral, TrackedFrames, Tracker
 
 __all__ = [
     "SEVERITIES",
     "QualityFlag",
+    "assess_burst",
     "assess_capture",
     "extraneous_controls",
     "factor_out_extraneous",
@@ -214,6 +217,40 @@ def assess_capture(
                 )
             )
     return flags
+
+
+def assess_burst(
+    expression: SimonSaysExpression,
+    capture: BurstCapture,
+    tracker: Tracker,
+    neutral: PerformerNeutral,
+    definition: RigDefinition,
+) -> tuple[TrackedFrames, list[QualityFlag]]:
+    """Solve a burst's averaged face against the performer's neutral and check it (:func:`assess_capture`).
+
+    The one way the studio judges a capture: when it is saved (the guided capture) and when a session's
+    captures become calibration pairs.
+
+    Parameters
+    ----------
+    expression : SimonSaysExpression
+        The expression that was asked for.
+    capture : BurstCapture
+        The burst; its ``averaged`` face is aligned onto ``neutral``.
+    tracker, neutral : Tracker, PerformerNeutral
+        The tracker (θ_A) and the performer's neutral it solves against.
+    definition : RigDefinition
+        The rig's definition.
+
+    Returns
+    -------
+    tuple
+        The solve of the averaged face (a batch of one) and the flags.
+    """
+    tracked = tracker.solve(capture.averaged[None], neutral)
+    displacement_mm = 10.0 * (tracked.pose_corrected[0] - neutral.points)
+    flags = assess_capture(expression, tracked.controls[0], displacement_mm, tracker.control_names, definition)
+    return tracked, flags
 
 
 def factor_out_extraneous(

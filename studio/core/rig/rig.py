@@ -10,7 +10,9 @@ on whatever device the inputs live on. :class:`Rig` wraps the data and offers nu
 
 from __future__ import annotations
 
+import functools
 import os
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -395,16 +397,17 @@ class Rig:
 
     @classmethod
     def ict(cls) -> Rig:
-        """The ICT-FaceKit rig, located through the asset manager (``studio.core.assets``)."""
+        """The ICT-FaceKit rig, located through the asset manager (``studio.core.assets``).
+
+        Loaded once per file (its path, size and modification time): every later call returns the same rig,
+        whose arrays are read-only so that no caller can change it for the others (derive a rig with
+        :meth:`with_parameters` or :meth:`with_identity` instead).
+        """
         from studio.core.assets import asset_path
 
-        rig = cls.from_npz(asset_path("ict_facekit"), name="ict_facekit")
-        if rig.num_vertices != ICT_NUM_VERTICES or rig.num_controls != 53:
-            raise RigFileError(
-                f"ict_facekit: expected {ICT_NUM_VERTICES} vertices and 53 controls, "
-                f"got {rig.num_vertices} and {rig.num_controls}"
-            )
-        return rig
+        path = Path(asset_path("ict_facekit"))
+        stat = path.stat()
+        return _load_ict(str(path), stat.st_size, stat.st_mtime_ns)
 
     # -- sizes ------------------------------------------------------------------------------------------
 
@@ -458,12 +461,15 @@ class Rig:
         return positions[0] if single else positions
 
     def tensors(self, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> RigTensors:
-        """The rig's neutral, deltas and triangles as torch tensors on ``device``."""
-        return RigTensors(
-            neutral=torch.as_tensor(self.neutral, dtype=dtype, device=device),
-            deltas=torch.as_tensor(self.expression_deltas, dtype=dtype, device=device),
-            triangles=torch.as_tensor(self.triangles, dtype=torch.int64, device=device),
-        )
+        """The rig's neutral, deltas and triangles as torch tensors on ``device`` (sharing memory with the rig's
+        arrays where they can: treat them as read-only, as the rig's own)."""
+        with warnings.catch_warnings():  # the shared rig's arrays are read-only on purpose (Rig.ict)
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            return RigTensors(
+                neutral=torch.as_tensor(self.neutral, dtype=dtype, device=device),
+                deltas=torch.as_tensor(self.expression_deltas, dtype=dtype, device=device),
+                triangles=torch.as_tensor(self.triangles, dtype=torch.int64, device=device),
+            )
 
     # -- identity ---------------------------------------------------------------------------------------
 
@@ -587,3 +593,18 @@ class RigTensors:
             torch.as_tensor(points.triangle_ids, device=device),
             torch.as_tensor(points.barycentrics, dtype=self.deltas.dtype, device=device),
         )
+
+
+@functools.lru_cache(maxsize=2)
+def _load_ict(path: str, size: int, mtime_ns: int) -> Rig:
+    """The ICT rig from ``path``, read-only; ``size`` and ``mtime_ns`` make a changed file load anew."""
+    rig = Rig.from_npz(path, name="ict_facekit")
+    if rig.num_vertices != ICT_NUM_VERTICES or rig.num_controls != 53:
+        raise RigFileError(
+            f"ict_facekit: expected {ICT_NUM_VERTICES} vertices and 53 controls, "
+            f"got {rig.num_vertices} and {rig.num_controls}"
+        )
+    for value in vars(rig).values():
+        if isinstance(value, np.ndarray):
+            value.setflags(write=False)
+    return rig

@@ -19,9 +19,8 @@ import numpy as np
 
 from studio.core.calibration.calibrate import CalibrationPair, CalibrationResult, calibrate_job
 from studio.core.calibration.finetune import FinetuneResult, FinetuneSettings, finetune_job
-from studio.core.capture.burst import BurstCapture
 from studio.core.capture.expression_sets import SimonSaysSet
-from studio.core.capture.quality import assess_capture
+from studio.core.capture.quality import assess_burst
 from studio.core.io.atomic_files import write_text_atomic
 from studio.core.jobs import Cancel, run_job
 from studio.core.rig.definition import RigDefinition
@@ -46,13 +45,6 @@ def session_expression_set(session: Session) -> SimonSaysSet:
     return SimonSaysSet.packaged(session.expression_set.get("name") or "ict_default")
 
 
-def _quality(tracker: Tracker, expression, capture: BurstCapture, definition: RigDefinition):
-    tracked = tracker.solve(capture.averaged[None])
-    displacement_mm = 10.0 * (tracked.pose_corrected[0] - tracker.performer_neutral)
-    flags = assess_capture(expression, tracked.controls[0], displacement_mm, tracker.control_names, definition)
-    return tracked, flags
-
-
 def calibration_pairs(
     session: Session, tracker: Tracker, definition: RigDefinition, expression_set: SimonSaysSet
 ) -> tuple[list[CalibrationPair], dict[str, list]]:
@@ -63,11 +55,10 @@ def calibration_pairs(
     SessionError
         No neutral, or no expression captured.
     """
-    neutral = session.capture("neutral")
-    if neutral is None:
+    neutral_capture = session.capture("neutral")
+    if neutral_capture is None:
         raise SessionError(f"{session.folder}: no neutral captured; capture the neutral first")
-    tracker.clear_performer_neutral()
-    tracker.set_performer_neutral(neutral.averaged)
+    neutral = tracker.performer_neutral(neutral_capture.averaged)
     pairs, flags = [], {}
     for expression in expression_set.expressions:
         if expression.is_neutral or expression.name not in session.expression_names:
@@ -75,9 +66,9 @@ def calibration_pairs(
         capture = session.capture(expression.name)
         if capture is None:
             continue
-        tracked, capture_flags = _quality(tracker, expression, capture, definition)
+        tracked, capture_flags = assess_burst(expression, capture, tracker, neutral, definition)
         flags[expression.name] = [f.message for f in capture_flags]
-        target = tracker.rig_points + (tracked.pose_corrected[0] - tracker.performer_neutral)
+        target = tracker.rig_points + (tracked.pose_corrected[0] - neutral.points)
         noise = capture.spread_mm / np.sqrt(max(int(capture.kept.sum()), 1)) if np.isfinite(capture.spread_mm) else None
         pairs.append(
             CalibrationPair(expression.name, expression.control_vector(tracker.control_names), target, noise_mm=noise)
@@ -158,9 +149,9 @@ def capture_metrics(
     controls and the capture (the only geometry a session has).
     """
     tracker = Tracker.ict(rig.with_parameters(parameters))
-    tracker.set_performer_neutral(tracker.rig_points)  # the pairs are laid onto the rig's neutral
+    laid_on_the_rig = tracker.performer_neutral(tracker.rig_points)  # the pairs are laid onto the rig's neutral
     landmarks = np.stack([p.landmarks for p in pairs])
-    tracked = tracker.solve(landmarks).controls.astype(np.float64)
+    tracked = tracker.solve(landmarks, laid_on_the_rig).controls.astype(np.float64)
     truth = np.stack([p.controls for p in pairs])
     posed = tracker.rig_points + np.einsum("bk,knx->bnx", tracked, tracker.landmark_basis)
     landmark_mm = 10.0 * np.linalg.norm(posed - landmarks, axis=2).mean(axis=1)

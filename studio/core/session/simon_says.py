@@ -24,7 +24,7 @@ import math
 import queue
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,22 +32,21 @@ import torch
 from studio.core.capture.burst import (
     DEFAULT_STILLNESS_MM_PER_S,
     NEUTRAL,
+    BurstCapture,
     CaptureError,
     StillnessDetector,
     burst_from_frames,
 )
 from studio.core.capture.expression_sets import SimonSaysExpression, SimonSaysSet
-from studio.core.capture.quality import assess_capture
+from studio.core.capture.quality import QualityFlag, assess_burst
 from studio.core.jobs import Cancel, JobCancelled, is_cancelled
 from studio.core.rig.definition import RigDefinition
 from studio.core.rig.rig import fit_identity_coefficients, sample_surface
 from studio.core.session.folder import Session, SessionStatus
+from studio.core.tracking.frame_sources import FrameSource
 from studio.core.tracking.live import LatestFrameReader
-
-if TYPE_CHECKING:
-    from studio.core.tracking.frame_sources import FrameSource
-    from studio.core.tracking.reconstruction import GeometryReconstructor
-    from studio.core.tracking.tracker import Tracker
+from studio.core.tracking.reconstruction import FaceObservation, GeometryReconstructor
+from studio.core.tracking.tracker import PerformerNeutral, Tracker
 
 #: Phases of :attr:`PromptFrame.phase`.
 PHASES = ("no_face", "settling", "holding", "capturing", "complete")
@@ -336,6 +335,202 @@ class _Prompt:
         return self.names[self.index]
 
 
+@dataclass
+class _Seen:
+    """One frame as the guided capture sees it: the face, head pose removed, and how it compares."""
+
+    observation: FaceObservation
+    aligned: np.ndarray  # (N, 3) rig space, cm; NaN without a face
+    still: bool
+    controls: np.ndarray | None = None
+    match: dict[str, float] = field(default_factory=dict)
+    motion_mm: float = math.nan
+
+
+@dataclass
+class _Saved:
+    """What the frame that completed a burst tells the performer."""
+
+    name: str | None = None
+    flags: tuple[dict, ...] = ()
+    message: str = ""
+
+
+class _GuidedCapture:
+    """The state of one guided capture and its steps (:func:`simon_says_job` drives it frame by frame).
+
+    The performer's neutral is an explicit value: loaded from the session's neutral capture when there is
+    one, replaced when the neutral is (re)captured, handed to every alignment and solve.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        expression_set: SimonSaysSet,
+        definition: RigDefinition,
+        tracker: Tracker,
+        settings: SimonSaysSettings,
+        start_at: str | None,
+        fps: float,
+    ) -> None:
+        self.session = session
+        self.definition = definition
+        self.tracker = tracker
+        self.settings = settings
+        self.names = session.expression_names
+        self.expressions = {name: expression_set.expression(name) for name in self.names}
+        self.targets = {
+            name: expression.control_vector(tracker.control_names) for name, expression in self.expressions.items()
+        }
+        self.prompt = _Prompt(self.names)
+        status = session.status()
+        first = start_at if start_at is not None else (status.missing[0] if status.missing else self.names[-1])
+        self.prompt.move(self.names.index(first), armed=not session.is_captured(first))
+        self.auto = settings.auto_capture
+        self.detector = StillnessDetector(fps, settings.hold_s, settings.stillness_mm_per_s)
+        self.neutral: PerformerNeutral | None = None
+        self.performer_rig = tracker.rig
+        captured_neutral = session.capture(NEUTRAL)
+        if captured_neutral is not None:
+            self._use_neutral(captured_neutral.averaged)
+        self.burst: list[tuple[FaceObservation, np.ndarray, np.ndarray]] | None = None
+        self.still_speed = math.nan
+
+    # -- the performer's neutral and face ---------------------------------------------------------------
+
+    def _use_neutral(self, averaged: np.ndarray) -> None:
+        """Make ``averaged`` (a neutral capture's face) the performer's neutral, and fit their identity."""
+        self.neutral = self.tracker.performer_neutral(averaged)
+        self.performer_rig = self.tracker.rig.with_identity(performer_identity(self.tracker, averaged))
+
+    # -- commands and prompts ---------------------------------------------------------------------------
+
+    def apply(self, commands: list[tuple[str, Any]]) -> None:
+        """Act on the GUI's commands (:class:`SimonSaysCommands`), oldest first."""
+        names, prompt = self.names, self.prompt
+        for command, value in commands:
+            if command == "go_to" and value in names:
+                prompt.move(names.index(value), armed=not self.session.is_captured(value))
+            elif command == "step":
+                target = int(np.clip(prompt.index + value, 0, len(names) - 1))
+                prompt.move(target, armed=not self.session.is_captured(names[target]))
+            elif command == "retake" and value in names:
+                prompt.move(names.index(value), armed=True)
+            elif command == "capture":
+                self.burst, self.still_speed = [], self.detector.speed_mm_per_s
+            elif command == "auto":
+                self.auto = bool(value)
+            if command in ("go_to", "step", "retake"):
+                self.burst = None
+
+    def prompted(self, perform: Any) -> np.ndarray | None:
+        """When the prompt changed: restart the hold-still, tell a prompted performer, and pose the reference
+        (the prompted expression on the performer's face, ``(V, 3)`` cm); ``None`` when nothing changed."""
+        if not self.prompt.changed:
+            return None
+        self.prompt.changed = False
+        self.detector.reset()
+        if callable(perform):
+            perform(self.targets[self.prompt.name])
+        return self.performer_rig.evaluate(self.targets[self.prompt.name])
+
+    # -- a frame --------------------------------------------------------------------------------------------
+
+    def see(self, observation: FaceObservation, time_s: float) -> _Seen:
+        """Remove head pose, update the hold-still, and (once the neutral exists) solve and compare."""
+        face = observation.face_found
+        aligned = (
+            self.tracker.align(observation.landmarks[None], self.neutral)[0]
+            if face else np.full((len(observation.landmarks), 3), np.nan)
+        )
+        seen = _Seen(observation, aligned, self.detector.update(time_s, aligned))
+        if face and self.neutral is not None:
+            tracked = self.tracker.solve(aligned[None], self.neutral)
+            seen.controls = np.clip(tracked.controls[0], 0.0, 1.0)
+            seen.match = region_match(
+                self.expressions[self.prompt.name], seen.controls, self.tracker.control_names, self.definition,
+                self.settings.match_tolerance,
+            )
+            seen.motion_mm = 10.0 * float(
+                np.max(np.linalg.norm(tracked.pose_corrected[0] - self.neutral.points, axis=1))
+            )
+        return seen
+
+    def settled(self, time_s: float) -> bool:
+        """Whether the prompt has been up long enough to read and react to."""
+        return time_s - self.prompt.since_s >= self.settings.settle_s
+
+    def maybe_start_burst(self, seen: _Seen, settled: bool) -> None:
+        """Start recording when auto-capture is on, the expression is armed, the prompt settled, the face holds
+        still and (for an expression) has left the neutral."""
+        moved = self.prompt.name == NEUTRAL or seen.motion_mm >= self.settings.min_motion_mm
+        if self.burst is None and self.auto and self.prompt.armed and settled and seen.still and moved:
+            self.burst, self.still_speed = [], self.detector.speed_mm_per_s
+
+    def record(self, seen: _Seen, image: np.ndarray) -> _Saved:
+        """Add a frame to the burst; once it is full, average, judge and save it and prompt the next one."""
+        if self.burst is None:
+            return _Saved()
+        self.burst.append((seen.observation, seen.aligned, image))
+        if len(self.burst) < self.settings.burst_frames:
+            return _Saved()
+        burst, self.burst = self.burst, None
+        name = self.prompt.name
+        try:
+            capture = self._averaged(name, burst)
+        except CaptureError as error:
+            return _Saved(message=f"{error}; try again")
+        quality = self._judged(name, capture)
+        self.session.save_capture(name, capture, quality)
+        flags = tuple(
+            {"code": f.code, "message": f.message, "severity": f.severity, "controls": list(f.controls)}
+            for f in quality
+        )
+        self._advance()
+        return _Saved(name, flags, " ".join(f["message"] for f in flags))
+
+    def _averaged(self, name: str, burst: list[tuple[FaceObservation, np.ndarray, np.ndarray]]) -> BurstCapture:
+        """The burst as one capture. A retaken neutral is aligned onto the rig's neutral like the first one
+        (not onto the old neutral it replaces)."""
+        aligned_to = "rig_neutral" if self.neutral is None else "performer_neutral"
+        aligned_frames = [b[1] for b in burst]
+        if name == NEUTRAL and self.neutral is not None:
+            aligned_to = "rig_neutral"
+            aligned_frames = [
+                self.tracker.align(b[0].landmarks[None])[0] if b[0].face_found else b[1] for b in burst
+            ]
+        return burst_from_frames(
+            [b[0] for b in burst], aligned_frames, [b[2] for b in burst], self.still_speed, aligned_to,
+            source_name=name,
+        )
+
+    def _judged(self, name: str, capture: BurstCapture) -> list[QualityFlag]:
+        """The capture's quality flags; a new neutral becomes the performer's neutral (no flags of its own)."""
+        if name == NEUTRAL:
+            self._use_neutral(capture.averaged)
+            return []
+        return assess_burst(self.expressions[name], capture, self.tracker, self.neutral, self.definition)[1]
+
+    def _advance(self) -> None:
+        """Prompt the next expression still missing (after this one, else from the start), or disarm."""
+        missing = self.session.status().missing
+        after = [n for n in self.names[self.prompt.index + 1:] if n in missing] or list(missing)
+        if after:
+            self.prompt.move(self.names.index(after[0]), armed=True)
+        else:
+            self.prompt.armed = False
+
+    def phase(self, face: bool, settled: bool, status: SessionStatus) -> str:
+        """One of :data:`PHASES` for the frame just seen."""
+        if self.burst is not None:
+            return "capturing"
+        if not face:
+            return "no_face"
+        if status.complete and not self.prompt.armed:
+            return "complete"
+        return "holding" if settled else "settling"
+
+
 def simon_says_job(
     session: Session,
     source: FrameSource,
@@ -398,156 +593,50 @@ def simon_says_job(
     """
     settings = settings or SimonSaysSettings()
     commands = commands or SimonSaysCommands()
-    rig = tracker.rig
-    names = session.expression_names
-    expressions = {name: expression_set.expression(name) for name in names}
-    targets = {
-        name: expression.control_vector(tracker.control_names) for name, expression in expressions.items()
-    }
-    prompt = _Prompt(names)
-    status = session.status()
-    first = start_at if start_at is not None else (status.missing[0] if status.missing else names[-1])
-    prompt.move(names.index(first), armed=not session.is_captured(first))
-    auto = settings.auto_capture
-    detector = StillnessDetector(source.fps or 30.0, settings.hold_s, settings.stillness_mm_per_s)
-    identity = None
-    tracker.clear_performer_neutral()
-    neutral = session.capture(NEUTRAL)
-    if neutral is not None:
-        tracker.set_performer_neutral(neutral.averaged)
-        identity = performer_identity(tracker, neutral.averaged)
-    performer_rig = rig if identity is None else rig.with_identity(identity)
+    capture = _GuidedCapture(session, expression_set, definition, tracker, settings, start_at, source.fps or 30.0)
     perform = getattr(source, "perform", None)
-    burst: list[tuple[Any, np.ndarray, np.ndarray]] | None = None
     reference: np.ndarray | None = None
-    still_speed = math.nan
     reader = LatestFrameReader(source, realtime=realtime, name="simon-says-reader").start()
     try:
         while True:
             if is_cancelled(cancel):
                 raise JobCancelled("Simon-Says capture stopped", session.status())
-            for command, value in commands.drain():
-                if command == "go_to" and value in names:
-                    prompt.move(names.index(value), armed=not session.is_captured(value))
-                elif command == "step":
-                    target = int(np.clip(prompt.index + value, 0, len(names) - 1))
-                    prompt.move(target, armed=not session.is_captured(names[target]))
-                elif command == "retake" and value in names:
-                    prompt.move(names.index(value), armed=True)
-                elif command == "capture":
-                    burst, still_speed = [], detector.speed_mm_per_s
-                elif command == "auto":
-                    auto = bool(value)
-                if command in ("go_to", "step", "retake"):
-                    burst = None
-            if prompt.changed:
-                prompt.changed = False
-                detector.reset()
-                if callable(perform):
-                    perform(targets[prompt.name])
-                reference = performer_rig.evaluate(targets[prompt.name])  # shown with the next frame
+            capture.apply(commands.drain())
+            posed = capture.prompted(perform)
+            reference = posed if posed is not None else reference  # shown with the next frame
             frame = reader.take(timeout_s=0.05)
             if frame is None:
                 if reader.finished:
                     return session.status()
                 continue
+            prompt = capture.prompt
             if prompt.since_s == -math.inf:
                 prompt.since_s = frame.time_s
-            observation = reconstructor.observe(frame)
-            expression = expressions[prompt.name]
-            face = observation.face_found
-            aligned = tracker.align(observation.landmarks[None])[0] if face else np.full((len(observation.landmarks), 3), np.nan)
-            still = detector.update(frame.time_s, aligned)
-            controls, match, motion_mm = None, {}, math.nan
-            if face and tracker.performer_neutral is not None:
-                tracked = tracker.solve(aligned[None])
-                controls = np.clip(tracked.controls[0], 0.0, 1.0)
-                match = region_match(expression, controls, tracker.control_names, definition, settings.match_tolerance)
-                motion_mm = 10.0 * float(np.max(np.linalg.norm(tracked.pose_corrected[0] - tracker.performer_neutral, axis=1)))
-            saved, flags, message = None, (), ""
-            settled = frame.time_s - prompt.since_s >= settings.settle_s
-            moved = prompt.name == NEUTRAL or (motion_mm >= settings.min_motion_mm)
-            if burst is None and auto and prompt.armed and settled and still and moved:
-                burst, still_speed = [], detector.speed_mm_per_s
-            if burst is not None:
-                burst.append((observation, aligned, frame.image))
-                phase = "capturing"
-                if len(burst) >= settings.burst_frames:
-                    name = prompt.name
-                    aligned_frames = [b[1] for b in burst]
-                    aligned_to = "rig_neutral" if tracker.performer_neutral is None else "performer_neutral"
-                    if name == NEUTRAL and tracker.performer_neutral is not None:  # a retaken neutral: as the
-                        aligned_to = "rig_neutral"  # first one, onto the rig's neutral (not the old one)
-                        aligned_frames = [
-                            tracker.align(b[0].landmarks[None], reference=tracker.rig_points)[0]
-                            if b[0].face_found else b[1] for b in burst
-                        ]
-                    try:
-                        capture = burst_from_frames(
-                            [b[0] for b in burst], aligned_frames, [b[2] for b in burst], still_speed, aligned_to,
-                            source_name=name,
-                        )
-                    except CaptureError as error:
-                        burst, message = None, f"{error}; try again"
-                    else:
-                        burst = None
-                        if name == NEUTRAL:
-                            tracker.clear_performer_neutral()
-                            tracker.set_performer_neutral(capture.averaged)
-                            identity = performer_identity(tracker, capture.averaged)
-                            performer_rig = rig.with_identity(identity)
-                            quality = []
-                        else:
-                            tracked = tracker.solve(capture.averaged[None])
-                            displacement_mm = 10.0 * (tracked.pose_corrected[0] - tracker.performer_neutral)
-                            quality = assess_capture(
-                                expression, tracked.controls[0], displacement_mm, tracker.control_names, definition
-                            )
-                        session.save_capture(name, capture, quality)
-                        flags = tuple(
-                            {"code": f.code, "message": f.message, "severity": f.severity,
-                             "controls": list(f.controls)}
-                            for f in quality
-                        )
-                        saved = name
-                        message = " ".join(f["message"] for f in flags)
-                        missing = session.status().missing
-                        after = [n for n in names[prompt.index + 1:] if n in missing] or list(missing)
-                        if after:
-                            prompt.move(names.index(after[0]), armed=True)
-                        else:
-                            prompt.armed = False
+            seen = capture.see(reconstructor.observe(frame), frame.time_s)
+            settled = capture.settled(frame.time_s)
+            capture.maybe_start_burst(seen, settled)
+            saved = capture.record(seen, frame.image)
             status = session.status()
-            if burst is not None:
-                phase = "capturing"
-            elif not face:
-                phase = "no_face"
-            elif status.complete and not prompt.armed:
-                phase = "complete"
-            elif not settled:
-                phase = "settling"
-            else:
-                phase = "holding"
-            hold = 1.0 if burst is not None else detector.held_fraction
+            face = seen.observation.face_found
             yield PromptFrame(
-                expression=expressions[prompt.name],
+                expression=capture.expressions[prompt.name],
                 index=prompt.index,
-                count=len(names),
-                phase=phase,
-                hold=hold,
-                speed_mm_per_s=detector.speed_mm_per_s if face else math.nan,
-                burst_done=0 if burst is None else len(burst),
+                count=len(capture.names),
+                phase=capture.phase(face, settled, status),
+                hold=1.0 if capture.burst is not None else capture.detector.held_fraction,
+                speed_mm_per_s=capture.detector.speed_mm_per_s if face else math.nan,
+                burst_done=0 if capture.burst is None else len(capture.burst),
                 burst_frames=settings.burst_frames,
-                match=match,
-                controls=controls,
-                motion_mm=motion_mm,
+                match=seen.match,
+                controls=seen.controls,
+                motion_mm=seen.motion_mm,
                 image=frame.image,
-                landmarks_px=observation.landmarks,
+                landmarks_px=seen.observation.landmarks,
                 status=status,
                 armed=prompt.armed,
-                saved=saved,
-                flags=flags,
-                message=message,
+                saved=saved.name,
+                flags=saved.flags,
+                message=saved.message,
                 reference_vertices=reference,
             )
             reference = None

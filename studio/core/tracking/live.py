@@ -29,7 +29,7 @@ from studio.core.tracking.face_landmarker import NUM_LANDMARKS
 from studio.core.tracking.frame_sources import Frame, FrameSource
 from studio.core.tracking.neutral import neutral_from_range
 from studio.core.tracking.reconstruction import GeometryReconstructor
-from studio.core.tracking.tracker import Tracker
+from studio.core.tracking.tracker import PerformerNeutral, Tracker
 
 #: Frames with a face collected as the performer's neutral (about one second at 30 fps).
 DEFAULT_NEUTRAL_FRAMES = 30
@@ -107,7 +107,13 @@ class LiveTracker:
     Parameters
     ----------
     tracker : Tracker
-        The tracker (its rig is θ_T). Its performer neutral is replaced by the one captured here.
+        The tracker (its rig is θ_T); it may serve other live trackers at the same time.
+
+    Attributes
+    ----------
+    neutral : PerformerNeutral or None
+        The performer's neutral captured from the first ``neutral_frames`` frames with a face (``None`` until
+        then, and again after :meth:`recapture_neutral`).
     neutral_frames : int
         Frames with a face averaged (median) into the performer's neutral.
     one_euro : OneEuroFilter, optional
@@ -133,6 +139,7 @@ class LiveTracker:
         self.neutral_frames = int(neutral_frames)
         self.one_euro = one_euro if one_euro is not None else OneEuroFilter(DEFAULT_MIN_CUTOFF_HZ, DEFAULT_BETA)
         self._samples: list[np.ndarray] = []
+        self.neutral: PerformerNeutral | None = None
         self._recapture_requested = False
         self._last_time_s = -np.inf
         self._reset_neutral()
@@ -155,7 +162,7 @@ class LiveTracker:
     @property
     def has_neutral(self) -> bool:
         """Whether the performer's neutral is set (frames are being solved)."""
-        return self.tracker.performer_neutral is not None
+        return self.neutral is not None
 
     def recapture_neutral(self) -> None:
         """Collect a new neutral from the next ``neutral_frames`` frames with a face (thread-safe)."""
@@ -164,7 +171,7 @@ class LiveTracker:
     def _reset_neutral(self) -> None:
         self._recapture_requested = False
         self._samples = []
-        self.tracker.performer_neutral = None
+        self.neutral = None
         self.one_euro.reset()
 
     def process(self, frame_index: int, time_s: float, landmarks_px: np.ndarray) -> LiveResult:
@@ -198,18 +205,18 @@ class LiveTracker:
         residual_mm = float("nan")
         if face_found:
             start = time.perf_counter()
-            aligned = self.tracker.align(landmarks[None])  # (1, N, 3) rig space, cm
+            aligned = self.tracker.align(landmarks[None], self.neutral)  # (1, N, 3) rig space, cm
             aligned_at = time.perf_counter()
             stage_ms["alignment"] = 1e3 * (aligned_at - start)
             if not self.has_neutral:
                 self._samples.append(aligned[0])
                 if len(self._samples) >= self.neutral_frames:
                     samples = np.stack(self._samples)
-                    self.tracker.set_performer_neutral(neutral_from_range(samples, 0, len(samples)))
+                    self.neutral = self.tracker.performer_neutral(neutral_from_range(samples, 0, len(samples)))
                     self._samples = []
                     self.one_euro.reset()
             else:
-                tracked = self.tracker.solve(aligned)
+                tracked = self.tracker.solve(aligned, self.neutral)
                 solved_at = time.perf_counter()
                 filtered = self.one_euro(float(time_s), tracked.controls[0])
                 controls = np.clip(filtered, 0.0, 1.0).astype(np.float32)

@@ -164,7 +164,6 @@ def solve_observations(
     fps = fps or (len(time_s) - 1) / max(time_s[-1] - time_s[0], 1e-9)
 
     t0 = time.perf_counter()
-    tracker.clear_performer_neutral()
     anchored = tracker.align(landmarks)  # onto the rig's neutral: used to pick and average the neutral
     if neutral == "auto":
         start, stop = pick_resting_frames(anchored, fps)
@@ -174,10 +173,10 @@ def solve_observations(
         if stop > len(observations):
             raise TrackingError(f"neutral range {start}:{stop} is past the take's {len(observations)} frames")
         neutral_range = NeutralRange(int(start), int(stop), "range")
-    tracker.set_performer_neutral(neutral_from_range(anchored, neutral_range.start, neutral_range.stop))
-    aligned = tracker.align(landmarks)
+    performer = tracker.performer_neutral(neutral_from_range(anchored, neutral_range.start, neutral_range.stop))
+    aligned = tracker.align(landmarks, performer)
     t1 = time.perf_counter()
-    tracked = tracker.solve(aligned)
+    tracked = tracker.solve(aligned, performer)
     t2 = time.perf_counter()
     filtered = filter_curves(tracked.controls, time_s, filter_name, fps)
     filtered = np.where(found[:, None], np.clip(filtered, 0.0, 1.0), np.nan).astype(np.float32)

@@ -75,6 +75,34 @@ class TrackedFrames:
     pose_corrected: np.ndarray
 
 
+@dataclass(frozen=True, eq=False)
+class PerformerNeutral:
+    """The performer's neutral face, as one tracker solves against it (:meth:`Tracker.performer_neutral`).
+
+    An explicit value handed to :meth:`Tracker.align`, :meth:`Tracker.solve` and :meth:`Tracker.track`, never
+    state of the tracker: one tracker serves any number of performers, takes and threads at once.
+
+    Attributes
+    ----------
+    points : np.ndarray
+        The neutral landmarks, rig space ``(N, 3)``, cm (aligned onto the rig's neutral on the stable
+        landmarks). Frames are aligned onto them, and their displacements from them are the expression.
+    basis : np.ndarray
+        The unknowns' landmark offsets, ``(K + 7, N, 3)``, cm per unit: the tracker's controls, then the
+        rigid correction about ``points`` (:func:`rigid_correction_basis`).
+    solver : BoundedLeastSquares
+        The rig inversion for ``basis`` (:func:`rig_inversion_solver`).
+    landmark_basis : np.ndarray
+        The tracker's own controls' offsets it was built for (the same array, not a copy): a neutral of one
+        tracker is refused by another (θ_A's neutral cannot solve with θ_S).
+    """
+
+    points: np.ndarray
+    basis: np.ndarray
+    solver: BoundedLeastSquares
+    landmark_basis: np.ndarray
+
+
 class Tracker:
     """Rig inversion of MediaPipe landmarks with the tracker's rig parameters θ_T.
 
@@ -119,14 +147,12 @@ class Tracker:
         self.coordinate_weights = np.array([1.0, 1.0, depth_weight])
         self.ridge = float(ridge)
         self.device = torch.device(device)
-        self.solver: BoundedLeastSquares | None = None  # built with the performer neutral
         stable = stable_landmarks(embedding, rig, stable_threshold_mm)
         self.stable = stable[np.asarray(embedding.spread_mm)[stable] < MAX_ANCHOR_SPREAD_MM]
         self.anchor_weights = np.zeros(len(embedding.spread_mm))
         self.anchor_weights[self.stable] = 1.0
         if len(self.stable) < 6:
             raise TrackingError(f"only {len(self.stable)} stable landmarks at {stable_threshold_mm} mm: raise the threshold")
-        self.performer_neutral: np.ndarray | None = None  # (N, 3) rig space, cm
 
     @classmethod
     def ict(cls, rig: Rig | None = None, **options) -> Tracker:
@@ -145,85 +171,93 @@ class Tracker:
         return self._delta_points
 
     def with_landmark_basis(self, landmark_basis: np.ndarray) -> Tracker:
-        """The same tracker (anchors, gaze, performer neutral, settings) inverting another rig at the
-        landmarks: ``landmark_basis`` ``(K, N, 3)``, cm, e.g. a fine-tuned θ_T (:mod:`studio.core.calibration.finetune`).
+        """The same tracker (anchors, gaze, settings) inverting another rig at the landmarks:
+        ``landmark_basis`` ``(K, N, 3)``, cm, e.g. a fine-tuned θ_T (:mod:`studio.core.calibration.finetune`).
+        Build the performer neutral for it with its own :meth:`performer_neutral`.
         """
         basis = np.asarray(landmark_basis, np.float64)
         if basis.shape != self._delta_points.shape or not np.isfinite(basis).all():
             raise TrackingError(f"landmark basis must be finite with shape {self._delta_points.shape}")
         other = copy.copy(self)
         other._delta_points = basis
-        other.solver = None
-        if self.performer_neutral is not None:
-            other.set_performer_neutral(self.performer_neutral)
         return other
-
-    # -- head pose ----------------------------------------------------------------------------------------
-
-    def align(self, landmarks_px: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
-        """Remove head pose: landmarks ``(B, N, 3)`` in MediaPipe pixels → rig space ``(B, N, 3)``, cm.
-
-        The similarity is fitted on the stable landmarks onto ``reference`` (``(N, 3)`` or per frame
-        ``(B, N, 3)``, rig space): by default the performer's neutral once it is set, else the rig's neutral
-        landmark points. Frames without a face (NaN) stay NaN.
-        """
-        landmarks = mediapipe_to_right_handed(np.asarray(landmarks_px, np.float64))
-        if reference is None:
-            reference = self.rig_points if self.performer_neutral is None else self.performer_neutral
-        transform = robust_similarity_transform(landmarks, reference, weights=self.anchor_weights)
-        return np.asarray(transform.apply(landmarks), np.float64)
 
     # -- performer neutral ------------------------------------------------------------------------------
 
-    def set_performer_neutral(self, aligned_neutral: np.ndarray) -> None:
-        """Use this neutral face from now on: rig space ``(N, 3)``, cm, aligned with :meth:`align` before
-        any neutral was set (that is, onto the rig's neutral on the stable landmarks). Later frames are
-        aligned onto it, so their displacements from it are expression only.
-        """
-        neutral = np.asarray(aligned_neutral, np.float64)
-        if neutral.shape != self.rig_points.shape or not np.isfinite(neutral).all():
-            raise TrackingError("performer neutral must be finite landmarks of shape (478, 3)")
-        self.performer_neutral = neutral
-        self._basis = np.concatenate([self._delta_points, rigid_correction_basis(neutral)])  # (K+7, N, 3)
-        self.solver = rig_inversion_solver(
-            self._basis, self.coordinate_weights, self.rig.num_controls, self.ridge, device=self.device
-        )
+    def performer_neutral(self, aligned_neutral: np.ndarray) -> PerformerNeutral:
+        """The performer's neutral face as this tracker solves against it.
 
-    def clear_performer_neutral(self) -> None:
-        """Forget the performer's neutral: :meth:`align` aligns onto the rig's neutral again."""
-        self.performer_neutral = None
-        self.solver = None
+        Parameters
+        ----------
+        aligned_neutral : np.ndarray
+            Rig space ``(N, 3)``, cm, aligned with :meth:`align` onto the rig's neutral (no neutral given),
+            e.g. a neutral capture's averaged landmarks; the rig's own :attr:`rig_points` for captures that
+            are already laid onto the rig's neutral.
+
+        Returns
+        -------
+        PerformerNeutral
+            Pass it to :meth:`align`, :meth:`solve` and :meth:`track`.
+
+        Raises
+        ------
+        TrackingError
+            Not finite, or not ``(N, 3)``.
+        """
+        points = np.asarray(aligned_neutral, np.float64)
+        if points.shape != self.rig_points.shape or not np.isfinite(points).all():
+            raise TrackingError("performer neutral must be finite landmarks of shape (478, 3)")
+        basis = np.concatenate([self._delta_points, rigid_correction_basis(points)])  # (K+7, N, 3)
+        solver = rig_inversion_solver(
+            basis, self.coordinate_weights, self.rig.num_controls, self.ridge, device=self.device
+        )
+        return PerformerNeutral(points, basis, solver, self._delta_points)
+
+    # -- head pose ----------------------------------------------------------------------------------------
+
+    def align(self, landmarks_px: np.ndarray, neutral: PerformerNeutral | None = None) -> np.ndarray:
+        """Remove head pose: landmarks ``(B, N, 3)`` in MediaPipe pixels → rig space ``(B, N, 3)``, cm.
+
+        The similarity is fitted on the stable landmarks onto the performer's ``neutral`` when given, else
+        onto the rig's neutral landmark points (how a neutral itself is aligned). Frames without a face (NaN)
+        stay NaN.
+        """
+        landmarks = mediapipe_to_right_handed(np.asarray(landmarks_px, np.float64))
+        reference = self.rig_points if neutral is None else neutral.points
+        transform = robust_similarity_transform(landmarks, reference, weights=self.anchor_weights)
+        return np.asarray(transform.apply(landmarks), np.float64)
 
     # -- solve ------------------------------------------------------------------------------------------
 
-    def solve(self, aligned: np.ndarray) -> TrackedFrames:
-        """Controls for head-pose-free landmarks ``(B, N, 3)`` (rig space, cm); NaN frames give NaN rows."""
-        if self.solver is None:
-            raise TrackingError("no performer neutral: capture a neutral burst (or pass --neutral) first")
+    def solve(self, aligned: np.ndarray, neutral: PerformerNeutral) -> TrackedFrames:
+        """Controls for head-pose-free landmarks ``(B, N, 3)`` (rig space, cm), as displacements from the
+        performer's ``neutral`` (from :meth:`performer_neutral` of this tracker); NaN frames give NaN rows."""
+        if neutral.landmark_basis is not self._delta_points:
+            raise TrackingError("this performer neutral belongs to another tracker's rig: build it with its own")
         aligned = np.asarray(aligned, np.float64)
-        displacement = aligned - self.performer_neutral  # (B, N, 3) cm
+        displacement = aligned - neutral.points  # (B, N, 3) cm
         found = np.isfinite(displacement).all(axis=(1, 2))
         controls = np.full((len(aligned), self.rig.num_controls), np.nan, np.float32)
         residual_mm = np.full(len(aligned), np.nan)
         pose_corrected = aligned.copy()
         if found.any():
             targets = (displacement[found] * self.coordinate_weights).reshape(int(found.sum()), -1)
-            solution = self.solver.solve(torch.as_tensor(targets, device=self.device))
+            solution = neutral.solver.solve(torch.as_tensor(targets, device=self.device))
             x = solution.x.cpu().numpy()
             num_controls = self.rig.num_controls
             controls[found] = x[:, :num_controls].astype(np.float32)
-            pose_corrected[found] -= np.einsum("br,rnx->bnx", x[:, num_controls:], self._basis[num_controls:])
-            fitted = np.einsum("bk,knx->bnx", x, self._basis)
+            pose_corrected[found] -= np.einsum("br,rnx->bnx", x[:, num_controls:], neutral.basis[num_controls:])
+            fitted = np.einsum("bk,knx->bnx", x, neutral.basis)
             residual_mm[found] = 10.0 * np.linalg.norm(fitted - displacement[found], axis=2).mean(axis=1)
             if self.gaze is not None:
-                gaze = self.gaze.controls(aligned[found], self.performer_neutral)
+                gaze = self.gaze.controls(aligned[found], neutral.points)
                 for index, name in self._gaze_columns:
                     controls[found, index] = gaze[name]
         return TrackedFrames(controls, residual_mm, aligned, pose_corrected)
 
-    def track(self, landmarks_px: np.ndarray) -> TrackedFrames:
-        """Head-pose removal and solve for landmarks ``(B, N, 3)`` in MediaPipe pixels."""
-        return self.solve(self.align(landmarks_px))
+    def track(self, landmarks_px: np.ndarray, neutral: PerformerNeutral) -> TrackedFrames:
+        """Head-pose removal onto ``neutral`` and solve, for landmarks ``(B, N, 3)`` in MediaPipe pixels."""
+        return self.solve(self.align(landmarks_px, neutral), neutral)
 
 
 def rig_inversion_solver(

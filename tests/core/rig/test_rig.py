@@ -8,6 +8,7 @@ import torch
 
 from studio.core.geometry.rotations import euler_to_matrix
 from studio.core.rig.rig import (
+    Rig,
     RigFileError,
     RigParameters,
     SurfacePoints,
@@ -198,3 +199,13 @@ def test_batched_evaluation_runs_on_each_device(ict_rig, device):
     assert full.device.type == device and sampled.device.type == device
     np.testing.assert_allclose(full.cpu().numpy()[3], ict_rig.evaluate(controls[3].cpu().numpy()), atol=1e-4)
     assert sampled.shape == (8, 478, 3)
+
+
+def test_the_ict_rig_loads_once_and_nobody_can_change_it(assets_dir):
+    first, second = Rig.ict(), Rig.ict()
+    assert first is second  # one load per file: 40 call sites used to read the npz each time
+    with pytest.raises(ValueError, match="read-only"):
+        first.expression_deltas[0, 0, 0] = 1.0
+    theta = first.parameters
+    moved = first.with_parameters(RigParameters(theta.expression_names, theta.expression_deltas * 2.0, {}))
+    assert moved is not first and float(np.abs(moved.expression_deltas).max()) > 0  # derived rigs are new

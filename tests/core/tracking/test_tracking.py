@@ -14,6 +14,7 @@ import pytest
 from studio.core.geometry.rotations import euler_to_matrix
 from studio.core.io.curves import TakeCurves
 from studio.core.tracking.take import parse_neutral
+from studio.core.tracking.tracker import TrackingError
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -50,10 +51,9 @@ def test_tracker_recovers_controls_through_head_pose_and_identity(tracker, ict_r
     pixels = np.stack([
         _as_mediapipe_pixels(p, pose, 11.0, [320, 240, 0]) for p, pose in zip(positions, poses, strict=True)
     ])
-    tracker.clear_performer_neutral()
     anchored = tracker.align(pixels)
-    tracker.set_performer_neutral(anchored[0])
-    tracked = tracker.solve(tracker.align(pixels))
+    neutral = tracker.performer_neutral(anchored[0])
+    tracked = tracker.solve(tracker.align(pixels, neutral), neutral)
     moved = truth > 0
     np.testing.assert_allclose(tracked.controls[moved], truth[moved], atol=0.05)
     others = np.abs(tracked.controls[~moved])
@@ -64,11 +64,22 @@ def test_tracker_recovers_controls_through_head_pose_and_identity(tracker, ict_r
 def test_frames_without_a_face_stay_empty(tracker, ict_rig):
     pixels = np.full((2, 478, 3), np.nan)
     pixels[0] = _as_mediapipe_pixels(tracker.rig_points, np.zeros(3), 10.0, [300, 200, 0])
-    tracker.clear_performer_neutral()
-    tracker.set_performer_neutral(tracker.align(pixels[:1])[0])
-    tracked = tracker.track(pixels)
+    neutral = tracker.performer_neutral(tracker.align(pixels[:1])[0])
+    tracked = tracker.track(pixels, neutral)
     assert np.isfinite(tracked.controls[0]).all() and np.isnan(tracked.controls[1]).all()
     assert np.abs(tracked.controls[0]).max() < 1e-3
+
+
+def test_the_performer_neutral_is_a_value_one_tracker_shares_and_another_refuses(tracker, ict_rig):
+    pixels = np.stack([_as_mediapipe_pixels(tracker.rig_points, np.zeros(3), 10.0, [300, 200, 0])] * 2)
+    pixels[1] += np.random.default_rng(3).normal(0.0, 0.5, pixels[1].shape)  # another performer, nearly the same
+    first, second = (tracker.performer_neutral(tracker.align(p[None])[0]) for p in pixels)
+    before = tracker.track(pixels[:1], first).controls.copy()
+    tracker.track(pixels[1:], second)  # another performer in between changes nothing of the first
+    np.testing.assert_array_equal(tracker.track(pixels[:1], first).controls, before)
+    other = tracker.with_landmark_basis(tracker.landmark_basis * 1.1)
+    with pytest.raises(TrackingError, match="another tracker"):
+        other.solve(tracker.align(pixels[:1], first), first)
 
 
 @pytest.mark.parametrize("spec", ["3", "5:2", "-1:4", "a:b"])
