@@ -85,9 +85,9 @@ def image_captures(rig, definition, theta_gt, seed: int, expression_set: str) ->
     import tempfile
 
     from studio.core.jobs import run_job
-    from studio.core.session.calibrate import calibration_pairs, session_expression_set
+    from studio.core.session.calibrate import calibration_pairs
     from studio.core.session.synthetic import synthetic_session_job
-    from studio.core.tracking.tracker import Tracker
+    from studio.core.tracking.rig_bundle import RigBundle
     from studio.render.synthetic_performer import PromptedPerformerSource
 
     def source_for(performer):
@@ -96,8 +96,8 @@ def image_captures(rig, definition, theta_gt, seed: int, expression_set: str) ->
     with tempfile.TemporaryDirectory(prefix="bench-calibration-") as folder:
         job = synthetic_session_job(folder, seed, source_for, expression_set=expression_set, theta_gt=theta_gt)
         session = run_job(job)
-        tracker = Tracker.ict(rig)
-        return calibration_pairs(session, tracker, definition, session_expression_set(session))
+        bundle = RigBundle.load(session.rig_name)
+        return calibration_pairs(session, bundle.tracker(), definition, session.expression_set_definition())
 
 
 def _detector_bias_corrected(rig, definition, gt_points, a_points, pairs: list, seed: int, expression_set: str):
@@ -147,14 +147,11 @@ class SyntheticStudy:
         import torch
 
         from studio.core.capture.expression_sets import SimonSaysSet
-        from studio.core.rig.definition import RigDefinition
         from studio.core.rig.performer_model import performer_rig_parameters
-        from studio.core.rig.rig import Rig
-        from studio.core.tracking.landmark_embedding import LandmarkEmbedding
+        from studio.core.tracking.rig_bundle import RigBundle
 
-        self.rig = Rig.ict()
-        self.definition = RigDefinition.ict()
-        self.embedding = LandmarkEmbedding.ict()
+        bundle = RigBundle.load()
+        self.rig, self.definition, self.embedding = bundle.rig, bundle.definition, bundle.embedding
         self.theta_gt = (
             _rig_parameters_from_file(gt_rig, self.rig)
             if gt_rig
@@ -262,8 +259,8 @@ def run_calibration_benchmark(
         "vertex_error_mm": vertex_error,
         "landmark_error_mm": landmark_error,
         "animator_expressions": list(animator_names),
-        "calibration_report": {k: v for k, v in result.report.items() if isinstance(v, int | float | str)},
-        "calibration_seconds": result.report["seconds"],
+        "calibration_report": {k: v for k, v in result.report.to_json().items() if isinstance(v, int | float | str)},
+        "calibration_seconds": result.report.seconds,
     }
 
 

@@ -62,7 +62,7 @@ def run_finetune_benchmark(
         )
         seconds[base] = time.perf_counter() - started
         parameters[f"{base}_hat"] = result.parameters
-        reports[base] = {k: v for k, v in result.report.items() if k not in ("per_expression", "spurious")}
+        reports[base] = {k: v for k, v in result.report.to_json().items() if k not in ("per_expression", "spurious")}
 
     animator, animator_names = animator_set(rig.expression_names)
     evaluation = {"animator": animator, "random": random_set(rig.expression_names, 50, seed + 1000)}

@@ -105,14 +105,12 @@ def run_tracking_benchmark(seed: int = 0, seconds: float = 12.0, footage: str | 
     """
     from studio.core.jobs import run_job
     from studio.core.rig.control_curves import moderate_expression_curves
-    from studio.core.rig.definition import RigDefinition
-    from studio.core.rig.rig import Rig
+    from studio.core.tracking.rig_bundle import RigBundle
     from studio.core.tracking.take import track_take
-    from studio.core.tracking.tracker import Tracker
     from studio.render.synthetic_performer import SyntheticPerformerSource
 
-    rig = Rig.ict()
-    definition = RigDefinition.ict()
+    bundle = RigBundle.load()
+    rig, definition = bundle.rig, bundle.definition
     rng = np.random.default_rng(seed)
     identity = np.zeros(rig.num_identity_modes, np.float32)
     identity[:20] = rng.normal(0.0, 1.0, 20)  # a different person: leading identity modes at 1 sd
@@ -124,7 +122,7 @@ def run_tracking_benchmark(seed: int = 0, seconds: float = 12.0, footage: str | 
     render_ms = 1e3 * (time.perf_counter() - started) / num_frames
     performer.close()
 
-    tracker = Tracker.ict(rig)
+    tracker = bundle.tracker()
     source = RecordedFrames(frames, fps, performer.name)
     result = run_job(track_take(source, tracker, (0, int(fps)), "smooth", definition.tweaker_indices()))
     found = result.curves.face_found
@@ -151,9 +149,9 @@ def run_tracking_benchmark(seed: int = 0, seconds: float = 12.0, footage: str | 
         "face_fraction": float(found.mean()),
         **summary(result.curves.values),
         **summary(result.raw_controls, "_unfiltered"),
-        "fit_residual_mm": result.stats["fit_residual_mm"],
-        "jitter": result.stats["jitter"],
-        "jitter_unfiltered": result.stats["jitter_unfiltered"],
+        "fit_residual_mm": result.stats.fit_residual_mm,
+        "jitter": result.stats.jitter,
+        "jitter_unfiltered": result.stats.jitter_unfiltered,
         "ms_per_frame": {"render": render_ms, **result.timings_ms},
         "neutral_frames": [result.neutral.start, result.neutral.stop],
     }

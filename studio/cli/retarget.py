@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from studio.core.io.exports import EXPORT_FORMATS
+
 
 def _cmd_targets(args: argparse.Namespace) -> int:
     from studio.core.retarget.targets import available_targets
@@ -87,7 +89,7 @@ def _cmd_stream(args: argparse.Namespace) -> int:
 
     from studio.core.io.vmc import VmcSender, parse_host_port, stream_curves_job
     from studio.core.jobs import run_job
-    from studio.core.retarget.curves import stream_values
+    from studio.core.retarget.stream import stream_values
 
     curves, target = _load_curves_and_target(args)
     names, values = stream_values(curves, target)
@@ -127,7 +129,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     export = commands.add_parser("export", help="export a take: Live Link Face CSV, curves CSV/JSON, glTF (.glb)")
     add_curves(export, False)
-    export.add_argument("--format", required=True, choices=["livelink", "csv", "json", "glb"])
+    export.add_argument("--format", required=True, choices=list(EXPORT_FORMATS))
     export.add_argument("--out", required=True, metavar="FILE", help="output file (written atomically)")
     export.set_defaults(func=_cmd_export)
 

@@ -31,13 +31,11 @@ def _cmd_session_synthetic(args: argparse.Namespace) -> int:
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from studio.core.session.calibrate import calibrate_session
 
-    result, report = calibrate_session(args.folder)
-    residual = report["residual_mm"]
-    before = sum(r["before"] for r in residual.values()) / len(residual)
-    after = sum(r["after"] for r in residual.values()) / len(residual)
-    print(f"{args.folder}: calibrated {len(report['expressions'])} expressions in {report['wall_seconds']:.2f} s "
-          f"(λ {report['regularization']:g}, μ {report['smoothness']:g}); landmark residual {before:.2f} → "
-          f"{after:.2f} mm; flagged: {', '.join(report['flagged_captures']) or 'none'}; wrote "
+    _result, report = calibrate_session(args.folder)
+    residual = report.mean_residual_mm()
+    print(f"{args.folder}: calibrated {len(report.expressions)} expressions in {report.wall_seconds:.2f} s "
+          f"(λ {report.regularization:g}, μ {report.smoothness:g}); landmark residual {residual.before:.2f} → "
+          f"{residual.after:.2f} mm; flagged: {', '.join(report.flagged_captures) or 'none'}; wrote "
           f"calibration/theta_S.npz and calibration/report.json")
     return 0
 
@@ -57,10 +55,10 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
             bar.update(done - bar.n)
 
         _result, report = run_job(finetune_session_job(args.folder), on_progress=show)
-    before, after = report["metrics"]["theta_S"], report["metrics"]["theta_S_hat"]
-    stages = ", ".join(f"{s['stage']}: {s['accepted']}/{s['runs']}" for s in report["stages"])
+    before, after = report.metrics["theta_S"], report.metrics["theta_S_hat"]
+    stages = ", ".join(f"{s.stage}: {s.accepted}/{s.runs}" for s in report.stages)
     print(
-        f"{args.folder}: fine-tuned on {len(report['expressions'])} captures in {report['wall_seconds']:.1f} s "
+        f"{args.folder}: fine-tuned on {len(report.expressions)} captures in {report.wall_seconds:.1f} s "
         f"(accepted per stage {stages}); control L2 {before['control_l2']:.3f} → {after['control_l2']:.3f}, "
         f"sparsity {before['sparsity']:.3f} → {after['sparsity']:.3f}, tweakers {before['tweaker']:.3f} → "
         f"{after['tweaker']:.3f}; wrote calibration/theta_S_hat.npz and calibration/finetune_report.json"

@@ -34,21 +34,17 @@ def _cmd_track(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from studio.core.jobs import run_job
-    from studio.core.rig.definition import RigDefinition
-    from studio.core.rig.rig import Rig, RigParameters
+    from studio.core.rig.rig import RigParameters
     from studio.core.tracking.frame_sources import VideoFileSource
+    from studio.core.tracking.rig_bundle import RigBundle
     from studio.core.tracking.take import parse_neutral, track_take
-    from studio.core.tracking.tracker import Tracker
 
     neutral = parse_neutral(args.neutral)
-    rig = Rig.ict()
-    rig_stage = "theta_A"
-    if args.rig_params:
-        parameters = RigParameters.load(args.rig_params)
-        rig = rig.with_parameters(parameters)
-        rig_stage = str(parameters.metadata.get("stage", "unknown"))
-    definition = RigDefinition.ict()
-    tracker = Tracker.ict(rig)
+    parameters = RigParameters.load(args.rig_params) if args.rig_params else None
+    rig_stage = "theta_A" if parameters is None else str(parameters.metadata.get("stage", "unknown"))
+    bundle = RigBundle.load()
+    definition = bundle.definition
+    tracker = bundle.tracker(parameters)
     with VideoFileSource(args.video) as source, tqdm(
         total=source.num_frames, unit="frame", desc="tracking", file=sys.stderr, disable=args.quiet
     ) as bar:
@@ -67,7 +63,7 @@ def _cmd_track(args: argparse.Namespace) -> int:
     result.curves.write_csv(args.out)
     stats = {
         "video": str(args.video), "curves": str(args.out), "filter": args.filter,
-        "rig_params": str(args.rig_params) if args.rig_params else None, "rig_stage": rig_stage, **result.stats,
+        "rig_params": str(args.rig_params) if args.rig_params else None, "rig_stage": rig_stage, **result.stats.to_json(),
     }
     if args.json:
         from studio.core.io.atomic_files import write_text_atomic

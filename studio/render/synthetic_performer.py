@@ -4,9 +4,8 @@
 offscreen renders of a rig (EGL, no display needed) posed by control curves ``(T, K)``, an identity and a
 gentle head motion; every frame carries the rendered controls and rig state as ground truth.
 
-Importing this module registers the ``synthetic[:seed]`` spec with
-:func:`studio.core.tracking.frame_sources.open_frame_source`: the ICT rig, 10 s of
-:func:`~studio.core.rig.control_curves.moderate_expression_curves` for that seed, and head motion.
+:class:`PromptedPerformerSource` follows Simon-Says prompts instead. Users name either as a source
+(``synthetic[:SEED]``, ``prompted[:SEED]``): :func:`studio.render.sources.open_source`.
 """
 
 from __future__ import annotations
@@ -16,24 +15,14 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from studio.core.rig.control_curves import moderate_expression_curves
 from studio.core.rig.rig import Rig
 from studio.core.rig.state import RigState
-from studio.core.tracking.frame_sources import (
-    Frame,
-    FrameSource,
-    FrameSourceError,
-    register_frame_source_scheme,
-)
+from studio.core.tracking.frame_sources import Frame, FrameSource
 from studio.render.face_scene import Camera
 
 #: Camera for tracking renders: at 640×480 MediaPipe's face mesh spans ~56 % of the image height
 #: (the default :class:`Camera` at 70 cm frames the whole head, ~46 %).
 TRACKING_CAMERA = Camera(fov_deg=30.0, distance_cm=58.0, target=(0.0, 0.5, 6.0))
-
-#: Length of the performance opened by ``synthetic[:seed]``, seconds.
-SYNTHETIC_SPEC_SECONDS = 10.0
-
 
 def head_motion_curves(
     num_frames: int,
@@ -284,31 +273,3 @@ class PromptedPerformerSource(FrameSource):
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None
-
-
-def open_synthetic(argument: str) -> SyntheticPerformerSource:
-    """The source for ``synthetic[:SEED]``: the ICT rig performing 10 s of moderate expressions at 30 fps.
-
-    Parameters
-    ----------
-    argument : str
-        The seed as text (``""`` for seed 0).
-
-    Raises
-    ------
-    FrameSourceError
-        The seed is not an integer.
-    """
-    try:
-        seed = int(argument or 0)
-    except ValueError:
-        raise FrameSourceError(
-            f"synthetic:{argument}: the seed must be an integer, e.g. synthetic:3"
-        ) from None
-    rig = Rig.ict()
-    fps = 30.0
-    curves = moderate_expression_curves(rig.expression_names, round(SYNTHETIC_SPEC_SECONDS * fps), fps, seed)
-    return SyntheticPerformerSource(rig, curves, fps=fps, seed=seed)
-
-
-register_frame_source_scheme("synthetic", open_synthetic)

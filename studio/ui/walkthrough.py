@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QApplication
 
 from studio.core.session.library import DEMO_SEED, create_session, data_folder, is_session
 from studio.ui.session.capture_page import SYNTHETIC_SOURCE
+from studio.ui.session.takes_page import SYNTHETIC_TAKE
 from studio.ui.windows import open_session_window
 
 #: Screenshots, in the order they are taken.
@@ -137,7 +138,7 @@ class Walkthrough(QObject):
         page = self.window.takes
         self.window.tabs.setCurrentWidget(page)
         page.sigTakeTracked.connect(self._take_tracked)
-        page.source_box.setCurrentText(SYNTHETIC_SOURCE)
+        page.source_box.choose(SYNTHETIC_TAKE)
         page.record_take("take-1", self.take_seconds)
 
     def _take_tracked(self, name: str, succeeded: bool) -> None:
@@ -145,8 +146,8 @@ class Walkthrough(QObject):
             self.fail(f"take {name} failed: {self.window.takes.status.text()}")
             return
         self._mark("take")
-        self.figures["take"] = {rig: {k: stats.get(k) for k in ("sparsity", "tweaker")}
-                                for rig, stats in self.window.takes.info["stats"].items()}
+        self.figures["take"] = {rig: {"sparsity": stats.sparsity, "tweaker": stats.tweaker}
+                                for rig, stats in self.window.takes.report.stats.items()}
         self._shoot(SCREENSHOTS[3])
         self.window.tabs.setCurrentIndex(self.window.tabs.count() - 1)  # Review
         review = self.window.review

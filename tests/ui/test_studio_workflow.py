@@ -14,7 +14,7 @@ pytestmark = pytest.mark.qt
 def test_the_walkthrough_goes_from_capture_to_review(qtbot, tmp_path, monkeypatch, assets_dir):
     from studio.core.rig.rig import RigParameters
     from studio.core.session.folder import Session
-    from studio.core.session.takes import list_takes, load_take
+    from studio.core.session.takes import load_take
     from studio.ui.walkthrough import SCREENSHOTS, Walkthrough
 
     monkeypatch.setenv("STUDIO_DATA_DIR", str(tmp_path / "data"))
@@ -30,7 +30,7 @@ def test_the_walkthrough_goes_from_capture_to_review(qtbot, tmp_path, monkeypatc
             "captured": session.status().captured,
             "theta_S": (calibration / "theta_S.npz").exists(),
             "theta_S_hat": (calibration / "theta_S_hat.npz").exists(),
-            "takes": list_takes(folder),
+            "takes": session.take_names(),
         }
 
     walkthrough.sigStep.connect(check)
@@ -46,8 +46,9 @@ def test_the_walkthrough_goes_from_capture_to_review(qtbot, tmp_path, monkeypatc
     # the review page showed the stored take, tracked with the most refined rig, and played it
     window = walkthrough.window
     review = window.review
-    info, curves = load_take(folder, "take-1")
-    assert info["rigs"] == ["theta_A", "theta_S", "theta_S_hat"] and info["frames"] == 60
+    take = load_take(Session.open(folder), "take-1")
+    curves = take.curves
+    assert take.report.rigs == ("theta_A", "theta_S", "theta_S_hat") and take.report.frames == 60
     assert review.take_box.currentText() == "take-1" and review.rig_box.currentText() == "theta_S_hat"
     np.testing.assert_array_equal(review.current_curves().values, curves["theta_S_hat"].values)
     assert walkthrough.figures["review_frame"] > 0  # it played
@@ -78,10 +79,11 @@ def test_the_capture_page_is_driven_by_the_keyboard(qtbot, tmp_path, assets_dir)
     from PySide6.QtCore import Qt
 
     from studio.core.session.library import create_session
-    from studio.ui.session.capture_page import SimonSaysPage
+    from studio.core.session.model import SessionModel
+    from studio.ui.session.capture_page import CapturePage
 
     session = create_session(tmp_path / "s", "Ada", "ict_full", expression_names=["jaw_open", "smile"])
-    page = SimonSaysPage(session.folder)
+    page = CapturePage(SessionModel(session))
     qtbot.addWidget(page)
     page.show()
     qtbot.waitExposed(page)
@@ -107,10 +109,11 @@ def test_the_capture_page_is_driven_by_the_keyboard(qtbot, tmp_path, assets_dir)
 
 def test_a_missing_camera_stops_the_capture_with_one_line(qtbot, tmp_path, assets_dir):
     from studio.core.session.library import create_session
-    from studio.ui.session.capture_page import SimonSaysPage
+    from studio.core.session.model import SessionModel
+    from studio.ui.session.capture_page import CapturePage
 
     session = create_session(tmp_path / "s", "Ada", "ict_full", expression_names=["jaw_open"])
-    page = SimonSaysPage(session.folder, source="camera:7")
+    page = CapturePage(SessionModel(session), source="camera:7")
     qtbot.addWidget(page)
     with qtbot.waitSignal(page.sigStopped, timeout=60_000) as stopped:
         page.start()

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -54,6 +54,7 @@ from scipy.sparse.csgraph import dijkstra
 from scipy.sparse.linalg import splu
 from scipy.spatial import cKDTree
 
+from studio.core.calibration.reports import BeforeAfter, CalibrationReport
 from studio.core.jobs import Cancel, JobCancelled, is_cancelled, run_job
 from studio.core.rig.definition import CorrectiveConstraint, RigDefinition
 from studio.core.rig.rig import Rig, RigParameters, surface_point_basis
@@ -141,17 +142,14 @@ class CalibrationResult:
         ``metadata['stage'] == 'theta_S'``.
     landmark_deltas : np.ndarray
         θ_S at the landmarks, shape ``(K, N, 3)``, float64, centimetres (the tracker's small rig).
-    report : dict
-        ``regularization``, ``smoothness`` (chosen λ, μ), ``cv`` (grid and LOO errors in mm, or None),
-        ``residual_mm`` (per expression: ``before``/``after`` RMS landmark residual), ``constraints``
-        (per constraint: mean/max gap in mm for θ_A, unconstrained θ_S and θ_S), ``gain`` (the gain
-        prior's ``length_cm`` and ``noise_cm`` and each captured shape's ``mean_gain``, or None), ``seconds``
-        (per stage and total), ``num_pairs``, ``num_landmarks_corrected``.
+    report : CalibrationReport
+        The chosen λ and μ, the cross-validation, each expression's residual before/after, the constraint
+        gaps, the gain prior, seconds per stage.
     """
 
     parameters: RigParameters
     landmark_deltas: np.ndarray
-    report: dict[str, Any] = field(default_factory=dict)
+    report: CalibrationReport
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -1025,24 +1023,22 @@ def calibrate_job(
     def rms_mm(r: torch.Tensor) -> float:
         return float(torch.sqrt((r[m] ** 2).mean())) * 10.0
 
-    residual_report = {
-        p.name: {"before": rms_mm(before[i]), "after": rms_mm(after[i])} for i, p in enumerate(pairs)
-    }
+    residual_report = {p.name: BeforeAfter(rms_mm(before[i]), rms_mm(after[i])) for i, p in enumerate(pairs)}
     seconds["total"] = time.perf_counter() - t0
-    report: dict[str, Any] = {
-        "regularization": float(lam),
-        "smoothness": float(mu),
-        "cv": cv,
-        "support_falloff": float(falloff) if np.isfinite(falloff) else None,
-        "support_cv": support_cv,
-        "gain": gain_report,
-        "residual_mm": residual_report,
-        "constraints": gaps,
-        "seconds": seconds,
-        "num_pairs": len(pairs),
-        "num_landmarks_corrected": int(mask.sum()),
-        "noise_mm": [None if n is None else float(n) for n in noise],
-    }
+    report = CalibrationReport(
+        regularization=float(lam),
+        smoothness=float(mu),
+        cv=cv,
+        support_falloff=float(falloff) if np.isfinite(falloff) else None,
+        support_cv=support_cv,
+        gain=gain_report,
+        residual_mm=residual_report,
+        constraints=gaps,
+        seconds=seconds,
+        num_pairs=len(pairs),
+        num_landmarks_corrected=int(mask.sum()),
+        noise_mm=[None if n is None else float(n) for n in noise],
+    )
     metadata = {"rig": rig.name, "stage": "theta_S", "created_by": "studio.core.calibration.calibrate"}
     parameters = RigParameters(rig.expression_names, theta_s, metadata)
     yield (stages[3], 4, len(stages))

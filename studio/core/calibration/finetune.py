@@ -58,13 +58,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
 
 from studio.core.calibration.calibrate import CalibrationPair, mesh_propagator, per_shape
+from studio.core.calibration.reports import BeforeAfter, FinetuneReport, FinetuneStage
 from studio.core.capture.expression_sets import SimonSaysSet, must_not_move_indices
 from studio.core.geometry.bounded_least_squares import BoundedSolution
 from studio.core.jobs import Cancel, JobCancelled, is_cancelled, run_job, with_torch_threads
@@ -136,17 +137,15 @@ class FinetuneResult:
         θ̂ at the landmarks as the tracker sees it, ``(K, N, 3)``, float64, cm.
     corrections : np.ndarray
         ``δ`` at the corrected landmarks, ``(K, Nc, 3)``, float64, cm.
-    report : dict
-        ``settings``; ``stages`` (per stage: ``runs``, ``accepted``, ``objective_before``/``after`` summed
-        over its optimisations, ``control_l2`` of the full tracker after it); ``control_l2_before``/``after``
-        (mean over the pairs); ``per_expression`` (control L2 before/after); ``spurious`` (per expression,
-        the controls stage 3 suppressed); ``seconds``.
+    report : FinetuneReport
+        The settings, per stage the optimisations run and kept, the control L2 before/after (mean and per
+        expression), the controls stage 3 suppressed, seconds.
     """
 
     parameters: RigParameters
     landmark_basis: np.ndarray
     corrections: np.ndarray
-    report: dict[str, Any] = field(default_factory=dict)
+    report: FinetuneReport = field(default_factory=FinetuneReport)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -623,7 +622,7 @@ def _finetune(
     expressions = [k for k in range(len(pairs)) if len(primaries[k])]
     total = sum(len(expressions) for stage in s.stages if stage < 4)
     done = 0
-    stage_reports: list[dict[str, Any]] = []
+    stage_reports: list[FinetuneStage] = []
     spurious: list[np.ndarray] = [np.zeros(0, int) for _ in pairs]
 
     def expression_loss(stage: int, k: int) -> Callable[[np.ndarray, Inversion], tuple[float, np.ndarray]]:
@@ -668,7 +667,7 @@ def _finetune(
         for label, columns, loss in runs:
             if is_cancelled(cancel):
                 partial = _assemble(rig, parameters, propagator, problem, delta, stage_name,
-                                    {"control_l2_after": current_error, "cancelled_in_stage": stage})
+                                    FinetuneReport(control_l2_after=current_error, cancelled_in_stage=stage))
                 raise JobCancelled("fine-tuning cancelled", partial=partial)
             yield (f"stage {stage}/4, {STAGES[stage - 1]}: {label}", done, total)
             chosen, error, objective_before, objective_after = problem.optimize(delta, columns, loss)
@@ -680,27 +679,24 @@ def _finetune(
                 report["accepted"] += 1
             done += 1
         report["control_l2"] = current_error
-        stage_reports.append(report)
+        stage_reports.append(FinetuneStage(**report))
     yield ("done", total, total)
 
     after = problem.control_l2(problem.invert_all(delta))
-    result_report = {
-        "settings": asdict(s),
-        "theta_R": str(parameters.metadata.get("stage", "theta_R")),
-        "noise_mm": noise_cm * 10.0,
-        "untuned": [rig.expression_names[j] for j in np.flatnonzero(inversion.solved & ~tuned)],
-        "stages": stage_reports,
-        "control_l2_before": float(before.mean()),
-        "control_l2_after": float(after.mean()),
-        "per_expression": {
-            n: {"before": float(b), "after": float(a)} for n, b, a in zip(names, before, after, strict=True)
-        },
-        "spurious": {n: [rig.expression_names[j] for j in sp] for n, sp in zip(names, spurious, strict=True) if len(sp)},
-        "num_pairs": len(pairs),
-    }
+    result_report = FinetuneReport(
+        settings=asdict(s),
+        theta_R=str(parameters.metadata.get("stage", "theta_R")),
+        noise_mm=noise_cm * 10.0,
+        untuned=[rig.expression_names[j] for j in np.flatnonzero(inversion.solved & ~tuned)],
+        stages=stage_reports,
+        control_l2_before=float(before.mean()),
+        control_l2_after=float(after.mean()),
+        per_expression={n: BeforeAfter(float(b), float(a)) for n, b, a in zip(names, before, after, strict=True)},
+        spurious={n: [rig.expression_names[j] for j in sp] for n, sp in zip(names, spurious, strict=True) if len(sp)},
+        num_pairs=len(pairs),
+    )
     result = _assemble(rig, parameters, propagator, problem, delta, stage_name, result_report)
-    result.report["seconds"] = time.perf_counter() - started
-    return result
+    return replace(result, report=replace(result.report, seconds=time.perf_counter() - started))
 
 
 def _columns_grad(inversion: Inversion, grad_controls: np.ndarray) -> np.ndarray:
@@ -718,7 +714,7 @@ def _assemble(
     problem: _Problem,
     delta: np.ndarray,
     stage_name: str,
-    report: dict[str, Any],
+    report: FinetuneReport,
 ) -> FinetuneResult:
     """θ̂ on the full mesh: θ_R plus the propagated corrections."""
     deltas = parameters.expression_deltas.astype(np.float64) + propagator.propagate(delta)

@@ -329,6 +329,11 @@ class SimonSaysSet:
         """
         return cls.load(EXPRESSION_SETS_DIR / "ict_full.json")
 
+    @staticmethod
+    def is_packaged(name: str) -> bool:
+        """Whether the studio ships a set called ``name`` (``ict_full``, ``ict_default``)."""
+        return _packaged_path(name) is not None
+
     @classmethod
     def packaged(cls, name: str) -> SimonSaysSet:
         """A packaged set by name (``ict_default``, ``ict_full``).

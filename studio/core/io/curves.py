@@ -72,6 +72,10 @@ class TakeCurves:
             return 0.0
         return float((self.num_frames - 1) / (self.time_s[-1] - self.time_s[0]))
 
+    def most_active(self, count: int = 5) -> np.ndarray:
+        """Indices of the ``count`` controls reaching the highest values over the take, most active first."""
+        return np.argsort(-np.nan_to_num(self.values).max(axis=0))[:count]
+
     def write_csv(self, path: str | os.PathLike) -> Path:
         """Write the curves as CSV (layout in the module docstring), atomically."""
         buffer = io.StringIO()

@@ -16,24 +16,22 @@ from pathlib import Path
 
 import numpy as np
 
+from studio.core.io import formats
 from studio.core.io.arkit import ARKIT_BLENDSHAPE_NAMES
 from studio.core.io.curves import TakeCurves, TakeFileError
+from studio.core.io.exports import EXPORT_FORMATS
 from studio.core.retarget.targets import RetargetTarget
 from studio.core.rig.definition import RigDefinition
 from studio.core.rig.rig import Rig
 
 __all__ = [
-    "EXPORT_FORMATS",
+    "arkit_curves",
     "export_take",
     "import_livelink",
     "read_source_curves",
     "retarget_curves",
     "select_columns",
-    "stream_values",
 ]
-
-EXPORT_FORMATS: tuple[str, ...] = ("livelink", "csv", "json", "glb")
-"""What ``python main.py export`` writes: Live Link Face CSV, curves CSV, curves JSON, glTF binary."""
 
 
 def select_columns(curves: TakeCurves, control_names: tuple[str, ...], path: str | os.PathLike) -> TakeCurves:
@@ -125,7 +123,7 @@ def retarget_curves(curves: TakeCurves, target: RetargetTarget) -> TakeCurves:
     return TakeCurves(target.control_names, curves.time_s, curves.face_found, values)
 
 
-def _arkit_curves(curves: TakeCurves, target: RetargetTarget | None) -> np.ndarray:
+def arkit_curves(curves: TakeCurves, target: RetargetTarget | None = None) -> np.ndarray:
     """ARKit weights per frame of a tracked take, shape ``(T, 52)``, NaN rows where no face."""
     if target is None:
         return RigDefinition.ict().arkit_vector(curves.values)
@@ -165,8 +163,6 @@ def export_take(
     Path
         The file written.
     """
-    from studio.core.io import formats
-
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown format {fmt!r} (expected one of {', '.join(EXPORT_FORMATS)})")
     definition = target.source_definition if target is not None else RigDefinition.ict()
@@ -180,7 +176,7 @@ def export_take(
         name = target.name if target is not None else definition.name
         return formats.write_curves_json(out, result, target=name, fps=fps)
     if fmt == "livelink":
-        arkit = formats.fill_missing_frames(curves.time_s, _arkit_curves(curves, target), curves.face_found)
+        arkit = formats.fill_missing_frames(curves.time_s, arkit_curves(curves, target), curves.face_found)
         return formats.write_livelink_csv(out, curves.time_s - curves.time_s[0], arkit, fps=fps,
                                           eyes=formats.eye_angles_from_arkit(arkit))  # fmt: skip
     if target is not None:
@@ -210,15 +206,8 @@ def import_livelink(path: str | os.PathLike, fps: float | None = None) -> TakeCu
     TakeCurves
         ICT controls per frame, ``(T, 53)``, every frame with a face.
     """
-    from studio.core.io import formats
-
     take = formats.read_livelink_csv(path, fps)
     definition = RigDefinition.ict()
     values = definition.from_arkit(dict(zip(ARKIT_BLENDSHAPE_NAMES, take.arkit.T, strict=True)))
     return TakeCurves(definition.control_names, take.time_s, np.ones(take.num_frames, bool),
                       np.clip(values, 0.0, 1.0).astype(np.float32))  # fmt: skip
-
-
-def stream_values(curves: TakeCurves, target: RetargetTarget | None = None) -> tuple[tuple[str, ...], np.ndarray]:
-    """What the VMC stream sends for a take: ARKit names and weights ``(T, 52)``, NaN rows where no face."""
-    return ARKIT_BLENDSHAPE_NAMES, _arkit_curves(curves, target)

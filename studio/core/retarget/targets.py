@@ -477,15 +477,6 @@ def available_targets() -> list[TargetInfo]:
     return sorted(infos, key=lambda info: (KINDS.index(info.kind), info.name))
 
 
-_RIG_CACHE: dict[str, Rig] = {}
-
-
-def _ict_rig() -> Rig:
-    if "ict" not in _RIG_CACHE:
-        _RIG_CACHE["ict"] = Rig.ict()
-    return _RIG_CACHE["ict"]
-
-
 def load_target(name: str | os.PathLike, base_rig: Rig | None = None) -> RetargetTarget:
     """Build a target by packaged name or file path (a session's performer is
     :func:`studio.core.session.targets.open_target`'s ``session:FOLDER``).
@@ -506,7 +497,7 @@ def load_target(name: str | os.PathLike, base_rig: Rig | None = None) -> Retarge
     TargetError
         One line: unknown name, unreadable or inconsistent file.
     """
-    base = base_rig if base_rig is not None else _ict_rig()
+    base = base_rig if base_rig is not None else Rig.ict()
     text = os.fspath(name)
     path = Path(text)
     if path.suffix != ".json":

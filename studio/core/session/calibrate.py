@@ -1,48 +1,44 @@
-"""From a captured Simon-Says session to calibrated rig parameters θ_S, and synthetic sessions to try it.
+"""Calibrating a session: its captures become θ_S (calibration), then θ̂_S (the tracker's fine-tuning).
 
 :func:`calibration_pairs` turns a session's captures into Eq. 1's (c_k, v_k) pairs: each capture's
 landmarks, with head pose removed (the anchor alignment, then the small rigid motion solved with the
 controls), minus the performer's neutral, laid onto the rig's neutral landmark points.
-:func:`calibrate_session` runs the calibration and writes θ_S and a report into the session's
-``calibration/`` folder; :func:`finetune_session` fine-tunes its tracking rig into θ̂_S.
+:func:`calibrate_session_job` runs the calibration and keeps θ_S and its report in the session;
+:func:`finetune_session_job` fine-tunes its tracking rig into θ̂_S. Both take the session's rig as one
+:class:`~studio.core.tracking.rig_bundle.RigBundle` (resolved from ``session.json`` when not given) and
+write nothing unless they finish.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Generator, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from studio.core.calibration.calibrate import CalibrationPair, CalibrationResult, calibrate_job
 from studio.core.calibration.finetune import FinetuneResult, FinetuneSettings, finetune_job
+from studio.core.calibration.reports import CalibrationReport, FinetuneReport
 from studio.core.capture.expression_sets import SimonSaysSet
 from studio.core.capture.quality import assess_burst
-from studio.core.io.atomic_files import write_text_atomic
 from studio.core.jobs import Cancel, run_job
 from studio.core.rig.definition import RigDefinition
 from studio.core.rig.metrics import animation_metrics
-from studio.core.rig.rig import Rig, RigParameters
+from studio.core.rig.rig import RigParameters
 from studio.core.session.folder import Session, SessionError
+from studio.core.tracking.rig_bundle import RigBundle
 from studio.core.tracking.tracker import Tracker
 
-THETA_S_FILE = "theta_S.npz"
-REPORT_FILE = "report.json"
-THETA_S_HAT_FILE = "theta_S_hat.npz"
-FINETUNE_REPORT_FILE = "finetune_report.json"
-GROUND_TRUTH_FILE = "theta_GT.npz"
-
-
-def session_expression_set(session: Session) -> SimonSaysSet:
-    """The session's Simon-Says set: the file it names, else the packaged set of its name (``ict_default``
-    when it names none)."""
-    path = session.expression_set.get("path")
-    if path:
-        return SimonSaysSet.load(session.folder / path)
-    return SimonSaysSet.packaged(session.expression_set.get("name") or "ict_default")
+__all__ = [
+    "calibrate_session",
+    "calibrate_session_job",
+    "calibration_pairs",
+    "capture_metrics",
+    "finetune_session",
+    "finetune_session_job",
+]
 
 
 def calibration_pairs(
@@ -78,29 +74,9 @@ def calibration_pairs(
     return pairs, flags
 
 
-def calibrate_session_job(
-    folder: str | Path, rig: Rig | None = None, cancel: Cancel = None
-) -> Generator[tuple[str, int, int], None, tuple[CalibrationResult, dict]]:
-    """Calibrate a session's rig, as a generator job: write ``calibration/theta_S.npz`` and
-    ``calibration/report.json`` (atomically; nothing is written if it fails or is cancelled).
-
-    Yields the calibration's ``(stage, done, total)``; returns the calibration result and the report written
-    (per-expression residual before/after, flagged captures, chosen regularization, seconds).
-    """
-    session = Session.open(folder)
-    rig = rig or Rig.ict()
-    definition = RigDefinition.ict()
-    tracker = Tracker.ict(rig)
-    expression_set = session_expression_set(session)
-    pairs, flags = calibration_pairs(session, tracker, definition, expression_set)
-    started = time.perf_counter()
-    result = yield from calibrate_job(rig, tracker.embedding, pairs, definition, cancel=cancel)
-    seconds = time.perf_counter() - started
-    flagged = {name: messages for name, messages in flags.items() if messages}
-    theta = _with_session(result.parameters, session, stage="theta_S")
-    report = _save_result(session, pairs, theta, result.report, THETA_S_FILE, REPORT_FILE,
-                          flagged_captures=flagged, wall_seconds=seconds)
-    return result, report
+def _opened(session: Session | str | Path, bundle: RigBundle | None) -> tuple[Session, RigBundle]:
+    session = session if isinstance(session, Session) else Session.open(session)
+    return session, bundle if bundle is not None else RigBundle.load(session.rig_name)
 
 
 def _with_session(parameters: RigParameters, session: Session, **metadata: str) -> RigParameters:
@@ -112,35 +88,50 @@ def _with_session(parameters: RigParameters, session: Session, **metadata: str) 
     )
 
 
-def _save_result(
-    session: Session,
-    pairs: Sequence[CalibrationPair],
-    parameters: RigParameters,
-    job_report: dict,
-    parameters_file: str,
-    report_file: str,
-    **extra: Any,
-) -> dict:
-    """Write rig parameters and their report into ``calibration/`` (both atomically); returns the report."""
-    out = Path(session.calibration_folder)
-    report = {
-        "session": str(session.folder),
-        "expressions": [p.name for p in pairs],
-        **_json_safe(job_report),
-        **extra,
-    }
-    parameters.save(out / parameters_file)
-    write_text_atomic(out / report_file, json.dumps(report, indent=2) + "\n")
-    return report
+def calibrate_session_job(
+    session: Session | str | Path, bundle: RigBundle | None = None, cancel: Cancel = None
+) -> Generator[tuple[str, int, int], None, tuple[CalibrationResult, CalibrationReport]]:
+    """Calibrate a session's rig, as a generator job: keep θ_S (``calibration/theta_S.npz``) and its report
+    (``calibration/report.json``) in the session, atomically; nothing is written if it fails or is cancelled.
+
+    Parameters
+    ----------
+    session : Session or path
+        The session (or its folder).
+    bundle : RigBundle, optional
+        The session's rig; by default the one ``session.json`` names.
+    cancel : callable, object with ``is_set()``, or None
+        Checked between the calibration's stages.
+
+    Yields the calibration's ``(stage, done, total)``; returns the calibration result and the session's report
+    (per-expression residual before/after, flagged captures, chosen regularization, seconds).
+    """
+    session, bundle = _opened(session, bundle)
+    tracker = bundle.tracker()
+    pairs, flags = calibration_pairs(session, tracker, bundle.definition, session.expression_set_definition())
+    started = time.perf_counter()
+    result = yield from calibrate_job(bundle.rig, bundle.embedding, pairs, bundle.definition, cancel=cancel)
+    report = replace(
+        result.report,
+        session=str(session.folder),
+        expressions=[p.name for p in pairs],
+        flagged_captures={name: messages for name, messages in flags.items() if messages},
+        wall_seconds=time.perf_counter() - started,
+    )
+    session.save_rig_parameters("theta_S", _with_session(result.parameters, session, stage="theta_S"))
+    session.write_report("calibration", report.to_json())
+    return result, report
 
 
-def calibrate_session(folder: str | Path, rig: Rig | None = None) -> tuple[CalibrationResult, dict]:
+def calibrate_session(
+    session: Session | str | Path, bundle: RigBundle | None = None
+) -> tuple[CalibrationResult, CalibrationReport]:
     """:func:`calibrate_session_job` run to the end."""
-    return run_job(calibrate_session_job(folder, rig))
+    return run_job(calibrate_session_job(session, bundle))
 
 
 def capture_metrics(
-    rig: Rig, parameters: RigParameters, pairs: Sequence[CalibrationPair], definition: RigDefinition
+    bundle: RigBundle, parameters: RigParameters, pairs: Sequence[CalibrationPair]
 ) -> dict[str, float]:
     """The animator metrics of tracking a session's captures with the rig ``parameters`` (means over them).
 
@@ -148,71 +139,65 @@ def capture_metrics(
     and ``landmark_mm``: the mean landmark distance between the animation rig posed with the tracked
     controls and the capture (the only geometry a session has).
     """
-    tracker = Tracker.ict(rig.with_parameters(parameters))
+    tracker = bundle.tracker(parameters)
     laid_on_the_rig = tracker.performer_neutral(tracker.rig_points)  # the pairs are laid onto the rig's neutral
     landmarks = np.stack([p.landmarks for p in pairs])
     tracked = tracker.solve(landmarks, laid_on_the_rig).controls.astype(np.float64)
     truth = np.stack([p.controls for p in pairs])
     posed = tracker.rig_points + np.einsum("bk,knx->bnx", tracked, tracker.landmark_basis)
     landmark_mm = 10.0 * np.linalg.norm(posed - landmarks, axis=2).mean(axis=1)
-    metrics = animation_metrics(tracked, definition.tweaker_indices(), truth=truth, vertex_error=landmark_mm)
+    tweakers = bundle.definition.tweaker_indices()
+    metrics = animation_metrics(tracked, tweakers, truth=truth, vertex_error=landmark_mm)
     return {("landmark_mm" if k == "vertex_mm" else k): v["mean"] for k, v in metrics.items()}
 
 
 def finetune_session_job(
-    folder: str | Path,
-    rig: Rig | None = None,
+    session: Session | str | Path,
+    bundle: RigBundle | None = None,
     settings: FinetuneSettings | None = None,
     cancel: Cancel = None,
-) -> Generator[tuple[str, int, int], None, tuple[FinetuneResult, dict]]:
+) -> Generator[tuple[str, int, int], None, tuple[FinetuneResult, FinetuneReport]]:
     """Fine-tune a calibrated session's tracking rig θ_S → θ̂_S, as a generator job.
 
-    Writes ``calibration/theta_S_hat.npz`` and ``calibration/finetune_report.json`` (loss per stage, the
-    capture metrics of θ_S and θ̂_S, seconds) atomically; nothing is written if it fails or is cancelled.
+    Keeps θ̂_S (``calibration/theta_S_hat.npz``) and its report (``calibration/finetune_report.json``: loss per
+    stage, the capture metrics of θ_S and θ̂_S, seconds) in the session, atomically; nothing is written if it
+    fails or is cancelled.
 
     Raises
     ------
     SessionError
         No θ_S yet (run ``calibrate`` first), no neutral or no expression captured.
     """
-    session = Session.open(folder)
-    rig = rig or Rig.ict()
-    out = Path(session.calibration_folder)
-    if not (out / THETA_S_FILE).exists():
-        raise SessionError(f"{session.folder}: no calibrated rig (calibration/{THETA_S_FILE}); run calibrate first")
-    theta_s = RigParameters.load(out / THETA_S_FILE)
-    definition = RigDefinition.ict()
-    tracker = Tracker.ict(rig)
-    expression_set = session_expression_set(session)
-    pairs, _flags = calibration_pairs(session, tracker, definition, expression_set)
+    session, bundle = _opened(session, bundle)
+    theta_s = session.rig_parameters("theta_S")
+    if theta_s is None:
+        raise SessionError(f"{session.folder}: no calibrated rig (calibration/theta_S.npz); run calibrate first")
+    expression_set = session.expression_set_definition()
+    pairs, _flags = calibration_pairs(session, bundle.tracker(), bundle.definition, expression_set)
     started = time.perf_counter()
     result = yield from finetune_job(
-        rig, theta_s, pairs, definition, expression_set, embedding=tracker.embedding, gaze=tracker.gaze,
+        bundle.rig, theta_s, pairs, bundle.definition, expression_set, embedding=bundle.embedding, gaze=bundle.gaze,
         stage_name="theta_S_hat", cancel=cancel,
     )
     seconds = time.perf_counter() - started
     theta_hat = _with_session(result.parameters, session)
-    metrics = {
-        "theta_S": capture_metrics(rig, theta_s, pairs, definition),
-        "theta_S_hat": capture_metrics(rig, theta_hat, pairs, definition),
-    }
-    report = _save_result(session, pairs, theta_hat, result.report, THETA_S_HAT_FILE, FINETUNE_REPORT_FILE,
-                          metrics=metrics, wall_seconds=seconds)
+    report = replace(
+        result.report,
+        session=str(session.folder),
+        expressions=[p.name for p in pairs],
+        metrics={
+            "theta_S": capture_metrics(bundle, theta_s, pairs),
+            "theta_S_hat": capture_metrics(bundle, theta_hat, pairs),
+        },
+        wall_seconds=seconds,
+    )
+    session.save_rig_parameters("theta_S_hat", theta_hat)
+    session.write_report("finetune", report.to_json())
     return result, report
 
 
-def finetune_session(folder: str | Path, rig: Rig | None = None) -> tuple[FinetuneResult, dict]:
+def finetune_session(
+    session: Session | str | Path, bundle: RigBundle | None = None
+) -> tuple[FinetuneResult, FinetuneReport]:
     """:func:`finetune_session_job` run to the end."""
-    return run_job(finetune_session_job(folder, rig))
-
-
-def _json_safe(value):
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _json_safe(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+    return run_job(finetune_session_job(session, bundle))

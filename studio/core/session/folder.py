@@ -1,15 +1,22 @@
-"""Simon-Says sessions on disk: a versioned folder of burst captures (layout in docs/session-format.md).
+"""Simon-Says sessions on disk: the folder, and every file in it (layout in docs/session-format.md).
 
-A session holds one performer's captures for one expression set and one rig::
+:class:`Session` owns the session folder: it is the one place that knows where each file lives and what it
+is called. A session holds one performer's captures for one expression set and one rig, and what the studio
+derived from them::
 
     <session>/
         session.json                 format, version, performer, rig, expression set, capture list
+        expression_set.json          the Simon-Says set, when the session brought its own (else a packaged one)
         neutral/                     the neutral capture (captured first)
             burst.npz                landmarks (px), aligned landmarks (cm), averaged face, kept mask, ...
             quality.json             figures and flags, for people and tools
             frames/0.jpg ...         a few small thumbnails (optional)
         captures/<expression>/       one folder per captured expression, same files as neutral/
-        calibration/                 reserved for θ_S (written by calibration, not here)
+        calibration/                 rig parameters by stage and their reports:
+            theta_S.npz, report.json                 the calibrated animation rig θ_S
+            theta_S_hat.npz, finetune_report.json    the fine-tuned tracking rig θ̂_S
+            theta_GT.npz                             a synthetic performer's true rig θ_GT
+        takes/<take>/                take.json, curves_<rig>.csv per tracking rig, video.mp4, truth.npz
 
 Every file is written atomically: a temporary file in the same folder (its name starts with ``.`` and ends
 in ``.tmp``), flushed and fsynced, then renamed over the target, then the folder fsynced. A capture's
@@ -32,8 +39,10 @@ from typing import Any
 import numpy as np
 
 from studio.core.capture.burst import NEUTRAL, BurstCapture
+from studio.core.capture.expression_sets import SimonSaysSet
 from studio.core.errors import StudioError
 from studio.core.io.atomic_files import fsync_folder, write_atomic, write_npz_atomic, write_text_atomic
+from studio.core.rig.rig import RigParameters
 
 #: ``format`` of session.json.
 FORMAT = "simon-says-studio.session"
@@ -45,8 +54,27 @@ QUALITY_FILE = "quality.json"
 FRAMES_FOLDER = "frames"
 CAPTURES_FOLDER = "captures"
 CALIBRATION_FOLDER = "calibration"
+TAKES_FOLDER = "takes"
+#: A set file the session brought along (a packaged set is named, not copied).
+EXPRESSION_SET_FILE = "expression_set.json"
+#: Rig parameters kept in ``calibration/``, by stage: the calibrated animation rig θ_S, the fine-tuned
+#: tracking rig θ̂_S, and a synthetic performer's true rig θ_GT.
+RIG_PARAMETER_FILES: dict[str, str] = {
+    "theta_S": "theta_S.npz",
+    "theta_S_hat": "theta_S_hat.npz",
+    "theta_GT": "theta_GT.npz",
+}
+#: Reports kept in ``calibration/``: of the calibration (θ_S) and of the tracker's fine-tuning (θ̂_S).
+REPORT_FILES: dict[str, str] = {"calibration": "report.json", "finetune": "finetune_report.json"}
+#: The rigs a take is tracked with, in order, when the session has them (θ_A is the rig's own).
+TRACKING_RIGS: tuple[str, ...] = ("theta_A", "theta_S", "theta_S_hat")
+#: A take's files in ``takes/<take>/``: its index (written last: a take without it is incomplete), the video
+#: recorded from a camera, and a synthetic performer's performed controls.
+TAKE_FILE = "take.json"
+TAKE_VIDEO_FILE = "video.mp4"
+TAKE_TRUTH_FILE = "truth.npz"
 
-#: Expression names are folder names: letters, digits, ``_ - + .``, starting with a letter or digit.
+#: Expression and take names are folder names: letters, digits, ``_ - + .``, starting with a letter or digit.
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+.\-]{0,63}")
 
 
@@ -263,6 +291,98 @@ class Session:
     def calibration_folder(self) -> Path:
         """``calibration/``: θ_S, θ̂_S and their reports (written by calibration and fine-tuning)."""
         return self.folder / CALIBRATION_FOLDER
+
+    @property
+    def rig_name(self) -> str:
+        """The animation rig the session calibrates, as ``session.json`` records it (``ict_facekit``)."""
+        return str(self.rig.get("name") or "ict_facekit")
+
+    def expression_set_definition(self) -> SimonSaysSet:
+        """The session's Simon-Says set: the file it brought (:data:`EXPRESSION_SET_FILE`), else the packaged
+        set of its name (``ict_default`` when it names none)."""
+        path = self.expression_set.get("path")
+        if path:
+            return SimonSaysSet.load(self.folder / path)
+        return SimonSaysSet.packaged(self.expression_set.get("name") or "ict_default")
+
+    # -- calibration/ ----------------------------------------------------------------------------------------
+
+    def rig_parameters_path(self, stage: str) -> Path:
+        """Where the rig parameters of a stage (``theta_S``, ``theta_S_hat``, ``theta_GT``) are kept."""
+        if stage not in RIG_PARAMETER_FILES:
+            raise SessionError(f"no rig parameters of stage {stage!r} (one of {', '.join(RIG_PARAMETER_FILES)})")
+        return self.folder / CALIBRATION_FOLDER / RIG_PARAMETER_FILES[stage]
+
+    def has_rig_parameters(self, stage: str) -> bool:
+        """Whether the session has the rig parameters of ``stage``."""
+        return self.rig_parameters_path(stage).is_file()
+
+    def rig_parameters(self, stage: str) -> RigParameters | None:
+        """The rig parameters of ``stage``, or ``None`` when the session has none.
+
+        Raises
+        ------
+        RigFileError
+            The file is there but unreadable.
+        """
+        path = self.rig_parameters_path(stage)
+        return RigParameters.load(path) if path.is_file() else None
+
+    def save_rig_parameters(self, stage: str, parameters: RigParameters) -> Path:
+        """Keep ``parameters`` as the session's ``stage`` (atomically)."""
+        path = self.rig_parameters_path(stage)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return parameters.save(path)
+
+    def tracking_rigs(self) -> dict[str, RigParameters | None]:
+        """The rigs to track a take with, by name (:data:`TRACKING_RIGS`): ``theta_A`` (``None``: the rig's
+        own) and the calibrated ones the session has."""
+        rigs: dict[str, RigParameters | None] = {"theta_A": None}
+        for stage in TRACKING_RIGS[1:]:
+            parameters = self.rig_parameters(stage)
+            if parameters is not None:
+                rigs[stage] = parameters
+        return rigs
+
+    def report_path(self, kind: str) -> Path:
+        """Where a report (``calibration``, ``finetune``) is kept."""
+        if kind not in REPORT_FILES:
+            raise SessionError(f"no report of kind {kind!r} (one of {', '.join(REPORT_FILES)})")
+        return self.folder / CALIBRATION_FOLDER / REPORT_FILES[kind]
+
+    def read_report(self, kind: str) -> dict[str, Any] | None:
+        """A report as JSON data, or ``None`` when it is missing or unreadable."""
+        try:
+            data = json.loads(self.report_path(kind).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def write_report(self, kind: str, data: dict[str, Any]) -> Path:
+        """Keep a report (JSON data, atomically)."""
+        path = self.report_path(kind)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+        return path
+
+    # -- takes/ --------------------------------------------------------------------------------------------
+
+    def take_folder(self, name: str) -> Path:
+        """``takes/<name>/`` (the name checked: letters, digits, ``_ - + .``, at most 64)."""
+        if not isinstance(name, str) or not _NAME_PATTERN.fullmatch(name) or name.endswith(".tmp"):
+            raise SessionError(f"take name {name!r}: use letters, digits and _ - + . (at most 64)")
+        return self.folder / TAKES_FOLDER / name
+
+    def take_names(self) -> list[str]:
+        """The complete takes (those with a ``take.json``), sorted by name."""
+        root = self.folder / TAKES_FOLDER
+        if not root.is_dir():
+            return []
+        return sorted(p.name for p in root.iterdir() if (p / TAKE_FILE).is_file())
+
+    def take_curves_path(self, name: str, rig: str) -> Path:
+        """``takes/<name>/curves_<rig>.csv``: the take tracked with ``rig`` (one of :data:`TRACKING_RIGS`)."""
+        return self.take_folder(name) / f"curves_{rig}.csv"
 
     def _entry(self, name: str) -> dict[str, Any]:
         for entry in self._data["captures"]:

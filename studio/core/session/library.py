@@ -12,10 +12,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
+import platformdirs
+
+from studio.core.capture.expression_sets import ExpressionSetError, SimonSaysSet
 from studio.core.io.atomic_files import write_text_atomic
-from studio.core.session.folder import Session
+from studio.core.rig.performer_model import performer_rig_parameters
+from studio.core.session.folder import EXPRESSION_SET_FILE, SESSION_FILE, Session, SessionError
+from studio.core.tracking.rig_bundle import RIG_NAMES, RigBundle
 
 DATA_DIR_ENV = "STUDIO_DATA_DIR"
 MAX_RECENT = 10
@@ -26,8 +32,6 @@ def data_folder() -> Path:
     """The user data folder (it may not exist yet)."""
     root = os.environ.get(DATA_DIR_ENV)
     if not root:
-        import platformdirs
-
         root = platformdirs.user_data_dir("simon-says-studio", appauthor=False)
     return Path(root).expanduser()
 
@@ -39,7 +43,7 @@ def demo_session_folder() -> Path:
 
 def is_session(folder: str | os.PathLike) -> bool:
     """Whether the folder holds a session index."""
-    return (Path(folder) / "session.json").is_file()
+    return (Path(folder) / SESSION_FILE).is_file()
 
 
 def recent_sessions() -> list[Path]:
@@ -65,14 +69,12 @@ def remember_session(folder: str | os.PathLike) -> list[Path]:
 
 def available_expression_sets() -> list[str]:
     """The packaged Simon-Says sets a new session can use (``ict_full`` first)."""
-    from studio.core.capture.expression_sets import _packaged_path
-
-    return [name for name in ("ict_full", "ict_default") if _packaged_path(name) is not None]
+    return [name for name in ("ict_full", "ict_default") if SimonSaysSet.is_packaged(name)]
 
 
 def available_rigs() -> list[str]:
     """Animation rigs a session can calibrate."""
-    return ["ict_facekit"]
+    return list(RIG_NAMES)
 
 
 def create_session(
@@ -111,12 +113,8 @@ def create_session(
     SessionError
         The folder is not empty, the rig is unknown, or the set cannot be read.
     """
-    from studio.core.capture.expression_sets import ExpressionSetError, SimonSaysSet
-    from studio.core.session.folder import SessionError
-
     if rig not in available_rigs():
         raise SessionError(f"rig {rig!r} is not available (choose one of {', '.join(available_rigs())})")
-    set_path = None
     try:
         if expression_set.endswith(".json"):
             simon_says = SimonSaysSet.load(expression_set)
@@ -132,17 +130,13 @@ def create_session(
         raise SessionError(f"{simon_says.name}: {error}") from None
     session = Session.create(folder, {"name": performer, "notes": notes}, rig, simon_says.name, names)
     if expression_set.endswith(".json"):
-        set_path = "expression_set.json"
-        simon_says.save(session.folder / set_path)
-        session.set_expression_set(simon_says.name, set_path)
+        simon_says.save(session.folder / EXPRESSION_SET_FILE)
+        session.set_expression_set(simon_says.name, EXPRESSION_SET_FILE)
     if synthetic_seed is not None:
-        from studio.core.rig.definition import RigDefinition
-        from studio.core.rig.performer_model import performer_rig_parameters
-        from studio.core.rig.rig import Rig
-        from studio.core.session.calibrate import GROUND_TRUTH_FILE
-
-        theta = performer_rig_parameters(Rig.ict(), RigDefinition.ict(), int(synthetic_seed))
-        theta.save(session.calibration_folder / GROUND_TRUTH_FILE)
+        bundle = RigBundle.load(rig)
+        session.save_rig_parameters(
+            "theta_GT", performer_rig_parameters(bundle.rig, bundle.definition, int(synthetic_seed))
+        )
     return session
 
 
@@ -164,10 +158,6 @@ def copy_session(session: Session, folder: str | os.PathLike) -> Session:
     SessionError
         The target exists and is not empty.
     """
-    import shutil
-
-    from studio.core.session.folder import SessionError
-
     target = Path(folder)
     if target.exists() and any(target.iterdir()):
         raise SessionError(f"{target}: not an empty folder")

@@ -17,15 +17,13 @@ from pathlib import Path
 from studio.core.capture.burst import NEUTRAL, CaptureError
 from studio.core.capture.expression_sets import SimonSaysSet
 from studio.core.jobs import Cancel
-from studio.core.rig.definition import RigDefinition
 from studio.core.rig.performer_model import performer_rig_parameters
 from studio.core.rig.rig import Rig, RigParameters
-from studio.core.session.calibrate import GROUND_TRUTH_FILE
-from studio.core.session.folder import Session
+from studio.core.session.folder import SESSION_FILE, Session
 from studio.core.session.simon_says import PromptFrame, SimonSaysSettings, simon_says_job
 from studio.core.tracking.frame_sources import FrameSource
 from studio.core.tracking.reconstruction import GeometryReconstructor
-from studio.core.tracking.tracker import Tracker
+from studio.core.tracking.rig_bundle import RigBundle
 
 __all__ = ["MAX_SECONDS_PER_EXPRESSION", "synthetic_performer_rig", "synthetic_session_job"]
 
@@ -36,10 +34,9 @@ MAX_SECONDS_PER_EXPRESSION = 20.0
 def synthetic_performer_rig(session: Session) -> Rig:
     """The rig of a session's synthetic performer: the ICT rig with the session's ground truth θ_GT
     (``calibration/theta_GT.npz``, which demo and synthetic sessions keep), else the seed-0 performer model."""
-    rig = Rig.ict()
-    path = session.calibration_folder / GROUND_TRUTH_FILE
-    theta = RigParameters.load(path) if path.is_file() else performer_rig_parameters(rig, RigDefinition.ict(), 0)
-    return rig.with_parameters(theta)
+    bundle = RigBundle.load(session.rig_name)
+    theta = session.rig_parameters("theta_GT")
+    return bundle.rig.with_parameters(theta or performer_rig_parameters(bundle.rig, bundle.definition, 0))
 
 
 def synthetic_session_job(
@@ -95,8 +92,8 @@ def synthetic_session_job(
     JobCancelled
         ``cancel`` was set; ``partial`` is the session's status.
     """
-    rig = Rig.ict()
-    definition = RigDefinition.ict()
+    bundle = RigBundle.load()
+    rig, definition = bundle.rig, bundle.definition
     simon_says = SimonSaysSet.packaged(expression_set)
     names = [NEUTRAL, *[n for n in (expression_names or simon_says.names) if n != NEUTRAL]]
     for name in names:
@@ -105,17 +102,17 @@ def synthetic_session_job(
     folder = Path(folder)
     session = (
         Session.open(folder)
-        if (folder / "session.json").exists()
+        if (folder / SESSION_FILE).exists()
         else Session.create(
             folder, {"name": f"synthetic performer {seed}", "notes": "θ_GT from studio.core.rig.performer_model"},
             rig.name, simon_says.name, names,
         )
     )
-    theta_gt.save(Path(session.calibration_folder) / GROUND_TRUTH_FILE)
+    session.save_rig_parameters("theta_GT", theta_gt)
     source = source_for(rig.with_parameters(theta_gt))
     reconstructor = GeometryReconstructor(running_mode="video")
     fps = source.fps or 30.0
-    job = simon_says_job(session, source, simon_says, definition, Tracker.ict(rig), reconstructor, settings=settings,
+    job = simon_says_job(session, source, simon_says, definition, bundle.tracker(), reconstructor, settings=settings,
                          cancel=cancel, realtime=False)
     try:
         prompted, frames_on_it = None, 0

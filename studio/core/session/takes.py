@@ -7,9 +7,9 @@ A take lives in ``takes/<name>/`` of the session folder (``docs/session-format.m
 - ``video.mp4`` — the take as recorded from a camera (:func:`record_take_job`; imported videos stay
   where they are); ``truth.npz`` beside it when the camera was a synthetic performer: the controls it
   performed per frame (``controls`` ``(T, K)``), for the review page's geometry-error heatmap;
-- ``take.json`` — source, frames, frame rate, neutral frames, and per rig the tracking figures and the
-  animator metrics (sparsity, tweaker usage: paper 001 Table 5 for this take). ``seconds``/``fps`` of
-  θ_S and θ̂_S time their solve alone (the reconstruction is θ_A's).
+- ``take.json`` — :class:`TakeReport`: source, frames, frame rate, neutral frames, and per rig the tracking
+  figures and the animator metrics (sparsity, tweaker usage: paper 001 Table 5 for this take).
+  ``seconds``/``fps`` of θ_S and θ̂_S time their solve alone (the reconstruction is θ_A's).
 
 :func:`track_session_take_job` reconstructs the video once (MediaPipe) and solves the same observations
 with each rig (:func:`studio.core.tracking.take.solve_observations`). :func:`record_take_job` records a
@@ -20,123 +20,184 @@ camera (or a synthetic performer) into ``video.mp4`` first. Every file is writte
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Generator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
+
 from studio.core.io.atomic_files import write_npz_atomic, write_text_atomic
 from studio.core.io.curves import TakeCurves
-from studio.core.jobs import Cancel, is_cancelled
-from studio.core.rig.definition import RigDefinition
-from studio.core.rig.rig import Rig, RigParameters
-from studio.core.session.calibrate import THETA_S_FILE, THETA_S_HAT_FILE
-from studio.core.session.folder import Session, SessionError
+from studio.core.jobs import Cancel, JobCancelled, is_cancelled
+from studio.core.session.folder import TAKE_FILE, TAKE_TRUTH_FILE, TAKE_VIDEO_FILE, Session, SessionError
 from studio.core.tracking.frame_sources import FrameSource
-from studio.core.tracking.take import solve_observations, track_take
-from studio.core.tracking.tracker import Tracker
+from studio.core.tracking.live import LatestFrameReader
+from studio.core.tracking.rig_bundle import RigBundle
+from studio.core.tracking.take import TakeStats, solve_observations, track_take
 
-TAKES_FOLDER = "takes"
-TAKE_FILE = "take.json"
-VIDEO_FILE = "video.mp4"
-TRUTH_FILE = "truth.npz"
-RIGS = ("theta_A", "theta_S", "theta_S_hat")
-"""The rigs a take is tracked with, in order, when the session has them."""
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-+.]{0,63}$")
+__all__ = ["Take", "TakeReport", "load_take", "record_take_job", "track_session_take_job"]
 
 
-def session_rigs(session: Session) -> dict[str, RigParameters | None]:
-    """The session's tracking rigs by name: ``theta_A`` (None: the rig's own) and the calibrated ones it has."""
-    rigs: dict[str, RigParameters | None] = {"theta_A": None}
-    for name, file in (("theta_S", THETA_S_FILE), ("theta_S_hat", THETA_S_HAT_FILE)):
-        path = Path(session.calibration_folder) / file
-        if path.exists():
-            rigs[name] = RigParameters.load(path)
-    return rigs
+@dataclass(frozen=True)
+class TakeReport:
+    """A session take's ``take.json``: where it came from and how each rig tracked it.
+
+    Attributes
+    ----------
+    name : str
+        The take's name (its folder).
+    source : str
+        The video or camera it was tracked from.
+    frames : int
+        Frames tracked.
+    fps : float
+        The take's frame rate.
+    neutral_frames : tuple of int
+        ``(start, stop)`` of the frames used as the performer's neutral.
+    filter : str
+        The temporal filter (``none``, ``one-euro``, ``smooth``).
+    rigs : tuple of str
+        The rigs it was tracked with, in order (``theta_A``, ``theta_S``, ``theta_S_hat``).
+    stats : dict of str to TakeStats
+        Per rig, the tracking figures and animator metrics.
+    """
+
+    name: str
+    source: str
+    frames: int
+    fps: float
+    neutral_frames: tuple[int, int]
+    filter: str
+    rigs: tuple[str, ...]
+    stats: dict[str, TakeStats]
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as ``take.json`` holds it."""
+        return {
+            "name": self.name,
+            "source": self.source,
+            "frames": self.frames,
+            "fps": self.fps,
+            "neutral_frames": list(self.neutral_frames),
+            "filter": self.filter,
+            "rigs": list(self.rigs),
+            "stats": {rig: stats.summary_json() for rig, stats in self.stats.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TakeReport:
+        """A report from ``take.json``'s data (``KeyError``/``TypeError``/``ValueError`` when it is not one)."""
+        return cls(
+            name=str(data["name"]),
+            source=str(data.get("source", "")),
+            frames=int(data["frames"]),
+            fps=float(data["fps"]),
+            neutral_frames=tuple(int(i) for i in data.get("neutral_frames", (0, 0))),
+            filter=str(data.get("filter", "")),
+            rigs=tuple(str(rig) for rig in data["rigs"]),
+            stats={str(rig): TakeStats.from_json(stats) for rig, stats in data.get("stats", {}).items()},
+        )
 
 
-def take_folder(session: Session, name: str) -> Path:
-    """``takes/<name>/`` of the session (the name checked: letters, digits, ``_ - + .``, ≤ 64)."""
-    if not _NAME.match(name) or name.endswith(".tmp"):
-        raise SessionError(f"take name {name!r}: use letters, digits and _ - + . (at most 64)")
-    return Path(session.folder) / TAKES_FOLDER / name
+@dataclass(frozen=True)
+class Take:
+    """A session take read back.
+
+    Attributes
+    ----------
+    report : TakeReport
+        Its ``take.json``.
+    curves : dict of str to TakeCurves
+        Its curves per rig, in :attr:`TakeReport.rigs` order.
+    truth_controls : np.ndarray or None
+        The controls a synthetic performer performed per frame, ``(T, K)`` (``truth.npz``), else ``None``.
+    """
+
+    report: TakeReport
+    curves: dict[str, TakeCurves]
+    truth_controls: np.ndarray | None = None
 
 
-def list_takes(folder: str | Path) -> list[str]:
-    """Names of the session's complete takes (those with a ``take.json``), sorted."""
-    root = Path(folder) / TAKES_FOLDER
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if (p / TAKE_FILE).is_file())
+def load_take(session: Session, name: str) -> Take:
+    """Read a take of the session.
 
-
-def load_take(folder: str | Path, name: str) -> tuple[dict[str, Any], dict[str, TakeCurves]]:
-    """A take's ``take.json`` and its curves per rig."""
-    session = Session.open(folder)
-    path = take_folder(session, name)
+    Raises
+    ------
+    SessionError
+        ``take.json`` is missing or unreadable.
+    TakeFileError
+        A curves file is malformed.
+    """
+    path = session.take_folder(name) / TAKE_FILE
     try:
-        info = json.loads((path / TAKE_FILE).read_text())
-    except (OSError, ValueError) as error:
-        raise SessionError(f"{path / TAKE_FILE}: unreadable take ({error})") from error
-    curves = {rig: TakeCurves.read_csv(path / f"curves_{rig}.csv") for rig in info["rigs"]}
-    return info, curves
+        report = TakeReport.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise SessionError(f"{path}: unreadable take ({type(error).__name__}: {error})") from None
+    curves = {rig: TakeCurves.read_csv(session.take_curves_path(name, rig)) for rig in report.rigs}
+    truth = session.take_folder(name) / TAKE_TRUTH_FILE
+    if not truth.is_file():
+        return Take(report, curves)
+    try:
+        with np.load(truth, allow_pickle=False) as data:
+            controls = data["controls"].astype(np.float64)
+    except (OSError, ValueError, KeyError) as error:
+        raise SessionError(f"{truth}: unreadable ({type(error).__name__}: {error})") from None
+    return Take(report, curves, controls)
 
 
 def track_session_take_job(
-    folder: str | Path,
+    session: Session,
     source: FrameSource,
     name: str,
+    bundle: RigBundle | None = None,
     neutral: str | tuple[int, int] = "auto",
     filter_name: str = "smooth",
     cancel: Cancel = None,
-) -> Generator[tuple[str, int, int], None, dict[str, Any]]:
-    """Track a video into the session as take ``name`` with each of its rigs; returns ``take.json``'s data.
+) -> Generator[tuple[str, int, int], None, TakeReport]:
+    """Track a video into the session as take ``name`` with each of its rigs; returns its ``take.json``.
 
-    Yields ``(stage, done, total)``: ``landmarks`` per frame, then ``solve`` per rig. Raises
-    :class:`studio.core.jobs.JobCancelled` when ``cancel`` is set (nothing written),
-    :class:`studio.core.tracking.tracker.TrackingError` for a take without a face.
+    MediaPipe runs once (with θ_A's tracker); the same observations are then solved with θ_S and θ̂_S when the
+    session has them. Yields ``(stage, done, total)``: ``landmarks`` per frame, then ``solve`` per rig.
+
+    Raises
+    ------
+    JobCancelled
+        ``cancel`` was set (nothing written).
+    TrackingError
+        The take has no face.
     """
-    session = Session.open(folder)
-    path = take_folder(session, name)
-    rig = Rig.ict()
-    definition = RigDefinition.ict()
-    tweakers = definition.tweaker_indices()
-    rigs = session_rigs(session)
+    folder = session.take_folder(name)
+    bundle = bundle if bundle is not None else RigBundle.load(session.rig_name)
+    tweakers = bundle.definition.tweaker_indices()
+    rigs = session.tracking_rigs()
     base = yield from track_take(
-        source, Tracker.ict(rig), neutral, filter_name, tweakers, cancel=lambda: is_cancelled(cancel)
+        source, bundle.tracker(), neutral, filter_name, tweakers, cancel=lambda: is_cancelled(cancel)
     )
     results = {"theta_A": base}
     neutral_range = (base.neutral.start, base.neutral.stop)
     for index, (label, parameters) in enumerate(rigs.items()):
         yield ("solve", index, len(rigs))
         if parameters is not None:
-            tracker = Tracker.ict(rig.with_parameters(parameters))
             results[label] = solve_observations(
-                base.observations, tracker, neutral_range, filter_name, source.fps, tweakers
+                base.observations, bundle.tracker(parameters), neutral_range, filter_name, source.fps, tweakers
             )
     yield ("solve", len(rigs), len(rigs))
-    path.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     for label, result in results.items():
-        result.curves.write_csv(path / f"curves_{label}.csv")
-    info = {
-        "name": name,
-        "source": str(source.name),
-        "frames": base.curves.num_frames,
-        "fps": base.curves.fps,
-        "neutral_frames": list(neutral_range),
-        "filter": filter_name,
-        "rigs": list(results),
-        "stats": {
-            label: {k: v for k, v in r.stats.items() if isinstance(v, int | float | str | list)}
-            for label, r in results.items()
-        },
-    }
-    write_text_atomic(path / TAKE_FILE, json.dumps(info, indent=2) + "\n")
-    return info
+        result.curves.write_csv(session.take_curves_path(name, label))
+    report = TakeReport(
+        name=name, source=str(source.name), frames=base.curves.num_frames, fps=base.curves.fps,
+        neutral_frames=neutral_range, filter=filter_name, rigs=tuple(results),
+        stats={label: result.stats for label, result in results.items()},
+    )  # fmt: skip
+    write_text_atomic(folder / TAKE_FILE, json.dumps(report.to_json(), indent=2) + "\n")
+    return report
 
 
 def record_take_job(
-    folder: str | Path,
+    session: Session,
     source: FrameSource,
     name: str,
     seconds: float,
@@ -153,8 +214,8 @@ def record_take_job(
 
     Parameters
     ----------
-    folder : path
-        The session folder.
+    session : Session
+        The session.
     source : FrameSource
         The camera (read in a thread of its own: the newest frame when ``realtime``), not closed here.
     name : str
@@ -180,20 +241,13 @@ def record_take_job(
     SessionError
         The source gave no frame, or the video cannot be written.
     """
-    import cv2
-    import numpy as np
-
-    from studio.core.jobs import JobCancelled
-    from studio.core.tracking.live import LatestFrameReader
-
-    session = Session.open(folder)
-    path = take_folder(session, name)
+    path = session.take_folder(name)
     if (path / TAKE_FILE).exists():
         raise SessionError(f"take {name!r} exists already in {session.folder}; choose another name")
     fps = float(source.fps or 30.0)
     total = max(1, int(round(seconds * fps)))
     path.mkdir(parents=True, exist_ok=True)
-    partial = path / f".{VIDEO_FILE}.tmp.mp4"
+    partial = path / f".{TAKE_VIDEO_FILE}.tmp.mp4"
     writer = None
     frames = 0
     truth: list[np.ndarray] = []
@@ -229,7 +283,7 @@ def record_take_job(
         raise SessionError(f"{source.name}: no frame came from the camera")
     writer.release()
     if len(truth) == frames:
-        write_npz_atomic(path / TRUTH_FILE, {"controls": np.stack(truth)})
-    video = path / VIDEO_FILE
+        write_npz_atomic(path / TAKE_TRUTH_FILE, {"controls": np.stack(truth)})
+    video = path / TAKE_VIDEO_FILE
     partial.replace(video)
     return video

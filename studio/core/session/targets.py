@@ -16,12 +16,10 @@ from typing import Any
 import numpy as np
 
 from studio.core.retarget.targets import RetargetTarget, TargetError, VolumetricMorph, load_target
-from studio.core.rig.definition import RigDefinition
-from studio.core.rig.rig import Rig, RigParameters
-from studio.core.session.calibrate import THETA_S_FILE
+from studio.core.rig.rig import Rig
 from studio.core.session.folder import Session
 from studio.core.session.simon_says import performer_identity
-from studio.core.tracking.tracker import Tracker
+from studio.core.tracking.rig_bundle import RigBundle
 
 __all__ = ["SESSION_PREFIX", "open_target", "session_target"]
 
@@ -40,24 +38,34 @@ def open_target(name: str | os.PathLike, base_rig: Rig | None = None) -> Retarge
     """
     text = os.fspath(name)
     if text.startswith(SESSION_PREFIX):
-        return session_target(Path(text[len(SESSION_PREFIX) :]), base_rig if base_rig is not None else Rig.ict())
+        return session_target(Path(text[len(SESSION_PREFIX) :]))
     return load_target(text, base_rig)
 
 
-def session_target(folder: Path, base: Rig) -> RetargetTarget:
-    """The performer of a studio session: identity from its neutral capture, θ_S when calibrated."""
+def session_target(folder: Path) -> RetargetTarget:
+    """The performer of a studio session: its rig with the identity fitted to its neutral capture, θ_S when
+    calibrated.
+
+    Raises
+    ------
+    TargetError
+        The session has no neutral capture.
+    SessionError
+        There is no session in ``folder``.
+    """
     session = Session.open(folder)
     neutral = session.capture("neutral")
     if neutral is None:
         raise TargetError(f"{folder}: the session has no neutral capture to fit the performer's face to")
-    identity = performer_identity(Tracker.ict(base), neutral.averaged)
-    rig = base.with_identity(identity)
+    bundle = RigBundle.load(session.rig_name)
+    identity = performer_identity(bundle.tracker(), neutral.averaged)
+    rig = bundle.rig.with_identity(identity)
     metadata: dict[str, Any] = {"session": str(folder), "identity_modes_used": int(np.count_nonzero(identity))}
-    theta = session.calibration_folder / THETA_S_FILE
-    if theta.exists():
-        rig = rig.with_parameters(RigParameters.load(theta))
-        metadata["rig_parameters"] = str(theta)
-    source = RigDefinition.ict()
+    theta = session.rig_parameters("theta_S")
+    if theta is not None:
+        rig = rig.with_parameters(theta)
+        metadata["rig_parameters"] = str(session.rig_parameters_path("theta_S"))
+    source = bundle.definition
     name = f"{SESSION_PREFIX}{folder}"
     performer = str(session.performer.get("name") or folder.name)
     return RetargetTarget(

@@ -4,10 +4,10 @@ Every source is iterated for :class:`Frame` objects (an RGB image with its index
 itself with ``fps``, ``num_frames`` (``None`` for live sources), ``size`` and ``name``. Sources are context
 managers; :meth:`FrameSource.close` releases what they hold.
 
-:func:`open_frame_source` turns a user's text into a source: a video file, a folder of images,
-``camera:N`` or ``synthetic[:seed]``. Synthetic performers are rendered, so they live in the render layer
-(:mod:`studio.render.synthetic_performer`), which registers the ``synthetic`` scheme with
-:func:`register_frame_source_scheme` when it is imported; the core never imports it.
+:func:`open_frame_source` turns a user's text into a source: a video file, a folder of images or
+``camera:N``. Synthetic performers are rendered, so they live in the render layer, whose
+:func:`studio.render.sources.open_source` is the one opener of every source the studio offers (it hands
+these three here).
 
 Problems are reported as :class:`FrameSourceError` with one line naming the source and what is wrong.
 """
@@ -21,7 +21,7 @@ import sys
 import time
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -430,27 +430,6 @@ class WebcamSource(FrameSource):
 # Opening a source from text
 # ----------------------------------------------------------------------------------------------------------
 
-#: Opener for ``scheme[:argument]`` specs; called with the text after the colon ("" when there is none).
-SchemeOpener = Callable[[str], FrameSource]
-
-_SCHEMES: dict[str, SchemeOpener] = {}
-
-
-def register_frame_source_scheme(scheme: str, opener: SchemeOpener) -> None:
-    """Make :func:`open_frame_source` accept ``scheme`` and ``scheme:argument`` specs.
-
-    Parameters
-    ----------
-    scheme : str
-        Lower-case word such as ``synthetic``; ``camera`` is built in.
-    opener : callable
-        ``opener(argument) -> FrameSource``; raises :class:`FrameSourceError` for a bad argument.
-    """
-    if not re.fullmatch(r"[a-z][a-z0-9_-]+", scheme) or scheme == "camera":
-        raise ValueError(f"cannot register frame source scheme {scheme!r}")
-    _SCHEMES[scheme] = opener
-
-
 def _open_camera_spec(argument: str) -> FrameSource:
     try:
         device = int(argument or 0)
@@ -468,9 +447,8 @@ def open_frame_source(spec: str | os.PathLike) -> FrameSource:
     ----------
     spec : str or os.PathLike
         One of: a video file (:data:`VIDEO_EXTENSIONS`); a folder of PNG/JPEG images (30 fps);
-        ``camera`` or ``camera:N`` (camera device N); ``synthetic`` or ``synthetic:SEED`` (a rendered
-        performer; needs :mod:`studio.render.synthetic_performer` to have been imported, which registers
-        it).
+        ``camera`` or ``camera:N`` (camera device N). Synthetic performers are rendered, so the render
+        layer opens them (:func:`studio.render.sources.open_source`, which hands everything else here).
 
     Returns
     -------
@@ -486,12 +464,9 @@ def open_frame_source(spec: str | os.PathLike) -> FrameSource:
     scheme, _, argument = text.partition(":")
     if scheme == "camera":
         return _open_camera_spec(argument)
-    if scheme in _SCHEMES:
-        return _SCHEMES[scheme](argument)
-    if scheme == "synthetic":
+    if scheme in ("synthetic", "prompted"):
         raise FrameSourceError(
-            f"{text}: synthetic performers come from the render layer; import "
-            "studio.render.synthetic_performer first"
+            f"{text}: synthetic performers are rendered: open them with studio.render.sources.open_source"
         )
     path = Path(text)
     if path.is_dir():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -68,8 +68,8 @@ class TakeTracking:
         Frames used as the performer's neutral.
     timings_ms : dict
         Milliseconds per frame of each stage (landmarks, alignment, solve, filter).
-    stats : dict
-        Summary figures (see :func:`take_stats`).
+    stats : TakeStats or None
+        Summary figures (:func:`take_stats`).
     """
 
     curves: TakeCurves
@@ -78,7 +78,7 @@ class TakeTracking:
     observations: list[FaceObservation]
     neutral: NeutralRange
     timings_ms: dict[str, float]
-    stats: dict[str, float] = field(default_factory=dict)
+    stats: TakeStats | None = None
 
 
 def filter_curves(controls: np.ndarray, time_s: np.ndarray, name: str, fps: float) -> np.ndarray:
@@ -195,30 +195,97 @@ def solve_observations(
     return result
 
 
-def take_stats(result: TakeTracking, seconds: float, tweaker_indices: Sequence[int]) -> dict:
-    """The figures of ``STATS.json``.
+@dataclass(frozen=True)
+class TakeStats:
+    """The figures of a tracked take (``STATS.json`` of ``track``; per rig in a session take's ``take.json``).
 
-    ``frames`` and ``frames_with_face`` count video frames; ``seconds`` is the wall time of tracking and
-    ``fps`` the frames tracked per second of it; ``take_seconds``/``take_fps`` describe the video itself;
-    ``fit_residual_mm`` is the mean landmark residual after the solve; ``jitter`` the mean |second
-    difference| of the filtered controls; ``sparsity`` the mean fraction of controls above 0.1 per frame;
-    ``tweaker`` the mean per-frame sum of tweaker controls.
+    Attributes
+    ----------
+    frames, frames_with_face : int
+        Video frames, and those with a face.
+    face_fraction : float
+        ``frames_with_face / frames``.
+    seconds, fps : float
+        Wall time of tracking, and frames tracked per second of it.
+    take_seconds, take_fps : float
+        Length and frame rate of the video itself.
+    fit_residual_mm : float
+        Mean landmark residual after the solve, mm.
+    jitter, jitter_unfiltered : float
+        Mean |second difference| of the filtered and of the unfiltered controls.
+    sparsity : float
+        Mean fraction of controls above 0.1 per frame (paper 001 Sec. 10.5).
+    tweaker : float
+        Mean per-frame sum of tweaker controls.
+    neutral_frames : list of int
+        ``[start, stop)`` of the frames used as the performer's neutral.
+    neutral_choice : str
+        ``"auto"`` or ``"range"``.
+    ms_per_frame : dict of str to float
+        Milliseconds per frame of each stage (landmarks, alignment, solve, filter).
     """
+
+    frames: int
+    frames_with_face: int
+    face_fraction: float
+    seconds: float
+    fps: float
+    take_seconds: float
+    take_fps: float
+    fit_residual_mm: float
+    jitter: float
+    jitter_unfiltered: float
+    sparsity: float
+    tweaker: float
+    neutral_frames: list[int]
+    neutral_choice: str
+    ms_per_frame: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """The figures as ``STATS.json`` holds them, in this order."""
+        return asdict(self)
+
+    def summary_json(self) -> dict:
+        """The figures without the per-stage timings (as a session's ``take.json`` keeps them per rig)."""
+        return {k: v for k, v in self.to_json().items() if k != "ms_per_frame"}
+
+    @classmethod
+    def from_json(cls, data: dict) -> TakeStats:
+        """Figures from JSON data; missing ones are NaN (or empty)."""
+        nan = float("nan")
+        return cls(
+            frames=int(data.get("frames", 0)), frames_with_face=int(data.get("frames_with_face", 0)),
+            face_fraction=float(data.get("face_fraction", nan)), seconds=float(data.get("seconds", nan)),
+            fps=float(data.get("fps", nan)), take_seconds=float(data.get("take_seconds", nan)),
+            take_fps=float(data.get("take_fps", nan)), fit_residual_mm=_number(data.get("fit_residual_mm")),
+            jitter=_number(data.get("jitter")), jitter_unfiltered=_number(data.get("jitter_unfiltered")),
+            sparsity=_number(data.get("sparsity")), tweaker=_number(data.get("tweaker")),
+            neutral_frames=list(data.get("neutral_frames", [])), neutral_choice=str(data.get("neutral_choice", "")),
+            ms_per_frame=dict(data.get("ms_per_frame", {})),
+        )  # fmt: skip
+
+
+def _number(value) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def take_stats(result: TakeTracking, seconds: float, tweaker_indices: Sequence[int]) -> TakeStats:
+    """The figures of a tracked take (:class:`TakeStats`); ``seconds`` is the wall time of tracking it."""
     curves = result.curves
-    return {
-        "frames": curves.num_frames,
-        "frames_with_face": int(curves.face_found.sum()),
-        "face_fraction": float(curves.face_found.mean()),
-        "seconds": float(seconds),
-        "fps": float(curves.num_frames / max(seconds, 1e-9)),
-        "take_seconds": float(curves.time_s[-1]) if curves.num_frames else 0.0,
-        "take_fps": curves.fps,
-        "fit_residual_mm": take_mean(result.residual_mm),
-        "jitter": jitter(curves.values),
-        "jitter_unfiltered": jitter(result.raw_controls),
-        "sparsity": take_mean(sparsity(curves.values)),
-        "tweaker": take_mean(tweaker_usage(curves.values, tweaker_indices)),
-        "neutral_frames": [result.neutral.start, result.neutral.stop],
-        "neutral_choice": result.neutral.chosen,
-        "ms_per_frame": result.timings_ms,
-    }
+    return TakeStats(
+        frames=curves.num_frames,
+        frames_with_face=int(curves.face_found.sum()),
+        face_fraction=float(curves.face_found.mean()),
+        seconds=float(seconds),
+        fps=float(curves.num_frames / max(seconds, 1e-9)),
+        take_seconds=float(curves.time_s[-1]) if curves.num_frames else 0.0,
+        take_fps=curves.fps,
+        fit_residual_mm=take_mean(result.residual_mm),
+        jitter=jitter(curves.values),
+        jitter_unfiltered=jitter(result.raw_controls),
+        sparsity=take_mean(sparsity(curves.values)),
+        tweaker=take_mean(tweaker_usage(curves.values, tweaker_indices)),
+        neutral_frames=[result.neutral.start, result.neutral.stop],
+        neutral_choice=result.neutral.chosen,
+        ms_per_frame=result.timings_ms,
+    )

@@ -154,12 +154,6 @@ class Tracker:
         if len(self.stable) < 6:
             raise TrackingError(f"only {len(self.stable)} stable landmarks at {stable_threshold_mm} mm: raise the threshold")
 
-    @classmethod
-    def ict(cls, rig: Rig | None = None, **options) -> Tracker:
-        """The studio's tracker for the ICT rig (or ``rig``, e.g. with θ_T applied): MediaPipe's landmark
-        embedding on ICT and the iris gaze model; ``options`` go to the constructor."""
-        return cls(rig if rig is not None else Rig.ict(), LandmarkEmbedding.ict(), gaze=GazeModel.ict(), **options)
-
     @property
     def control_names(self) -> tuple[str, ...]:
         """The rig's control names, length ``K``."""

@@ -10,10 +10,8 @@ the end, atomically, so a cancelled run leaves the session as it was.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,14 +29,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.calibration.reports import CalibrationReport, FinetuneReport
 from studio.core.jobs import JobCancelled
-from studio.core.session.calibrate import (
-    FINETUNE_REPORT_FILE,
-    REPORT_FILE,
-    calibrate_session_job,
-    finetune_session_job,
-)
-from studio.core.session.folder import Session
+from studio.core.session.calibrate import calibrate_session_job, finetune_session_job
+from studio.core.session.model import SessionModel
+from studio.ui.widgets.rig_view import RigView
 from studio.ui.workers import job_worker
 
 #: Colours of the "before" and "after" bars.
@@ -50,8 +45,8 @@ class CalibrationPage(QWidget):
 
     Parameters
     ----------
-    folder : Path
-        The session folder (must hold a session).
+    model : SessionModel
+        The session; the page follows its captures and calibration, and tells it when θ_S or θ̂_S is written.
 
     Signals
     -------
@@ -61,10 +56,10 @@ class CalibrationPage(QWidget):
 
     sigJobFinished = Signal(str, bool)
 
-    def __init__(self, folder: str | Path, parent: QWidget | None = None) -> None:
+    def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.session = Session.open(folder)
-        self.setWindowTitle(f"Calibration — {self.session.folder.name}")
+        self.model = model
+        self.setWindowTitle(f"Calibration — {model.folder.name}")
         self._worker: Any = None
         self._cancel = threading.Event()
         self._job_name = ""
@@ -124,6 +119,8 @@ class CalibrationPage(QWidget):
         self.comparison_views: dict = {}  # θ_A and θ_S views, built on the first comparison
         self.compare_row.addWidget(self.log, 2)
         layout.addLayout(self.compare_row, 2)
+        model.captures_changed.connect(self.refresh)
+        model.calibration_changed.connect(self.refresh)
         self.refresh()
 
     # -- state ------------------------------------------------------------------------------------------
@@ -134,18 +131,18 @@ class CalibrationPage(QWidget):
         return self._worker is not None
 
     def refresh(self) -> None:
-        """Re-read the session's reports and show them."""
-        folder = self.session.calibration_folder
-        status = Session.open(self.session.folder).status()
+        """Show the session's captures, rigs and reports."""
+        model = self.model
+        status = model.status()
+        calibrated, finetuned = model.has_rig_parameters("theta_S"), model.has_rig_parameters("theta_S_hat")
         self.title.setText(
-            f"{self.session.folder}: {len(status.captured)} captures, {len(status.flagged)} flagged; "
-            f"θ_S {'yes' if (folder / 'theta_S.npz').exists() else 'no'}, "
-            f"fine-tuned θ_S {'yes' if (folder / 'theta_S_hat.npz').exists() else 'no'}"
+            f"{model.folder}: {len(status.captured)} captures, {len(status.flagged)} flagged; "
+            f"θ_S {'yes' if calibrated else 'no'}, fine-tuned θ_S {'yes' if finetuned else 'no'}"
         )
-        self.finetune_button.setEnabled(not self.busy and (folder / "theta_S.npz").exists())
+        self.finetune_button.setEnabled(not self.busy and calibrated)
         self.calibrate_button.setEnabled(not self.busy)
-        self.show_calibration_report(_read_json(folder / REPORT_FILE))
-        self.show_finetune_report(_read_json(folder / FINETUNE_REPORT_FILE))
+        self.show_calibration_report(model.calibration_report())
+        self.show_finetune_report(model.finetune_report())
         current = self.expression_box.currentText()
         captured = [name for name in status.captured if name != "neutral"]
         self.expression_box.blockSignals(True)
@@ -163,16 +160,12 @@ class CalibrationPage(QWidget):
         capture there, so θ_S should look like the photo and θ_A like anyone. One pose per rig is evaluated
         here; the two views are built on the first call.
         """
-        session = Session.open(self.session.folder)
+        session = self.model.session
         if name not in session.expression_names or name == "neutral" or not session.is_captured(name):
             return
-        from studio.core.rig.rig import Rig, RigParameters
-        from studio.core.session.calibrate import THETA_S_FILE, session_expression_set
-        from studio.ui.widgets.rig_view import RigView
-
         thumbnails = session.thumbnail_paths(name)
         self.capture_label.setPixmap(QPixmap(str(thumbnails[len(thumbnails) // 2])) if thumbnails else QPixmap())
-        rig = Rig.ict()
+        rig = self.model.bundle.rig
         if not self.comparison_views:
             for key, caption in (("theta_A", "rig θ_A (before)"), ("theta_S", "rig θ_S (after)")):
                 column = QVBoxLayout()
@@ -183,41 +176,41 @@ class CalibrationPage(QWidget):
                 column.addWidget(view, 1)
                 self.compare_row.insertLayout(self.compare_row.count() - 1, column, 1)
                 self.comparison_views[key] = (view, label)
-        controls = session_expression_set(session).expression(name).control_vector(rig.expression_names)
+        controls = self.model.expression_set.expression(name).control_vector(rig.expression_names)
         self.comparison_views["theta_A"][0].show_vertices(rig.evaluate(controls))
-        theta_s = session.calibration_folder / THETA_S_FILE
+        theta_s = self.model.rig_parameters("theta_S")
         view, label = self.comparison_views["theta_S"]
-        if theta_s.exists():
-            view.show_vertices(rig.with_parameters(RigParameters.load(theta_s)).evaluate(controls))
+        if theta_s is not None:
+            view.show_vertices(rig.with_parameters(theta_s).evaluate(controls))
             label.setText("rig θ_S (after)")
         else:
             view.show_vertices(rig.neutral)
             label.setText("rig θ_S (after): not calibrated yet")
         self.compared = name
 
-    def show_calibration_report(self, report: dict | None) -> None:
+    def show_calibration_report(self, report: CalibrationReport | None) -> None:
         """Bars of each expression's landmark residual (mm) before and after calibration."""
         self.residual_plot.clear()
-        if not report or "residual_mm" not in report:
+        if report is None or not report.residual_mm:
             return
-        names = list(report["residual_mm"])
-        before = np.array([report["residual_mm"][n]["before"] for n in names])
-        after = np.array([report["residual_mm"][n]["after"] for n in names])
+        names = list(report.residual_mm)
+        before = np.array([report.residual_mm[n].before for n in names])
+        after = np.array([report.residual_mm[n].after for n in names])
         y = -np.arange(len(names), dtype=float)  # first expression on top
         self.residual_plot.addItem(pg.BarGraphItem(x0=0.0, y=y + 0.2, height=0.4, width=before, brush=BEFORE_BRUSH))
         self.residual_plot.addItem(pg.BarGraphItem(x0=0.0, y=y - 0.2, height=0.4, width=after, brush=AFTER_BRUSH))
         self.residual_plot.getAxis("left").setTicks([[(float(v), n) for v, n in zip(y, names, strict=True)]])
         self.residual_plot.getAxis("bottom").setLabel("mm")
 
-    def show_finetune_report(self, report: dict | None) -> None:
+    def show_finetune_report(self, report: FinetuneReport | None) -> None:
         """The fine-tuning objective before/after and the control L2 after each stage."""
         self.stage_plot.clear()
-        if not report or "stages" not in report:
+        if report is None or not report.stages:
             return
-        stages = np.array([s["stage"] for s in report["stages"]], dtype=float)
-        before = np.array([s["objective_before"] for s in report["stages"]])
-        after = np.array([s["objective_after"] for s in report["stages"]])
-        l2 = np.array([s["control_l2"] for s in report["stages"]])
+        stages = np.array([s.stage for s in report.stages], dtype=float)
+        before = np.array([s.objective_before for s in report.stages])
+        after = np.array([s.objective_after for s in report.stages])
+        l2 = np.array([s.control_l2 for s in report.stages])
         self.stage_plot.addItem(pg.BarGraphItem(x=stages - 0.2, height=before, width=0.4, brush=BEFORE_BRUSH))
         self.stage_plot.addItem(pg.BarGraphItem(x=stages + 0.2, height=after, width=0.4, brush=AFTER_BRUSH))
         self.stage_plot.plot(stages, l2, pen=pg.mkPen((220, 80, 40), width=2), symbol="o", name="control L2")
@@ -227,11 +220,11 @@ class CalibrationPage(QWidget):
 
     def calibrate(self) -> None:
         """Start calibrating in a worker (no-op while a job runs)."""
-        self._start("calibration", calibrate_session_job, self.session.folder)
+        self._start("calibration", calibrate_session_job)
 
     def finetune(self) -> None:
         """Start fine-tuning in a worker (no-op while a job runs)."""
-        self._start("finetune", finetune_session_job, self.session.folder)
+        self._start("finetune", finetune_session_job)
 
     def cancel(self) -> None:
         """Ask the running job to stop; it ends at its next check without writing anything."""
@@ -241,13 +234,13 @@ class CalibrationPage(QWidget):
         self._worker.quit()
         self.status.setText(f"{self._job_name}: cancelling…")
 
-    def _start(self, name: str, job, folder: Path) -> None:
+    def _start(self, name: str, job) -> None:
         if self.busy:
             return
         self._cancel = threading.Event()
         self._job_name = name
         self._started = time.perf_counter()
-        worker = job_worker(job, folder, cancel=self._cancel)
+        worker = job_worker(job, self.model.folder, self.model.bundle, cancel=self._cancel)
         worker.yielded.connect(self._progress)
         worker.returned.connect(self._returned)
         worker.errored.connect(self._errored)
@@ -268,14 +261,14 @@ class CalibrationPage(QWidget):
         self.status.setText(f"{self._job_name}: {what}")
         self._log(f"{what} ({done}/{total})")
 
-    def _returned(self, result: tuple[Any, dict]) -> None:
+    def _returned(self, result: tuple[Any, CalibrationReport | FinetuneReport]) -> None:
         self._succeeded = True
         report = result[1]
         seconds = time.perf_counter() - self._started
         if self._job_name == "calibration":
             self._log(f"calibration done in {seconds:.1f} s: wrote calibration/theta_S.npz")
         else:
-            before, after = report["metrics"]["theta_S"], report["metrics"]["theta_S_hat"]
+            before, after = report.metrics["theta_S"], report.metrics["theta_S_hat"]
             self._log(f"fine-tuning done in {seconds:.1f} s: control L2 on the captures "
                       f"{before['control_l2']:.3f} → {after['control_l2']:.3f}; wrote calibration/theta_S_hat.npz")
 
@@ -294,15 +287,20 @@ class CalibrationPage(QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(1 if succeeded else 0)
         self.status.setText(f"{name}: {'done' if succeeded else 'not done'}")
-        self.refresh()
+        if succeeded:
+            self.model.calibration_changed_on_disk()  # this page and every other follow
+        else:
+            self.refresh()
         self.sigJobFinished.emit(name, succeeded)
 
     def _log(self, line: str) -> None:
         self.log.appendPlainText(line)
 
     def close_views(self) -> None:
-        """Cancel a running job and release the before/after views' GL resources."""
+        """Cancel a running job, stop following the session, release the before/after views' GL resources."""
         self.cancel()
+        for event in (self.model.captures_changed, self.model.calibration_changed):
+            event.disconnect(self.refresh)
         for view, _ in self.comparison_views.values():
             view.close()
 
@@ -311,9 +309,3 @@ class CalibrationPage(QWidget):
         self.close_views()
         super().closeEvent(event)
 
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None

@@ -17,7 +17,7 @@ The work -- camera, MediaPipe, alignment, solve, burst averaging, saving -- runs
 from __future__ import annotations
 
 import threading
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,6 @@ from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QIcon, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -40,75 +39,48 @@ from PySide6.QtWidgets import (
 
 from studio.core.jobs import JobCancelled
 from studio.core.session.folder import Session
-from studio.core.session.simon_says import PromptFrame, SimonSaysCommands, SimonSaysSettings
+from studio.core.session.model import SessionModel
+from studio.core.session.simon_says import PromptFrame, SimonSaysCommands, SimonSaysSettings, simon_says_job
+from studio.core.tracking.reconstruction import GeometryReconstructor
+from studio.render.sources import is_synthetic, open_source, reads_in_real_time
+from studio.ui.widgets.choosers import SourceChooser
 from studio.ui.widgets.rig_view import RigView
 from studio.ui.workers import job_worker, one_line
 
-#: Source choice for the synthetic performer who follows the prompts.
+#: The source choice for the session's synthetic performer, who follows the prompts (``prompted:0``).
 SYNTHETIC_SOURCE = "synthetic performer (follows the prompts)"
+#: What the source chooser offers: ``(label, source spec)``.
+SOURCE_CHOICES = ((SYNTHETIC_SOURCE, "prompted:0"), ("camera:0", "camera:0"), ("camera:1", "camera:1"))
 #: Review-grid thumbnail size, pixels.
 THUMBNAIL_SIZE = QSize(96, 72)
 _FLAG_COLOUR = QColor(255, 214, 150)
 _OK_COLOUR = QColor(190, 235, 190)
 
 
-def synthetic_performer_rig(session: Session):
-    """The rig of a session's synthetic performer: the ICT rig with the session's ground truth θ_GT
-    (``calibration/theta_GT.npz``, which demo and synthetic sessions keep), else the seed-0 performer model."""
-    from studio.core.rig.definition import RigDefinition
-    from studio.core.rig.performer_model import performer_rig_parameters
-    from studio.core.rig.rig import Rig, RigParameters
-    from studio.core.session.calibrate import GROUND_TRUTH_FILE
-
-    rig = Rig.ict()
-    path = session.calibration_folder / GROUND_TRUTH_FILE
-    theta = RigParameters.load(path) if path.is_file() else performer_rig_parameters(rig, RigDefinition.ict(), 0)
-    return rig.with_parameters(theta)
-
-
-def open_capture_source(spec: str, session: Session):
-    """The frame source for the page's source choice, and whether to read it in real time.
-
-    ``SYNTHETIC_SOURCE`` is a prompted synthetic performer (:func:`synthetic_performer_rig`); anything else
-    goes to :func:`studio.core.tracking.frame_sources.open_frame_source` (``camera:N``, a video).
-    """
-    from studio.core.tracking.frame_sources import open_frame_source
-
-    if spec == SYNTHETIC_SOURCE:
-        from studio.render.synthetic_performer import PromptedPerformerSource
-
-        return PromptedPerformerSource(synthetic_performer_rig(session), seed=0), False
-    return open_frame_source(spec), True
-
-
 class _CaptureRun:
     """One Start…Stop of the guided capture: source, MediaPipe and the job live in the worker thread."""
 
-    def __init__(self, folder: Path, spec: str, commands: SimonSaysCommands, settings: SimonSaysSettings,
+    def __init__(self, model: SessionModel, spec: str, commands: SimonSaysCommands, settings: SimonSaysSettings,
                  realtime: bool | None) -> None:
-        self.folder = folder
+        self.folder = model.folder
+        self.bundle = model.bundle
+        self.expression_set = model.expression_set
+        self.performer = model.synthetic_performer_rig() if is_synthetic(spec) else None
         self.spec = spec
         self.commands = commands
         self.settings = settings
-        self.realtime = realtime
+        self.realtime = reads_in_real_time(spec) if realtime is None else realtime
         self.cancel = threading.Event()
 
     def work(self):
-        from studio.core.rig.definition import RigDefinition
-        from studio.core.session.calibrate import session_expression_set
-        from studio.core.session.simon_says import simon_says_job
-        from studio.core.tracking.reconstruction import GeometryReconstructor
-        from studio.core.tracking.tracker import Tracker
-
-        session = Session.open(self.folder)
-        source, realtime = open_capture_source(self.spec, session)
+        session = Session.open(self.folder)  # the worker's own: the page's is the model's
+        source = open_source(self.spec, self.performer)
         reconstructor = None
         try:
             reconstructor = GeometryReconstructor(running_mode="video")
             job = simon_says_job(
-                session, source, session_expression_set(session), RigDefinition.ict(), Tracker.ict(),
-                reconstructor, self.commands, self.settings, cancel=self.cancel,
-                realtime=realtime if self.realtime is None else self.realtime,
+                session, source, self.expression_set, self.bundle.definition, self.bundle.tracker(),
+                reconstructor, self.commands, self.settings, cancel=self.cancel, realtime=self.realtime,
             )
             return (yield from job)
         finally:
@@ -117,13 +89,13 @@ class _CaptureRun:
             source.close()
 
 
-class SimonSaysPage(QWidget):
+class CapturePage(QWidget):
     """Guided capture of one session's Simon-Says set.
 
     Parameters
     ----------
-    folder : Path
-        The session folder.
+    model : SessionModel
+        The session; the page follows its ``captures_changed`` and tells it of every capture saved.
     source : str, optional
         The initial source choice: :data:`SYNTHETIC_SOURCE`, ``camera:N`` or a video path; by default the
         synthetic performer for sessions with a ground-truth performer (demo), else ``camera:0``.
@@ -142,13 +114,10 @@ class SimonSaysPage(QWidget):
     sigCaptureSaved = Signal(str)
     sigStopped = Signal(str)
 
-    def __init__(self, folder: str | Path, source: str | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, model: SessionModel, source: str | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from studio.core.rig.rig import Rig
-        from studio.core.session.calibrate import GROUND_TRUTH_FILE, session_expression_set
-
-        self.session = Session.open(folder)
-        self.expression_set = session_expression_set(self.session)
+        self.model = model
+        self.expression_set = model.expression_set
         self.commands = SimonSaysCommands()
         self.settings = SimonSaysSettings()
         self.realtime: bool | None = None  # None: real time for cameras, as fast as possible for the rest
@@ -162,14 +131,13 @@ class SimonSaysPage(QWidget):
         self.frames_shown = 0
         self.last_frame: PromptFrame | None = None
         self._speech = None
-        has_truth = (self.session.calibration_folder / GROUND_TRUTH_FILE).is_file()
 
         # -- prompt: progress, reference pose, cue ---------------------------------------------------------
         self.progress_label = QLabel()
         self.progress_label.setFont(QFont(self.font().family(), 14, QFont.Weight.Bold))
         self.progress_bar = QProgressBar()
         self.progress_bar.setMaximum(len(self.session.expression_names))
-        self.reference_view = RigView(Rig.ict())
+        self.reference_view = RigView(model.bundle.rig)
         self.reference_view.setMinimumSize(260, 260)
         self.cue_label = QLabel()
         self.cue_label.setWordWrap(True)
@@ -200,11 +168,8 @@ class SimonSaysPage(QWidget):
         self.message_label.setStyleSheet("color: #b35900;")
 
         # -- controls ---------------------------------------------------------------------------------------
-        self.source_box = QComboBox()
-        self.source_box.setEditable(True)
-        self.source_box.addItems([SYNTHETIC_SOURCE, "camera:0", "camera:1"])
-        self.source_box.setCurrentText(source or (SYNTHETIC_SOURCE if has_truth else "camera:0"))
-        self.source_box.setToolTip("camera:N, a video file, or the synthetic performer")
+        self.source_box = SourceChooser(SOURCE_CHOICES)
+        self.source_box.choose(source or (SYNTHETIC_SOURCE if model.has_synthetic_performer else "camera:0"))
         self.start_button = QPushButton("Start")
         self.start_button.clicked.connect(self.toggle)
         self.auto_box = QCheckBox("auto-capture when held")
@@ -275,9 +240,15 @@ class SimonSaysPage(QWidget):
                        self.speak_box):
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Space is the capture key, never a button's
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        model.captures_changed.connect(self.refresh)
         self.refresh()
 
     # -- state ------------------------------------------------------------------------------------------
+
+    @property
+    def session(self) -> Session:
+        """The session (the model's)."""
+        return self.model.session
 
     @property
     def busy(self) -> bool:
@@ -285,8 +256,7 @@ class SimonSaysPage(QWidget):
         return self._worker is not None
 
     def refresh(self) -> None:
-        """Re-read the session and rebuild the review grid and the progress."""
-        self.session = Session.open(self.session.folder)
+        """Rebuild the review grid and the progress from the session."""
         status = self.session.status()
         self.progress_bar.setValue(len(status.captured))
         self.progress_bar.setFormat(f"{len(status.captured)} of {len(self.session.expression_names)} captured")
@@ -321,9 +291,8 @@ class SimonSaysPage(QWidget):
         if self._worker is not None:
             return
         if source is not None:
-            self.source_box.setCurrentText(source)
-        run = _CaptureRun(self.session.folder, self.source_box.currentText(), self.commands, self.settings,
-                          self.realtime)
+            self.source_box.choose(source)
+        run = _CaptureRun(self.model, self.source_box.spec(), self.commands, self.settings, self.realtime)
         worker = job_worker(run.work)
         worker.yielded.connect(lambda frame, run=run: self._on_yielded(run, frame))
         worker.errored.connect(lambda error, run=run: self._on_errored(run, error))
@@ -392,8 +361,6 @@ class SimonSaysPage(QWidget):
             self._saved(frame)
         if self._pending is not None and self._pending.reference_vertices is not None \
                 and frame.reference_vertices is None:
-            from dataclasses import replace
-
             frame = replace(frame, reference_vertices=self._pending.reference_vertices)
         self._pending = frame
         if not self._draw_scheduled:
@@ -401,7 +368,7 @@ class SimonSaysPage(QWidget):
             QTimer.singleShot(0, self._draw_pending)
 
     def _saved(self, frame: PromptFrame) -> None:
-        self.refresh()
+        self.model.captures_changed_on_disk()  # the grid and every other page follow
         self.sigCaptureSaved.emit(frame.saved)
 
     def _on_errored(self, run: _CaptureRun, error: BaseException) -> None:
@@ -423,7 +390,7 @@ class SimonSaysPage(QWidget):
         self.start_button.setText("Start")
         self.source_box.setEnabled(True)
         self.phase_label.setText(f"Stopped: {reason}" if reason not in ("stopped",) else "Stopped.")
-        self.refresh()
+        self.model.captures_changed_on_disk()
         self.sigStopped.emit(reason)
 
     # -- drawing ----------------------------------------------------------------------------------------
@@ -529,7 +496,8 @@ class SimonSaysPage(QWidget):
         self.stop()
 
     def close_views(self) -> None:
-        """Stop and release the reference view's GL resources."""
+        """Stop, stop following the session, and release the reference view's GL resources."""
         self._closing = True
         self.stop()
+        self.model.captures_changed.disconnect(self.refresh)
         self.reference_view.close()

@@ -9,9 +9,10 @@ with the target's most active controls of the frame beneath it. Targets are buil
 Transport: play/pause (Space), frame step (←/→), loop, a frame slider; the slider and the time
 cursor on the pyqtgraph curves move together, both ways. Which tracking drives the views (θ_A, θ_S, θ̂_S)
 is chosen per take; a table compares the take tracked with each rig -- sparsity at the current frame, and
-the take's mean sparsity, tweaker usage, fit residual and jitter (paper 001 Table 5 for this take). For a take of a synthetic performer, whose true face is known (its θ_GT and
-the controls it performed), the performer view can show the geometry error per vertex as a heatmap, as in
-the top rows of the paper's Fig. 8–9.
+the take's mean sparsity, tweaker usage, fit residual and jitter (paper 001 Table 5 for this take). For a
+take of a synthetic performer, whose true face is known (its θ_GT and the controls it performed), the
+performer view can show the geometry error per vertex as a heatmap, as in the top rows of the paper's
+Fig. 8–9. The page follows the session model: a new take is listed, a new θ_S poses the performer.
 """
 
 from __future__ import annotations
@@ -23,29 +24,27 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QSlider,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
+from studio.core.io.exports import EXPORT_FORMATS
 from studio.core.retarget.curves import export_take
 from studio.core.retarget.targets import RetargetTarget, available_targets
-from studio.core.rig.definition import RigDefinition
 from studio.core.rig.metrics import sparsity, tweaker_usage
-from studio.core.rig.rig import Rig, RigParameters
-from studio.core.session.calibrate import THETA_S_FILE
-from studio.core.session.folder import Session
-from studio.core.session.takes import TRUTH_FILE, list_takes, load_take, take_folder
+from studio.core.rig.rig import Rig
+from studio.core.session.model import SessionModel
+from studio.core.session.takes import TakeReport
 from studio.core.session.targets import SESSION_PREFIX, open_target
-from studio.ui.session.takes_page import METRIC_COLUMNS, most_active_controls, show_rigs
+from studio.ui.widgets.choosers import RigChooser
+from studio.ui.widgets.metrics_table import TakeMetricsTable
 from studio.ui.widgets.rig_view import RigView
 from studio.ui.workers import job_worker, one_line
 
@@ -77,15 +76,6 @@ def error_colours(error_mm: np.ndarray, max_mm: float = HEATMAP_MAX_MM) -> np.nd
 #: The target the review opens on.
 DEFAULT_TARGET = "toon"
 
-#: Export formats offered by the Export… dialog: (format, file filter, suffix).
-EXPORT_CHOICES: tuple[tuple[str, str, str], ...] = (
-    ("livelink", "Live Link Face CSV (*.csv)", ".csv"),
-    ("glb", "glTF binary with morph animation (*.glb)", ".glb"),
-    ("csv", "Control curves CSV (*.csv)", ".csv"),
-    ("json", "Control curves JSON (*.json)", ".json"),
-)
-
-
 def _build_target(name: str, rig: Rig) -> tuple[str, RetargetTarget]:
     """``(name, target)``, built in a worker."""
     return name, open_target(name, rig)
@@ -108,34 +98,32 @@ class ReviewPage(QWidget):
 
     sigFrameChanged = Signal(int)
 
-    def __init__(self, folder: str | Path, rig: Rig | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.session = Session.open(folder)
-        base = rig or Rig.ict()
-        theta_s = Path(self.session.calibration_folder) / THETA_S_FILE
-        self.performer_rig = base.with_parameters(RigParameters.load(theta_s)) if theta_s.exists() else base
+        self.model = model
+        base = model.bundle.rig
+        self.performer_rig = model.performer_rig
         self.base_rig = base
         self.targets: dict[str, RetargetTarget] = {}
         self.target: RetargetTarget | None = None
         self._target_worker = None
         self._export_worker = None
-        definition = RigDefinition.ict()
-        self.tweakers = definition.tweaker_indices()
+        self.tweakers = model.bundle.definition.tweaker_indices()
         self.curves: dict = {}
-        self.info: dict | None = None
+        self.report: TakeReport | None = None
         self.frame = 0
         self._heatmap_shown = False
 
         self.take_box = QComboBox()
         self.take_box.currentTextChanged.connect(self.load)
-        self.rig_box = QComboBox()
+        self.rig_box = RigChooser()
         self.rig_box.currentTextChanged.connect(lambda _: self.show_frame(self.frame))
         self.performer_view = RigView(self.performer_rig)
         self.target_view = RigView(base)  # every target shares ICT's topology: one view shows them all
         self.target_box = QComboBox()
         for info in available_targets():
             self.target_box.addItem(info.label, info.name)
-        self.target_box.addItem("This session's performer (own calibration)", f"{SESSION_PREFIX}{self.session.folder}")
+        self.target_box.addItem("This session's performer (own calibration)", f"{SESSION_PREFIX}{model.folder}")
         self.target_box.setToolTip("where the take is retargeted: another person, a stylized character, a game "
                                    "rig with its own controls, or the performer with their own calibration")
         self.target_label = QLabel("")
@@ -151,8 +139,7 @@ class ReviewPage(QWidget):
         self.loop_box = QCheckBox("Loop")
         self.loop_box.setChecked(True)
         # the performer's true geometry exists for synthetic performers: their rig θ_GT and performed controls
-        theta_gt = Path(self.session.calibration_folder) / "theta_GT.npz"
-        self.truth_rig = base.with_parameters(RigParameters.load(theta_gt)) if theta_gt.exists() else None
+        self.truth_rig = model.truth_rig
         self.truth_controls: np.ndarray | None = None
         self.heatmap_box = QCheckBox(f"geometry error heatmap (0–{HEATMAP_MAX_MM:g} mm)")
         self.heatmap_box.setToolTip("per-vertex distance to the performer's true face; needs a take recorded "
@@ -165,9 +152,7 @@ class ReviewPage(QWidget):
         self.metrics_label = QLabel()
         self.metrics_label.setTextFormat(Qt.TextFormat.PlainText)
         # the same take tracked with each rig, side by side (paper 001 Table 5 for this take)
-        self.comparison = QTableWidget(0, len(METRIC_COLUMNS) + 1)
-        self.comparison.setHorizontalHeaderLabels(["sparsity now", *[h for _, h in METRIC_COLUMNS]])
-        self.comparison.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.comparison = TakeMetricsTable(leading=["sparsity now"])
         self.comparison.setMaximumHeight(130)
         self.plot = pg.PlotWidget()
         self.plot.setBackground("w")
@@ -212,6 +197,8 @@ class ReviewPage(QWidget):
         bottom.addWidget(self.comparison, 2)
         layout.addLayout(bottom, 2)
         self.target_box.currentIndexChanged.connect(lambda _: self.set_target(self.target_box.currentData()))
+        model.takes_changed.connect(self._takes_changed)
+        model.calibration_changed.connect(self._calibration_changed)
         self.refresh()
         index = self.target_box.findData(DEFAULT_TARGET)
         self.target_box.setCurrentIndex(max(index, 0))
@@ -254,18 +241,16 @@ class ReviewPage(QWidget):
     def _export_dialog(self) -> None:
         if not self.curves or self.target is None:
             return
-        from PySide6.QtWidgets import QFileDialog
-
         take = self.take_box.currentText()
-        filters = ";;".join(f for _, f, _ in EXPORT_CHOICES)
+        filters = ";;".join(f.file_filter for f in EXPORT_FORMATS.values())
         path, chosen = QFileDialog.getSaveFileName(
             self, "Export take", str(Path.home() / f"{take}-{self.target.name.replace(':', '_').replace('/', '_')}"),
             filters,
         )
         if not path:
             return
-        fmt, _, suffix = next(c for c in EXPORT_CHOICES if c[1] == chosen)
-        self.export(fmt, path if Path(path).suffix else path + suffix)
+        chosen_format = next(f for f in EXPORT_FORMATS.values() if f.file_filter == chosen)
+        self.export(chosen_format.name, path if Path(path).suffix else path + chosen_format.suffix)
 
     def export(self, fmt: str, path: str | Path):
         """Export the shown take (the tracking chosen) to the current target in a worker; returns the worker."""
@@ -293,12 +278,15 @@ class ReviewPage(QWidget):
 
     # -- takes ------------------------------------------------------------------------------------------
 
+    def _takes_changed(self, name: str | None) -> None:
+        self.refresh()
+
     def refresh(self) -> None:
         """Re-list the session's takes."""
         current = self.take_box.currentText()
         self.take_box.blockSignals(True)
         self.take_box.clear()
-        names = list_takes(self.session.folder)
+        names = self.model.take_names()
         self.take_box.addItems(names)
         self.take_box.blockSignals(False)
         if names:
@@ -309,42 +297,29 @@ class ReviewPage(QWidget):
         """Show take ``name``: its rigs, its five most active controls as curves, frame 0."""
         if not name:
             return
-        self.info, self.curves = load_take(self.session.folder, name)
-        show_rigs(self.rig_box, list(self.curves))
-        truth = take_folder(self.session, name) / TRUTH_FILE
-        self.truth_controls = None
-        if truth.exists() and self.truth_rig is not None:
-            with np.load(truth) as data:
-                self.truth_controls = data["controls"].astype(np.float64)
+        take = self.model.take(name)
+        self.report, self.curves = take.report, take.curves
+        self.rig_box.set_rigs(list(self.curves))
+        self.truth_controls = take.truth_controls if self.truth_rig is not None else None
         self.heatmap_box.setEnabled(self.truth_controls is not None)
         if self.truth_controls is None:
             self.heatmap_box.setChecked(False)
         curves = self.current_curves()
         self.plot.clear()
         self.plot.addLegend(offset=(10, 10))
-        for i, column in enumerate(most_active_controls(curves)):
+        for i, column in enumerate(curves.most_active()):
             self.plot.plot(curves.time_s, curves.values[:, column], pen=pg.mkPen(pg.intColor(i, hues=9), width=2),
                            name=curves.control_names[column], connect="finite")
         self.plot.addItem(self.cursor)
         self.slider.setRange(0, curves.num_frames - 1)
+        stats = self.report.stats
         means = "   ".join(
-            f"{rig}: sparsity {self.info['stats'][rig]['sparsity']:.3f}, tweakers {self.info['stats'][rig]['tweaker']:.3f}"
-            for rig in self.info["rigs"]
+            f"{rig}: sparsity {stats[rig].sparsity:.3f}, tweakers {stats[rig].tweaker:.3f}" for rig in self.report.rigs
         )
         self.metrics_label.setToolTip(f"take means — {means}")
         self._means = means
-        self.comparison.setRowCount(len(self.info["rigs"]))
-        self.comparison.setVerticalHeaderLabels(self.info["rigs"])
-        for row, rig in enumerate(self.info["rigs"]):
-            for column, (key, _) in enumerate(METRIC_COLUMNS, start=1):
-                value = self.info["stats"][rig].get(key)
-                self._set_cell(row, column, "–" if value is None else f"{value:.3f}")
+        self.comparison.show_report(self.report)
         self.show_frame(0)
-
-    def _set_cell(self, row: int, column: int, text: str) -> None:
-        item = QTableWidgetItem(text)
-        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.comparison.setItem(row, column, item)
 
     def current_curves(self):
         """The curves of the tracking chosen in the rig box."""
@@ -389,9 +364,9 @@ class ReviewPage(QWidget):
             f"this frame: sparsity {float(sparsity(row)[0]):.3f}, tweakers "
             f"{float(tweaker_usage(row, self.tweakers)[0]):.3f}      take means — {self._means}"
         )
-        for index, rig in enumerate(self.info["rigs"]):
+        for index, rig in enumerate(self.report.rigs):
             values = self.curves[rig].values[frame : frame + 1]
-            self._set_cell(index, 0, f"{float(sparsity(values)[0]):.3f}")
+            self.comparison.set_cell(index, 0, f"{float(sparsity(values)[0]):.3f}")
         self.sigFrameChanged.emit(frame)
 
     def step(self, delta: int = 1) -> None:
@@ -419,9 +394,16 @@ class ReviewPage(QWidget):
         if curves is not None:
             self.show_frame(int(np.searchsorted(curves.time_s, self.cursor.value())))
 
+    def _calibration_changed(self) -> None:
+        """θ_S was (re)written: the performer's rig follows."""
+        self.performer_rig = self.model.performer_rig
+        self.show_frame(self.frame)
+
     def close_views(self) -> None:
-        """Stop playing and release the GL views."""
+        """Stop playing, stop following the session, and release the GL views."""
         self.timer.stop()
+        self.model.takes_changed.disconnect(self._takes_changed)
+        self.model.calibration_changed.disconnect(self._calibration_changed)
         self.performer_view.close()
         self.target_view.close()
 

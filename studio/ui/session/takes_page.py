@@ -20,7 +20,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
@@ -28,79 +27,54 @@ from PySide6.QtWidgets import (
     QListWidget,
     QProgressBar,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from studio.core.jobs import JobCancelled
-from studio.core.session.calibrate import GROUND_TRUTH_FILE
+from studio.core.rig.rig import Rig
 from studio.core.session.folder import Session
-from studio.core.session.takes import list_takes, load_take, record_take_job, track_session_take_job
+from studio.core.session.model import SessionModel
+from studio.core.session.takes import TakeReport, record_take_job, track_session_take_job
 from studio.core.tracking.frame_sources import VideoFileSource
-from studio.ui.session.capture_page import SYNTHETIC_SOURCE, synthetic_performer_rig
+from studio.core.tracking.rig_bundle import RigBundle
+from studio.render.sources import is_synthetic, open_source, reads_in_real_time
+from studio.ui.widgets.choosers import RigChooser, SourceChooser
+from studio.ui.widgets.metrics_table import TakeMetricsTable
 from studio.ui.workers import job_worker
 
-#: Columns of the metrics table: key in a rig's stats, header.
-METRIC_COLUMNS = (("sparsity", "sparsity"), ("tweaker", "tweakers"), ("fit_residual_mm", "residual mm"),
-                  ("jitter", "jitter"))
+#: The source choice for the session's synthetic performer, who plays moderate expressions (``synthetic:1``).
+SYNTHETIC_TAKE = "synthetic performer (plays a take)"
+#: What the camera chooser offers: ``(label, source spec)``.
+SOURCE_CHOICES = ((SYNTHETIC_TAKE, "synthetic:1"), ("camera:0", "camera:0"), ("camera:1", "camera:1"))
 
 
-def show_rigs(box: QComboBox, rigs: list[str]) -> None:
-    """Fill a rig chooser with a take's rigs, the last (the most refined) chosen, without signalling."""
-    box.blockSignals(True)
-    box.clear()
-    box.addItems(rigs)
-    box.setCurrentIndex(len(rigs) - 1)
-    box.blockSignals(False)
-
-
-def most_active_controls(curves, count: int = 5) -> np.ndarray:
-    """Indices of the ``count`` controls reaching the highest values in a take's curves."""
-    return np.argsort(-np.nan_to_num(curves.values).max(axis=0))[:count]
-
-
-def _track_video(folder: Path, video: Path, name: str, cancel: threading.Event):
+def _track_video(folder: Path, bundle: RigBundle, video: Path, name: str, cancel: threading.Event):
     """The worker's job: open the video and track it into the session (closes the video afterwards)."""
     with VideoFileSource(video) as source:
-        return (yield from track_session_take_job(folder, source, name, cancel=cancel))
+        return (yield from track_session_take_job(Session.open(folder), source, name, bundle, cancel=cancel))
 
 
-def open_take_source(spec: str, session: Session, seconds: float):
-    """The camera for a recording, and whether to read it in real time.
-
-    :data:`~studio.ui.session.capture_page.SYNTHETIC_SOURCE` is the session's synthetic performer (its θ_GT, as on
-    the capture page) playing ``seconds`` of moderate expressions with head motion; anything else goes to
-    :func:`studio.core.tracking.frame_sources.open_frame_source` (``camera:N``).
-    """
-    from studio.core.tracking.frame_sources import open_frame_source
-
-    if spec == SYNTHETIC_SOURCE:
-        from studio.core.rig.control_curves import moderate_expression_curves
-        from studio.render.synthetic_performer import SyntheticPerformerSource
-
-        rig = synthetic_performer_rig(session)
-        fps = 30.0
-        curves = moderate_expression_curves(rig.expression_names, round(seconds * fps), fps, seed=1)
-        return SyntheticPerformerSource(rig, curves, fps=fps, seed=1), False
-    return open_frame_source(spec), True
-
-
-def _record_and_track(folder: Path, spec: str, name: str, seconds: float, stop: threading.Event,
-                      cancel: threading.Event):
+def _record_and_track(folder: Path, bundle: RigBundle, spec: str, performer: Rig | None, name: str, seconds: float,
+                      stop: threading.Event, cancel: threading.Event):
     """The worker's job: record the camera into the take's video, then track the recording."""
-    session = Session.open(folder)
-    source, realtime = open_take_source(spec, session, seconds)
+    source = open_source(spec, performer, seconds)
     try:
-        video = yield from record_take_job(folder, source, name, seconds, realtime, stop=stop, cancel=cancel)
+        video = yield from record_take_job(
+            Session.open(folder), source, name, seconds, reads_in_real_time(spec), stop=stop, cancel=cancel
+        )
     finally:
         source.close()
-    return (yield from _track_video(folder, video, name, cancel))
+    return (yield from _track_video(folder, bundle, video, name, cancel))
 
 
 class TakesPage(QWidget):
     """A session's takes: import and track, curves per rig, metrics per rig.
+
+    Parameters
+    ----------
+    model : SessionModel
+        The session; the page follows its takes and tells it of every take tracked.
 
     Signals
     -------
@@ -113,25 +87,22 @@ class TakesPage(QWidget):
     sigTakeTracked = Signal(str, bool)
     sigFrameChanged = Signal(int)
 
-    def __init__(self, folder: str | Path, parent: QWidget | None = None) -> None:
+    def __init__(self, model: SessionModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.session = Session.open(folder)
-        self.setWindowTitle(f"Takes — {self.session.folder.name}")
+        self.model = model
+        self.setWindowTitle(f"Takes — {model.folder.name}")
         self._worker: Any = None
         self._cancel = threading.Event()
         self._importing = ""
-        self.info: dict | None = None
+        self.report: TakeReport | None = None
         self.curves: dict = {}
 
         self.take_list = QListWidget()
         self.take_list.currentTextChanged.connect(self.show_take)
         self.import_button = QPushButton("Import video…")
         self.import_button.clicked.connect(self._ask_and_import)
-        self.source_box = QComboBox()
-        self.source_box.setEditable(True)
-        self.source_box.addItems([SYNTHETIC_SOURCE, "camera:0", "camera:1"])
-        has_truth = (self.session.calibration_folder / GROUND_TRUTH_FILE).is_file()
-        self.source_box.setCurrentText(SYNTHETIC_SOURCE if has_truth else "camera:0")
+        self.source_box = SourceChooser(SOURCE_CHOICES)
+        self.source_box.choose(SYNTHETIC_TAKE if model.has_synthetic_performer else "camera:0")
         self.seconds_box = QDoubleSpinBox()
         self.seconds_box.setRange(1.0, 600.0)
         self.seconds_box.setValue(8.0)
@@ -147,7 +118,7 @@ class TakesPage(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.progress = QProgressBar()
         self.status = QLabel("")
-        self.rig_box = QComboBox()
+        self.rig_box = RigChooser()
         self.rig_box.currentTextChanged.connect(lambda _: self._plot())
         self.control_list = QListWidget()
         self.control_list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -159,9 +130,7 @@ class TakesPage(QWidget):
         self.plot.addLegend(offset=(10, 10))
         self.cursor = pg.InfiniteLine(0.0, movable=True, pen=pg.mkPen((220, 80, 40), width=2))
         self.cursor.sigPositionChanged.connect(self._cursor_moved)
-        self.metrics = QTableWidget(0, len(METRIC_COLUMNS))
-        self.metrics.setHorizontalHeaderLabels([h for _, h in METRIC_COLUMNS])
-        self.metrics.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.metrics = TakeMetricsTable()
 
         left = QVBoxLayout()
         left.addWidget(QLabel("Takes"))
@@ -187,6 +156,7 @@ class TakesPage(QWidget):
         layout = QHBoxLayout(self)
         layout.addLayout(left, 1)
         layout.addLayout(right, 3)
+        model.takes_changed.connect(self._takes_changed)
         self.refresh()
 
     # -- takes ------------------------------------------------------------------------------------------
@@ -195,7 +165,7 @@ class TakesPage(QWidget):
         """Re-list the session's takes (keeps the current one selected)."""
         current = self.take_list.currentItem().text() if self.take_list.currentItem() else None
         self.take_list.clear()
-        names = list_takes(self.session.folder)
+        names = self.model.take_names()
         self.take_list.addItems(names)
         if names:
             self.take_list.setCurrentRow(names.index(current) if current in names else len(names) - 1)
@@ -204,23 +174,17 @@ class TakesPage(QWidget):
         """Load a take: its rigs, the most active controls selected, the metrics per rig."""
         if not name:
             return
-        self.info, self.curves = load_take(self.session.folder, name)
-        show_rigs(self.rig_box, list(self.curves))
+        take = self.model.take(name)
+        self.report, self.curves = take.report, take.curves
+        self.rig_box.set_rigs(list(self.curves))
         first = next(iter(self.curves.values()))
         self.control_list.blockSignals(True)
         self.control_list.clear()
         self.control_list.addItems(list(first.control_names))
-        for index in most_active_controls(first):
+        for index in first.most_active():
             self.control_list.item(int(index)).setSelected(True)
         self.control_list.blockSignals(False)
-        self.metrics.setRowCount(len(self.info["rigs"]))
-        self.metrics.setVerticalHeaderLabels(self.info["rigs"])
-        for row, rig in enumerate(self.info["rigs"]):
-            for column, (key, _) in enumerate(METRIC_COLUMNS):
-                value = self.info["stats"][rig].get(key)
-                item = QTableWidgetItem("–" if value is None else f"{value:.3f}")
-                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                self.metrics.setItem(row, column, item)
+        self.metrics.show_report(self.report)
         self._plot()
 
     def selected_controls(self) -> list[str]:
@@ -269,11 +233,13 @@ class TakesPage(QWidget):
         if self.busy:
             return
         if name is None:
-            taken = set(list_takes(self.session.folder))
+            taken = set(self.model.take_names())
             name = next(f"take-{i}" for i in range(1, 10_000) if f"take-{i}" not in taken)
+        spec = self.source_box.spec()
+        performer = self.model.synthetic_performer_rig() if is_synthetic(spec) else None
         self._stop = threading.Event()
-        self._start(name, _record_and_track, self.source_box.currentText(), name,
-                    float(seconds or self.seconds_box.value()), self._stop)
+        self._start(name, _record_and_track, spec, performer, name, float(seconds or self.seconds_box.value()),
+                    self._stop)
         self.stop_button.setEnabled(True)
 
     def stop_recording(self) -> None:
@@ -285,7 +251,7 @@ class TakesPage(QWidget):
         self._cancel = threading.Event()
         self._importing = name
         self._succeeded = False
-        worker = job_worker(job, self.session.folder, *args, cancel=self._cancel)
+        worker = job_worker(job, self.model.folder, self.model.bundle, *args, cancel=self._cancel)
         worker.yielded.connect(self._progress)
         worker.returned.connect(self._returned)
         worker.errored.connect(self._errored)
@@ -311,9 +277,9 @@ class TakesPage(QWidget):
         self.progress.setValue(int(done))
         self.status.setText(f"{self._importing}: {stage} {done}/{total}")
 
-    def _returned(self, info: dict) -> None:
+    def _returned(self, report: TakeReport) -> None:
         self._succeeded = True
-        self.status.setText(f"{info['name']}: {info['frames']} frames tracked with {', '.join(info['rigs'])}")
+        self.status.setText(f"{report.name}: {report.frames} frames tracked with {', '.join(report.rigs)}")
 
     def _errored(self, error: BaseException) -> None:
         message = "cancelled; nothing written" if isinstance(error, JobCancelled) else f"failed: {error}"
@@ -326,13 +292,21 @@ class TakesPage(QWidget):
         self.stop_button.setEnabled(False)
         self.cancel_button.setEnabled(False)
         if self._succeeded:
-            self.refresh()
-            items = self.take_list.findItems(self._importing, Qt.MatchFlag.MatchExactly)
-            if items:
-                self.take_list.setCurrentItem(items[0])
+            self.model.take_added(self._importing)  # this page and the review follow
         self.sigTakeTracked.emit(self._importing, self._succeeded)
+
+    def _takes_changed(self, name: str | None) -> None:
+        self.refresh()
+        items = self.take_list.findItems(name, Qt.MatchFlag.MatchExactly) if name else []
+        if items:
+            self.take_list.setCurrentItem(items[0])
+
+    def close_views(self) -> None:
+        """Cancel a running recording or import and stop following the session."""
+        self.cancel()
+        self.model.takes_changed.disconnect(self._takes_changed)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
         """Closing cancels a running import."""
-        self.cancel()
+        self.close_views()
         super().closeEvent(event)

@@ -38,14 +38,18 @@ from studio.core.session.library import (
     data_folder,
     remember_session,
 )
+from studio.core.session.model import SessionModel
 from studio.ui.session.calibration_page import CalibrationPage
-from studio.ui.session.capture_page import SimonSaysPage
+from studio.ui.session.capture_page import CapturePage
 from studio.ui.session.review_page import ReviewPage
 from studio.ui.session.takes_page import TakesPage
 
 
 class SessionWindow(QMainWindow):
     """One session: its Capture (Simon-Says), Calibration, Takes and Review pages as tabs.
+
+    The window opens the session once, as a :class:`~studio.core.session.model.SessionModel` shared by every
+    page: a page that changes the session tells the model, and the others follow its events.
 
     Parameters
     ----------
@@ -55,14 +59,14 @@ class SessionWindow(QMainWindow):
 
     def __init__(self, folder: str | Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.session = Session.open(folder)
+        self.model = SessionModel.open(folder)
         remember_session(self.session.folder)
         performer = self.session.performer.get("name", "") if isinstance(self.session.performer, dict) else ""
         self.setWindowTitle(f"Simon Says Studio — {self.session.folder.name} ({performer})")
         self.tabs = QTabWidget()
-        self.capture = SimonSaysPage(self.session.folder)
-        self.calibration = CalibrationPage(self.session.folder)
-        self.takes = TakesPage(self.session.folder)
+        self.capture = CapturePage(self.model)
+        self.calibration = CalibrationPage(self.model)
+        self.takes = TakesPage(self.model)
         self.review: ReviewPage | None = None  # two GL views: built when the tab is first shown
         self._review_tab = QWidget()
         QVBoxLayout(self._review_tab).setContentsMargins(0, 0, 0, 0)
@@ -74,17 +78,17 @@ class SessionWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
         self.statusBar().showMessage(f"{self.session.folder} — saved as you go")
 
+    @property
+    def session(self) -> Session:
+        """The session (the model's)."""
+        return self.model.session
+
     def _tab_changed(self, index: int) -> None:
-        """Pages catch up with what the others wrote (θ_S, θ̂_S, takes) when they are shown."""
-        page = self.tabs.widget(index)
-        if page is self._review_tab:
-            if self.review is None:
-                self.review = ReviewPage(self.session.folder)
-                self._review_tab.layout().addWidget(self.review)
-                self.review.show()  # a child added to a shown widget stays hidden until shown
-                return
-            page = self.review
-        page.refresh()
+        """The review's GL views are built when its tab is first shown (the pages follow the model)."""
+        if self.tabs.widget(index) is self._review_tab and self.review is None:
+            self.review = ReviewPage(self.model)
+            self._review_tab.layout().addWidget(self.review)
+            self.review.show()  # a child added to a shown widget stays hidden until shown
 
     @property
     def busy(self) -> bool:
@@ -95,7 +99,7 @@ class SessionWindow(QMainWindow):
         """Closing cancels running jobs; what was saved stays (every session file is written atomically)."""
         self.capture.close_views()
         self.calibration.close_views()
-        self.takes.cancel()
+        self.takes.close_views()
         if self.review is not None:
             self.review.close_views()
         super().closeEvent(event)

@@ -24,7 +24,6 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,15 +46,26 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.io.arkit import ARKIT_BLENDSHAPE_NAMES
 from studio.core.io.vmc import DEFAULT_VMC_HOST, DEFAULT_VMC_PORT, VmcSender, parse_host_port
 from studio.core.jobs import JobCancelled
+from studio.core.retarget.stream import StreamMapping, arkit_stream_mapping, target_stream_mapping
 from studio.core.retarget.targets import RetargetTarget, available_targets
 from studio.core.rig.definition import RigDefinition
 from studio.core.rig.rig import Rig
 from studio.core.session.targets import open_target
-from studio.core.tracking.frame_sources import VIDEO_EXTENSIONS, FrameSource, list_cameras, open_frame_source
-from studio.core.tracking.live import DEFAULT_NEUTRAL_FRAMES, STAGES, LiveResult, LiveSummary
+from studio.core.tracking.frame_sources import VIDEO_EXTENSIONS, FrameSource, list_cameras
+from studio.core.tracking.live import (
+    DEFAULT_NEUTRAL_FRAMES,
+    STAGES,
+    LiveResult,
+    LiveSummary,
+    LiveTracker,
+    live_tracking_job,
+)
+from studio.core.tracking.reconstruction import GeometryReconstructor
+from studio.core.tracking.rig_bundle import RigBundle
+from studio.core.tracking.tracker import Tracker
+from studio.render.sources import open_source
 from studio.ui.widgets.rig_view import RigView
 from studio.ui.workers import job_worker, one_line
 
@@ -75,92 +85,9 @@ STABLE_LANDMARK_COLOR = QColor(255, 170, 40)
 #: The VMC target the live view offers first.
 DEFAULT_VMC_TARGET = f"{DEFAULT_VMC_HOST}:{DEFAULT_VMC_PORT}"
 
-#: What VMC streaming sends for a tracked frame: ``convert(controls (K,)) -> (names (N,), values (N,))``.
-StreamMapping = Callable[[np.ndarray], tuple[Sequence[str], np.ndarray]]
-
-
-def arkit_stream_mapping(rig: Rig, definition: RigDefinition | None = None) -> StreamMapping:
-    """The default VMC mapping: a rig's controls to the 52 ARKit blendshapes ("perfect sync").
-
-    Parameters
-    ----------
-    rig : Rig
-        The tracked rig; its controls are matched to ``definition``'s by name.
-    definition : RigDefinition, optional
-        The rig's definition (ARKit name of each control); by default :meth:`RigDefinition.ict`.
-
-    Returns
-    -------
-    callable
-        ``convert(controls)`` with ``controls`` of shape ``(K,)`` in ``rig.expression_names`` order, returning
-        :data:`~studio.core.io.arkit.ARKIT_BLENDSHAPE_NAMES` and their values, shape ``(52,)``,
-        float64: the mean of the controls carrying each name (as :meth:`RigDefinition.to_arkit`), 0 for
-        names no control carries (``tongueOut`` for ICT).
-    """
-    definition = definition or RigDefinition.ict()
-    by_name = definition.arkit_matrix()
-    matrix = np.zeros((len(ARKIT_BLENDSHAPE_NAMES), len(rig.expression_names)))
-    for column, name in enumerate(rig.expression_names):
-        if name in definition.control_names:
-            matrix[:, column] = by_name[:, definition.index_of(name)]
-
-    def convert(controls: np.ndarray) -> tuple[Sequence[str], np.ndarray]:
-        controls = np.asarray(controls, dtype=np.float64)
-        if controls.shape != (matrix.shape[1],):
-            raise ValueError(f"controls must have shape ({matrix.shape[1]},), got {controls.shape}")
-        return ARKIT_BLENDSHAPE_NAMES, matrix @ controls
-
-    return convert
-
-
-def target_stream_mapping(target: RetargetTarget) -> StreamMapping:
-    """A VMC mapping through a retarget target: tracked ICT controls → the target's controls → ARKit values.
-
-    Parameters
-    ----------
-    target : RetargetTarget
-        Another person, a stylized character (its exaggeration gains apply) or a game rig (its controls
-        reach ARKit through their ICT shapes, :meth:`RetargetTarget.arkit`).
-
-    Returns
-    -------
-    callable
-        ``convert(controls (K,)) -> (ARKIT_BLENDSHAPE_NAMES, values (52,))``.
-    """
-
-    def convert(controls: np.ndarray) -> tuple[Sequence[str], np.ndarray]:
-        return ARKIT_BLENDSHAPE_NAMES, target.arkit(target.retarget(controls)).astype(np.float64)
-
-    return convert
-
-
 # ----------------------------------------------------------------------------------------------------------
 # One run of the tracking worker
 # ----------------------------------------------------------------------------------------------------------
-
-
-def open_live_source(spec: str | FrameSource, rig: Rig) -> FrameSource:
-    """The frame source for a spec: ``camera:N``, a video path, ``synthetic[:seed]`` (or a source as is).
-
-    The synthetic performer is ``rig`` playing :data:`SYNTHETIC_SECONDS` of moderate expressions at 30 fps
-    with gentle head motion, rendered at 640×480 (in the thread that iterates it).
-    """
-    if isinstance(spec, FrameSource):
-        return spec
-    scheme, _, argument = str(spec).partition(":")
-    if scheme == "synthetic":
-        from studio.core.rig.control_curves import moderate_expression_curves
-        from studio.core.tracking.frame_sources import FrameSourceError
-        from studio.render.synthetic_performer import SyntheticPerformerSource
-
-        try:
-            seed = int(argument or 0)
-        except ValueError:
-            raise FrameSourceError(f"{spec}: the seed must be an integer, e.g. synthetic:3") from None
-        fps = 30.0
-        curves = moderate_expression_curves(rig.expression_names, round(SYNTHETIC_SECONDS * fps), fps, seed)
-        return SyntheticPerformerSource(rig, curves, fps=fps, seed=seed)
-    return open_frame_source(spec)
 
 
 class _LiveRun:
@@ -195,16 +122,15 @@ class _LiveRun:
 
     def work(self):
         """The worker's generator: yields :class:`LiveFrame` objects, returns a :class:`LiveSummary`."""
-        from studio.core.tracking.live import LiveTracker, live_tracking_job
-        from studio.core.tracking.reconstruction import GeometryReconstructor
-        from studio.core.tracking.tracker import Tracker
-
         try:
             tracker = self.tracker_cache.get("tracker")
             if tracker is None:
-                tracker = self.tracker_cache["tracker"] = Tracker.ict(self.rig)
+                bundle = RigBundle.load()
+                tracker = self.tracker_cache["tracker"] = Tracker(self.rig, bundle.embedding, gaze=bundle.gaze)
             self.live_tracker = LiveTracker(tracker, self.neutral_frames)
-            self._source = open_live_source(self.spec, self.rig)
+            self._source = self.spec if isinstance(self.spec, FrameSource) else open_source(
+                self.spec, self.rig, SYNTHETIC_SECONDS
+            )
             self._reconstructor = GeometryReconstructor(running_mode="video")
             self._job = live_tracking_job(
                 self._source, self.live_tracker, self._reconstructor, self.cancel, realtime=self.realtime
@@ -675,7 +601,7 @@ class LiveTrackingWindow(QMainWindow):
         if self._stream_mapping is not None:
             return self._stream_mapping
         if self._default_stream_mapping is None:
-            self._default_stream_mapping = arkit_stream_mapping(self.rig)
+            self._default_stream_mapping = arkit_stream_mapping(self.rig.expression_names, RigDefinition.ict())
         return self._default_stream_mapping
 
     def _vmc_toggled(self, checked: bool) -> None:

@@ -242,7 +242,7 @@ def test_lip_seal_kept_when_jaw_open_changes(ict):
     truth[rig.control_index("jawOpen")] *= 1.4
     pairs = _synthetic_pairs(rig, embedding, truth, 1, seed=0)
     result = calibrate(rig, embedding, pairs, definition, regularization=1e-4, smoothness=0.0)
-    seal = result.report["constraints"]["lip_seal"]
+    seal = result.report.constraints["lip_seal"]
     assert seal["unconstrained"]["mean_mm"] > seal["theta_A"]["mean_mm"] + 2.0  # the capture would open it
     lip = definition.constraint("lip_seal")
     posed = rig.with_parameters(result.parameters).evaluate(lip.control_vector(rig.expression_names))
@@ -250,8 +250,8 @@ def test_lip_seal_kept_when_jaw_open_changes(ict):
     assert gaps_mm.mean() <= lip.residual_gap.mean_mm + 0.05
     assert gaps_mm.max() <= lip.residual_gap.max_mm + 0.05
     # and the calibration did fit the capture
-    residual = result.report["residual_mm"]["expr00"]
-    assert residual["after"] < 0.25 * residual["before"]
+    residual = result.report.residual_mm["expr00"]
+    assert residual.after < 0.25 * residual.before
 
 
 def test_propagation_respects_lip_seam(ict):
@@ -294,14 +294,14 @@ def test_ict_nineteen_captures(ict):
     assert result.parameters.metadata["stage"] == "theta_S"
     assert result.landmark_deltas.shape == (rig.num_controls, len(embedding), 3)
     report = result.report
-    assert report["cv"] is not None and np.shape(report["cv"]["loo_rms_mm"]) == (
-        len(report["cv"]["regularization_grid"]),
-        len(report["cv"]["smoothness_grid"]),
+    assert report.cv is not None and np.shape(report.cv["loo_rms_mm"]) == (
+        len(report.cv["regularization_grid"]),
+        len(report.cv["smoothness_grid"]),
     )
-    before = np.mean([r["before"] for r in report["residual_mm"].values()])
-    after = np.mean([r["after"] for r in report["residual_mm"].values()])
+    before = np.mean([r.before for r in report.residual_mm.values()])
+    after = np.mean([r.after for r in report.residual_mm.values()])
     assert after < 0.5 * before
-    for name, gaps in report["constraints"].items():
+    for name, gaps in report.constraints.items():
         assert gaps["theta_S"]["max_mm"] <= gaps["theta_A"]["max_mm"] + 0.05, name
 
 

@@ -125,12 +125,12 @@ def test_four_stages_only_keep_what_the_full_tracker_confirms(ict_rig, ict_defin
         on_progress=progress.append,
     )
     report = result.report
-    assert [s["stage"] for s in report["stages"]] == [1, 2, 3, 4]
-    errors = [report["control_l2_before"]] + [s["control_l2"] for s in report["stages"]]
+    assert [s.stage for s in report.stages] == [1, 2, 3, 4]
+    errors = [report.control_l2_before] + [s.control_l2 for s in report.stages]
     assert all(b <= a + 1e-12 for a, b in zip(errors, errors[1:], strict=False))  # no stage makes T worse
-    assert report["control_l2_after"] < 0.9 * report["control_l2_before"]  # θ_A's semantics do improve
-    assert sum(s["accepted"] for s in report["stages"]) > 0
-    assert "eyeLookIn_L" in report["untuned"]  # gaze shapes barely move the landmarks: left alone
+    assert report.control_l2_after < 0.9 * report.control_l2_before  # θ_A's semantics do improve
+    assert sum(s.accepted for s in report.stages) > 0
+    assert "eyeLookIn_L" in report.untuned  # gaze shapes barely move the landmarks: left alone
     assert progress[-1][0] == "done" and progress[-1][1] == progress[-1][2]
     # θ̂ on the full mesh is what the tracker was tuned as: S·(θ_R + P δ) = S θ_R + (S P) δ
     retracked = Tracker(ict_rig.with_parameters(result.parameters), ict_embedding)
@@ -153,7 +153,7 @@ def test_finetuning_cancels_with_what_it_has(ict_rig, ict_definition, ict_embedd
                  settings=FinetuneSettings(iterations=2), cancel=cancel)
     partial = raised.value.partial
     assert partial.parameters.expression_deltas.shape == ict_rig.expression_deltas.shape
-    assert partial.report["cancelled_in_stage"] == 1
+    assert partial.report.cancelled_in_stage == 1
 
 
 def test_bad_pairs_and_stages_are_refused(ict_rig, ict_definition, ict_embedding, synthetic_pairs):

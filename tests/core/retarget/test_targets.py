@@ -274,7 +274,7 @@ def test_bad_curves_name_line_and_column(tmp_path, definition):
 
 @pytest.mark.gl
 def test_a_session_performer_is_a_target_with_their_calibration(tmp_path, record_synthetic_session, ict_rig):
-    from studio.core.session.calibrate import THETA_S_FILE, calibrate_session
+    from studio.core.session.calibrate import calibrate_session
     from studio.core.session.targets import open_target
 
     folder = tmp_path / "performer"
@@ -285,7 +285,7 @@ def test_a_session_performer_is_a_target_with_their_calibration(tmp_path, record
     assert np.abs(before.rig.neutral - ict_rig.neutral).max() > 0.1
     calibrate_session(folder)
     after = open_target(f"session:{folder}", ict_rig)
-    theta = RigParameters.load(folder / "calibration" / THETA_S_FILE)
+    theta = RigParameters.load(folder / "calibration" / "theta_S.npz")
     np.testing.assert_allclose(after.rig.expression_deltas, theta.expression_deltas)
     shutil.rmtree(folder / "neutral")
     with pytest.raises((TargetError, ValueError)):

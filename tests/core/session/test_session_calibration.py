@@ -51,6 +51,29 @@ def test_calibration_fits_the_captures_and_keeps_the_lips_sealed(calibrated_sess
     assert gap(calibrated) <= gap(ict_rig) + 0.005  # cm
 
 
+def test_the_report_reads_back_as_it_was_written(calibrated_session):
+    from studio.core.calibration.reports import CalibrationReport
+
+    session, _, report = calibrated_session
+    saved = json.loads((session.calibration_folder / "report.json").read_text())
+    assert CalibrationReport.from_json(saved) == report
+    assert CalibrationReport.from_json(saved).to_json() == saved  # the file keeps its keys, in their order
+    assert list(saved)[:2] == ["session", "expressions"] and list(saved)[-2:] == ["flagged_captures", "wall_seconds"]
+
+
+def test_calibrate_command_says_what_it_did_in_one_line(calibrated_session, tmp_path):
+    import shutil
+
+    session, _, _ = calibrated_session
+    folder = tmp_path / "again"
+    shutil.copytree(session.folder, folder)
+    result = subprocess.run([sys.executable, "main.py", "calibrate", str(folder)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300, env=os.environ)
+    assert result.returncode == 0, result.stderr
+    assert "calibrated 3 expressions" in result.stdout and "landmark residual" in result.stdout
+    assert len(result.stdout.strip().splitlines()) == 1
+
+
 def test_calibrate_command_refuses_a_folder_without_a_session(tmp_path, assets_dir):
     result = subprocess.run([sys.executable, "main.py", "calibrate", str(tmp_path)], cwd=ROOT, capture_output=True,
                             text=True, timeout=120, env=os.environ)

@@ -28,7 +28,7 @@ def _job(folder, demo_parts, commands=None, cancel=None, names=NAMES):
     from studio.core.session.folder import Session
     from studio.core.session.simon_says import simon_says_job
     from studio.core.tracking.reconstruction import GeometryReconstructor
-    from studio.core.tracking.tracker import Tracker
+    from studio.core.tracking.rig_bundle import RigBundle
     from studio.render.synthetic_performer import PromptedPerformerSource
 
     rig, definition, expression_set, performer = demo_parts
@@ -36,7 +36,7 @@ def _job(folder, demo_parts, commands=None, cancel=None, names=NAMES):
         folder, "synthetic", rig.name, expression_set.name, names)
     source = PromptedPerformerSource(performer, seed=7)
     reconstructor = GeometryReconstructor(running_mode="video")
-    job = simon_says_job(session, source, expression_set, definition, Tracker.ict(rig), reconstructor,
+    job = simon_says_job(session, source, expression_set, definition, RigBundle.load().tracker(), reconstructor,
                          commands=commands, cancel=cancel, realtime=False)
     return session, job, reconstructor
 
@@ -147,14 +147,16 @@ def test_region_match_scores_reach_and_stillness(demo_parts):
 
 def test_performer_identity_recovers_a_known_identity(demo_parts):
     from studio.core.session.simon_says import performer_identity
+    from studio.core.tracking.rig_bundle import RigBundle
     from studio.core.tracking.tracker import Tracker
 
     rig = demo_parts[0]
-    tracker = Tracker.ict(rig)
+    bundle = RigBundle.load()
+    tracker = bundle.tracker()
     truth = np.zeros(rig.num_identity_modes, np.float32)
     truth[:5] = [1.5, -1.0, 0.8, 0.5, -0.7]
     person = rig.with_identity(truth)
-    points = Tracker.ict(person).rig_points  # the person's neutral at the landmarks, rig space
+    points = Tracker(person, bundle.embedding).rig_points  # the person's neutral at the landmarks, rig space
     fitted = performer_identity(tracker, points)
     face = rig.group_vertices("face")
     before = np.abs(person.neutral - rig.neutral)[face].mean()  # cm
@@ -174,20 +176,20 @@ def test_record_take_writes_the_video_whole_or_nothing(tmp_path, demo_parts):
     rig, _, expression_set, performer = demo_parts
     session = Session.create(tmp_path / "s", "p", rig.name, expression_set.name, ["neutral"])
     source = PromptedPerformerSource(performer, seed=1, max_seconds=5.0)
-    video = run_job(record_take_job(session.folder, source, "t1", seconds=1.0, realtime=False))
+    video = run_job(record_take_job(session, source, "t1", seconds=1.0, realtime=False))
     with VideoFileSource(video) as recorded:
         assert recorded.num_frames == 30 and recorded.size == (640, 480)
     with np.load(video.parent / "truth.npz") as truth:  # what the synthetic performer performed
         assert truth["controls"].shape == (30, rig.num_controls)
     stop = [False]
     progress = []
-    job = record_take_job(session.folder, source, "t2", seconds=4.0, realtime=False, stop=lambda: stop[0])
+    job = record_take_job(session, source, "t2", seconds=4.0, realtime=False, stop=lambda: stop[0])
     for step in job:
         progress.append(step)
         stop[0] = len(progress) >= 10  # Stop: ends early, keeps the take
     with VideoFileSource(session.folder / "takes" / "t2" / "video.mp4") as recorded:
         assert recorded.num_frames == 10
-    job = record_take_job(session.folder, source, "t3", seconds=4.0, realtime=False, cancel=lambda: len(progress) > 15)
+    job = record_take_job(session, source, "t3", seconds=4.0, realtime=False, cancel=lambda: len(progress) > 15)
     with pytest.raises(JobCancelled):
         for step in job:
             progress.append(step)

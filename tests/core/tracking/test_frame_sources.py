@@ -149,11 +149,9 @@ def test_open_frame_source_opens_videos_and_folders(tmp_path, footage):
         assert isinstance(source, ImageFolderSource) and source.size == (6, 4)
 
 
-def test_synthetic_spec_without_the_render_layer_says_what_to_import(monkeypatch):
-    from studio.core.tracking import frame_sources
-
-    monkeypatch.setattr(frame_sources, "_SCHEMES", {})
-    assert "studio.render.synthetic_performer" in _error(open_frame_source, "synthetic:1")
+def test_a_synthetic_spec_in_the_core_says_where_synthetic_performers_are_opened():
+    assert "studio.render.sources.open_source" in _error(open_frame_source, "synthetic:1")
+    assert "studio.render.sources.open_source" in _error(open_frame_source, "prompted")
 
 
 # -- image folders -------------------------------------------------------------------------------------------
@@ -479,17 +477,4 @@ def test_mediapipe_sees_the_synthetic_face_at_tracking_size(ict_rig, performer_c
     assert 0.5 <= np.median(heights) <= 0.62, f"face spans {np.median(heights):.0%} of the image height"
 
 
-@pytest.mark.gl
-def test_open_frame_source_synthetic_spec(assets_dir, monkeypatch):
-    monkeypatch.setenv("STUDIO_ASSETS_DIR", str(assets_dir))
-    from studio.render.synthetic_performer import SyntheticPerformerSource
 
-    with open_frame_source("synthetic:3") as source:
-        assert isinstance(source, SyntheticPerformerSource)
-        assert (source.name, source.num_frames, source.fps, source.seed) == ("synthetic:3", 300, 30.0, 3)
-        assert not source.curves[:30].any()
-        frame = next(iter(source))
-        assert frame.image.shape == (480, 640, 3) and frame.truth_controls is not None
-    with open_frame_source("synthetic") as source:
-        assert source.seed == 0
-    assert "seed must be an integer" in _error(open_frame_source, "synthetic:x")

@@ -7,6 +7,9 @@ import time
 import numpy as np
 import pytest
 
+from studio.core.session.folder import Session
+from studio.core.session.model import SessionModel
+
 pytestmark = pytest.mark.gl
 
 
@@ -44,7 +47,7 @@ class _StallMeter:
 def test_calibrate_then_finetune_in_workers_while_the_event_loop_runs(qtbot, session_folder):
     from studio.ui.session.calibration_page import CalibrationPage
 
-    page = CalibrationPage(session_folder)
+    page = CalibrationPage(SessionModel.open(session_folder))
     qtbot.addWidget(page)
     page.show()
     assert not page.finetune_button.isEnabled()  # no θ_S yet
@@ -79,7 +82,7 @@ def test_cancel_stops_the_job_and_writes_nothing(qtbot, session_folder, tmp_path
     shutil.copytree(session_folder, folder)
     for name in ("theta_S.npz", "report.json", "theta_S_hat.npz", "finetune_report.json"):
         (folder / "calibration" / name).unlink(missing_ok=True)
-    page = CalibrationPage(folder)
+    page = CalibrationPage(SessionModel.open(folder))
     qtbot.addWidget(page)
     with qtbot.waitSignal(page.sigJobFinished, timeout=120_000) as finished:
         page.calibrate()
@@ -91,22 +94,24 @@ def test_cancel_stops_the_job_and_writes_nothing(qtbot, session_folder, tmp_path
 
 def test_takes_page_tracks_a_video_with_every_rig_and_shows_its_curves(qtbot, session_folder, tmp_path, short_clip):
     from studio.core.session.calibrate import calibrate_session, finetune_session
-    from studio.core.session.takes import list_takes, load_take
+    from studio.core.session.takes import load_take
     from studio.ui.session.takes_page import TakesPage
 
     if not (session_folder / "calibration" / "theta_S_hat.npz").exists():
         calibrate_session(session_folder)
         finetune_session(session_folder)
-    page = TakesPage(session_folder)
+    page = TakesPage(SessionModel.open(session_folder))
     qtbot.addWidget(page)
     page.show()
     with qtbot.waitSignal(page.sigTakeTracked, timeout=180_000) as tracked:
         page.import_video(short_clip(tmp_path / "clip.avi"), "clip")
         assert page.busy and not page.import_button.isEnabled()
     assert tracked.args == ["clip", True]
-    assert list_takes(session_folder) == ["clip"]
-    info, curves = load_take(session_folder, "clip")
-    assert info["rigs"] == ["theta_A", "theta_S", "theta_S_hat"] and info["frames"] == 40
+    session = Session.open(session_folder)
+    assert session.take_names() == ["clip"]
+    take = load_take(session, "clip")
+    curves = take.curves
+    assert take.report.rigs == ("theta_A", "theta_S", "theta_S_hat") and take.report.frames == 40
     assert page.take_list.currentItem().text() == "clip" and page.metrics.rowCount() == 3
     shown = [item for item in page.plot.getPlotItem().listDataItems()]
     assert len(shown) == len(page.selected_controls()) == 5
@@ -158,12 +163,13 @@ def test_demo_session_is_created_on_first_use_then_reopened(tmp_path, monkeypatc
 def _ensure_review_take(session_folder, tmp_path, short_clip) -> None:
     """Track the start of d10.mp4 into the session as take ``review`` (once per session)."""
     from studio.core.jobs import run_job
-    from studio.core.session.takes import list_takes, track_session_take_job
+    from studio.core.session.takes import track_session_take_job
     from studio.core.tracking.frame_sources import VideoFileSource
 
-    if "review" not in list_takes(session_folder):
+    session = Session.open(session_folder)
+    if "review" not in session.take_names():
         with VideoFileSource(short_clip(tmp_path / "clip.avi")) as source:
-            run_job(track_session_take_job(session_folder, source, "review"))
+            run_job(track_session_take_job(session, source, "review"))
 
 
 def test_review_plays_the_take_on_both_rigs_linked_with_the_curves(qtbot, session_folder, tmp_path, short_clip):
@@ -171,11 +177,11 @@ def test_review_plays_the_take_on_both_rigs_linked_with_the_curves(qtbot, sessio
     from studio.ui.session.review_page import ReviewPage
 
     _ensure_review_take(session_folder, tmp_path, short_clip)
-    page = ReviewPage(session_folder)
+    page = ReviewPage(SessionModel.open(session_folder))
     qtbot.addWidget(page)
     page.show()
     page.take_box.setCurrentText("review")
-    _, curves = load_take(session_folder, "review")
+    curves = load_take(Session.open(session_folder), "review").curves
     rig = page.rig_box.currentText()
     page.slider.setValue(12)  # slider → frame, cursor and both rigs
     assert page.frame == 12 and page.cursor.value() == pytest.approx(curves[rig].time_s[12])
@@ -200,7 +206,7 @@ def test_review_retargets_the_take_to_every_kind_of_target_and_exports_it(qtbot,
     from studio.ui.session.review_page import DEFAULT_TARGET, ReviewPage
 
     _ensure_review_take(session_folder, tmp_path, short_clip)
-    page = ReviewPage(session_folder)
+    page = ReviewPage(SessionModel.open(session_folder))
     qtbot.addWidget(page)
     page.show()
     page.take_box.setCurrentText("review")

@@ -371,8 +371,11 @@ def test_vmc_streaming_sends_every_shown_tracked_frame_as_arkit_values(qtbot, li
 @pytest.mark.qt
 def test_the_vmc_stream_can_be_retargeted(qtbot, live_window, ict_rig):
     from studio.core.io.arkit import ARKIT_BLENDSHAPE_NAMES
+    from studio.core.retarget.stream import arkit_stream_mapping
     from studio.core.retarget.targets import load_target
-    from studio.ui.tools.live_view import arkit_stream_mapping
+    from studio.core.rig.definition import RigDefinition
+
+    default = arkit_stream_mapping(ict_rig.expression_names, RigDefinition.ict())
 
     window = live_window
     index = window.stream_as_box.findData("rook")
@@ -383,9 +386,9 @@ def test_the_vmc_stream_can_be_retargeted(qtbot, live_window, ict_rig):
     controls[ict_rig.control_index("eyeBlink_L")] = 1.0
     controls[ict_rig.control_index("jawOpen")] = 0.6
     qtbot.waitUntil(lambda: window.stream_mapping()(controls)[1].tolist()
-                    != arkit_stream_mapping(ict_rig)(controls)[1].tolist(), timeout=20_000)  # fmt: skip
+                    != default(controls)[1].tolist(), timeout=20_000)  # fmt: skip
     names, values = window.stream_mapping()(controls)
     assert tuple(names) == ARKIT_BLENDSHAPE_NAMES
     np.testing.assert_allclose(values, rook.arkit(rook.retarget(controls)), atol=1e-6)
     window.stream_as_box.setCurrentIndex(0)  # back to the tracked controls
-    np.testing.assert_allclose(window.stream_mapping()(controls)[1], arkit_stream_mapping(ict_rig)(controls)[1])
+    np.testing.assert_allclose(window.stream_mapping()(controls)[1], default(controls)[1])
