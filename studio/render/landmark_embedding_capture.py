@@ -17,6 +17,7 @@ import numpy as np
 
 from studio.core.errors import StudioError
 from studio.core.rig.rig import Rig
+from studio.core.tracking.face_landmarker import FaceLandmarker
 from studio.core.tracking.landmark_embedding import (
     EmbeddingReport,
     LandmarkEmbedding,
@@ -26,6 +27,7 @@ from studio.core.tracking.landmark_embedding import (
     landmark_facing,
 )
 from studio.render.face_scene import Camera, Lighting, face_materials
+from studio.render.offscreen import OffscreenRenderer
 
 #: Camera yaws (azimuth about +y, positive towards the face's left), degrees.
 DEFAULT_YAWS_DEG = (-30.0, -15.0, 0.0, 15.0, 30.0)
@@ -118,9 +120,6 @@ def capture_landmark_views(
     missed : list of str
         Names of the views in which it found none.
     """
-    from studio.core.tracking.face_landmarker import FaceLandmarker
-    from studio.render.offscreen import OffscreenRenderer
-
     model = canonical_face_model(model_path)
     views, missed = [], []
     with (
@@ -244,9 +243,6 @@ def expression_reprojection_px(
     dict of str to np.ndarray
         Per expression, shape ``(N,)``, pixels; ``nan`` everywhere when MediaPipe found no face.
     """
-    from studio.core.tracking.face_landmarker import FaceLandmarker
-    from studio.render.offscreen import OffscreenRenderer
-
     expressions = VALIDATION_EXPRESSIONS if expressions is None else expressions
     camera = camera if camera is not None else Camera(distance_cm=CAPTURE_DISTANCE_CM)
     errors = {}

@@ -19,6 +19,7 @@ from studio.core.rig.rig import Rig
 from studio.core.rig.state import RigState
 from studio.core.tracking.frame_sources import Frame, FrameSource
 from studio.render.face_scene import Camera
+from studio.render.offscreen import OffscreenRenderer
 
 #: Camera for tracking renders: at 640×480 MediaPipe's face mesh spans ~56 % of the image height
 #: (the default :class:`Camera` at 70 cm frames the whole head, ~46 %).
@@ -144,8 +145,6 @@ class SyntheticPerformerSource(FrameSource):
         )
 
     def __iter__(self) -> Iterator[Frame]:
-        from studio.render.offscreen import OffscreenRenderer
-
         renderer = OffscreenRenderer(self.rig, size=self.size, camera=self.camera)
         self._renderer = renderer
         try:
@@ -244,8 +243,6 @@ class PromptedPerformerSource(FrameSource):
         return ((1.0 - ramp) * self._from + ramp * self._to).astype(np.float32)
 
     def __iter__(self) -> Iterator[Frame]:
-        from studio.render.offscreen import OffscreenRenderer
-
         renderer = OffscreenRenderer(self.rig, size=self.size, camera=TRACKING_CAMERA)
         self._renderer = renderer
         try:

@@ -13,6 +13,8 @@ from PySide6.QtWidgets import QApplication, QLabel, QProgressBar, QPushButton, Q
 from studio.core.rig.definition import RigDefinition
 from studio.core.rig.inspection import RigInspection
 from studio.core.rig.rig import Rig
+from studio.core.session.folder import Session
+from studio.core.session.library import open_demo_session
 from studio.ui.windows import open_inspector, open_session_window
 from studio.ui.workers import job_worker
 
@@ -52,9 +54,6 @@ class StartupWindow(QWidget):
 def load_session(folder: Path | None) -> Path:
     """Open (or, for the demo session, create on first use) a session and warm the rig cache; returns its
     folder."""
-    from studio.core.session.folder import Session
-    from studio.core.session.library import open_demo_session
-
     Rig.ict()
     return (open_demo_session() if folder is None else Session.open(folder)).folder
 

@@ -104,7 +104,7 @@ def test_export_glb_holds_the_target_mesh_and_the_take(tracked, tmp_path):
 
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 def test_export_curves_without_target_keeps_the_take(tracked, tmp_path, fmt):
-    from studio.core.io.formats import read_curves_json
+    from studio.core.io.curves import read_curves_json
 
     out = tmp_path / f"take.{fmt}"
     assert main(["export", str(tracked), "--format", fmt, "--out", str(out)]) == 0

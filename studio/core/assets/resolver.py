@@ -27,7 +27,9 @@ import numpy as np
 from studio.core.assets.catalog import ASSETS, AssetSpec, get_spec
 from studio.core.assets.fingerprint import verify_arrays
 from studio.core.assets.hashing import sha256_file
+from studio.core.assets.ict_facekit import build_ict_arrays
 from studio.core.errors import StudioError
+from studio.core.io.atomic_files import write_npz_atomic
 
 __all__ = [
     "ASSETS_DIR_ENV",
@@ -229,9 +231,6 @@ def _download(spec: AssetSpec, cache: Path, progress: bool) -> Path:
                 progressbar=progress,
             )
         return Path(fetched)
-
-    from studio.core.assets.ict_facekit import build_ict_arrays
-    from studio.core.io.atomic_files import write_npz_atomic
 
     downloads = cache / "downloads"
     archive_name = spec.url.rstrip("/").rsplit("/", 1)[-1]

@@ -42,7 +42,8 @@ Units: centimetres throughout (reports in millimetres). Computation in torch / n
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -870,51 +871,158 @@ def calibrate_job(
     -------
     CalibrationResult
     """
-    stages = ("landmarks", "cross_validation", "propagation", "constraints")
-    t0 = time.perf_counter()
-    seconds: dict[str, float] = {}
-    if not pairs:
-        raise ValueError("calibration needs at least one (c, v) pair")
-    controls = np.stack([np.asarray(p.controls, np.float64) for p in pairs])
-    targets = np.stack([np.asarray(p.landmarks, np.float64) for p in pairs])
-    if controls.shape[1] != rig.num_controls:
-        raise ValueError(f"pair controls must have shape ({rig.num_controls},), got {controls.shape[1:]}")
-    if targets.shape[1:] != (len(embedding), 3):
-        raise ValueError(f"pair landmarks must have shape ({len(embedding)}, 3), got {targets.shape[1:]}")
-    weights = np.array([p.weight for p in pairs], np.float64)
-    noise = [p.noise_mm for p in pairs]
-    if all(n is not None and n > 0 for n in noise):
-        sigma = np.asarray(noise, np.float64)
-        weights = weights * (np.median(sigma) / sigma) ** 2  # inverse-variance, relative
+    captures = _Captures.of(pairs, rig, embedding)
 
     def check(stage: int) -> None:
         if is_cancelled(cancel):
-            raise JobCancelled(f"calibration cancelled before {stages[stage]}")
+            raise JobCancelled(f"calibration cancelled before {CALIBRATION_STAGES[stage]}")
 
-    yield (stages[0], 0, len(stages))
+    t0 = time.perf_counter()
+    timer = _StageTimer()
+    yield (CALIBRATION_STAGES[0], 0, len(CALIBRATION_STAGES))
     check(0)
-    t = time.perf_counter()
-    propagator = mesh_propagator(rig, embedding, definition)
-    seconds["setup"] = time.perf_counter() - t
-    t = time.perf_counter()
-    neutral_points, base_points = propagator.neutral_points, propagator.base_points
-    mask = propagator.corrected_landmarks
-    mask_t = torch.as_tensor(mask)
-    controls_t, targets_t = torch.as_tensor(controls), torch.as_tensor(targets)
-    predicted_a = neutral_points[None] + torch.einsum("mk,knc->mnc", controls_t, base_points)
-    residuals = (targets_t - predicted_a)[:, mask_t]
-    weights_t = torch.as_tensor(weights)
-    laplacian = tuple(torch.as_tensor(x) for x in propagator.laplacian_eigen)
-    seconds["landmarks"] = time.perf_counter() - t
+    with timer("setup"):
+        propagator = mesh_propagator(rig, embedding, definition)
+    with timer("landmarks"):
+        residuals = _LandmarkResiduals.of(propagator, captures)
 
-    yield (stages[1], 1, len(stages))
+    yield (CALIBRATION_STAGES[1], 1, len(CALIBRATION_STAGES))
     check(1)
-    t = time.perf_counter()
+    with timer("cross_validation"):
+        solve = _chosen_solve(captures, residuals, regularization, smoothness, support_falloff)
+
+    yield (CALIBRATION_STAGES[2], 2, len(CALIBRATION_STAGES))
+    check(2)
+    with timer("propagation"):
+        free, gain_report = _propagated(rig, propagator, residuals.prior, solve, gain_length_cm, gain_noise_cm)
+
+    yield (CALIBRATION_STAGES[3], 3, len(CALIBRATION_STAGES))
+    check(3)
+    with timer("constraints"):
+        theta_s, gaps = _constrained(rig, propagator, free)
+
+    landmark_deltas, residual_report = _landmark_fit(rig, embedding, propagator, captures, residuals, theta_s, pairs)
+    timer.seconds["total"] = time.perf_counter() - t0
+    report = CalibrationReport(
+        regularization=float(solve.regularization),
+        smoothness=float(solve.smoothness),
+        cv=solve.cv,
+        support_falloff=float(solve.falloff) if np.isfinite(solve.falloff) else None,
+        support_cv=solve.support_cv,
+        gain=gain_report,
+        residual_mm=residual_report,
+        constraints=gaps,
+        seconds=timer.seconds,
+        num_pairs=len(pairs),
+        num_landmarks_corrected=int(propagator.corrected_landmarks.sum()),
+        noise_mm=[None if n is None else float(n) for n in captures.noise],
+    )
+    metadata = {"rig": rig.name, "stage": "theta_S", "created_by": "studio.core.calibration.calibrate"}
+    parameters = RigParameters(rig.expression_names, theta_s, metadata)
+    yield (CALIBRATION_STAGES[3], 4, len(CALIBRATION_STAGES))
+    return CalibrationResult(parameters, landmark_deltas.numpy(), report)
+
+
+#: The stages :func:`calibrate_job` reports, in order.
+CALIBRATION_STAGES = ("landmarks", "cross_validation", "propagation", "constraints")
+
+
+class _StageTimer:
+    """Seconds per named step (``with timer("propagation"): ...``)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        self.seconds[name] = time.perf_counter() - started
+
+
+@dataclass(frozen=True)
+class _Captures:
+    """The pairs as arrays: controls ``(M, K)``, landmarks ``(M, N, 3)`` cm, weights ``(M,)``, noise (mm)."""
+
+    controls: np.ndarray
+    targets: np.ndarray
+    weights: np.ndarray
+    noise: list[float | None]
+
+    @classmethod
+    def of(cls, pairs: Sequence[CalibrationPair], rig: Rig, embedding: LandmarkEmbedding) -> _Captures:
+        """Check the pairs; weigh them by inverse noise variance (relative) when every pair has a noise."""
+        if not pairs:
+            raise ValueError("calibration needs at least one (c, v) pair")
+        controls = np.stack([np.asarray(p.controls, np.float64) for p in pairs])
+        targets = np.stack([np.asarray(p.landmarks, np.float64) for p in pairs])
+        if controls.shape[1] != rig.num_controls:
+            raise ValueError(f"pair controls must have shape ({rig.num_controls},), got {controls.shape[1:]}")
+        if targets.shape[1:] != (len(embedding), 3):
+            raise ValueError(f"pair landmarks must have shape ({len(embedding)}, 3), got {targets.shape[1:]}")
+        weights = np.array([p.weight for p in pairs], np.float64)
+        noise = [p.noise_mm for p in pairs]
+        if all(n is not None and n > 0 for n in noise):
+            sigma = np.asarray(noise, np.float64)
+            weights = weights * (np.median(sigma) / sigma) ** 2  # inverse-variance, relative
+        return cls(controls, targets, weights, noise)
+
+
+@dataclass(frozen=True)
+class _LandmarkResiduals:
+    """What θ_A leaves of the captures at the corrected landmarks (torch, float64, cm)."""
+
+    controls: torch.Tensor  # (M, K)
+    targets: torch.Tensor  # (M, N, 3)
+    predicted_a: torch.Tensor  # (M, N, 3): θ_A posed as each capture asked
+    residuals: torch.Tensor  # (M, Nc, 3): the captures minus θ_A, corrected landmarks only
+    weights: torch.Tensor  # (M,)
+    laplacian: tuple[torch.Tensor, torch.Tensor]
+    prior: np.ndarray  # (K, Nc, 3): θ_A at the corrected landmarks
+
+    @classmethod
+    def of(cls, propagator: MeshPropagator, captures: _Captures) -> _LandmarkResiduals:
+        mask_t = torch.as_tensor(propagator.corrected_landmarks)
+        controls_t, targets_t = torch.as_tensor(captures.controls), torch.as_tensor(captures.targets)
+        predicted_a = propagator.neutral_points[None] + torch.einsum("mk,knc->mnc", controls_t, propagator.base_points)
+        return cls(
+            controls=controls_t, targets=targets_t, predicted_a=predicted_a,
+            residuals=(targets_t - predicted_a)[:, mask_t], weights=torch.as_tensor(captures.weights),
+            laplacian=tuple(torch.as_tensor(x) for x in propagator.laplacian_eigen),
+            prior=propagator.base_points[:, mask_t].numpy(),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Solve:
+    """The landmark corrections ``(K, Nc, 3)`` cm, and how they were chosen (λ, μ, δ, cross-validation)."""
+
+    corrections: np.ndarray
+    regularization: float
+    smoothness: float
+    falloff: float
+    cv: dict[str, Any] | None
+    support_cv: dict[str, Any] | None
+    active: np.ndarray  # the shapes some capture moves
+
+
+def _chosen_solve(
+    captures: _Captures,
+    residuals: _LandmarkResiduals,
+    regularization: str | float,
+    smoothness: str | float,
+    support_falloff: str | float,
+) -> _Solve:
+    """Choose λ and μ (the uniform solve) and, when asked, δ (the support-weighted solve) by leave-one-capture-
+    out cross-validation, then solve the landmark corrections with the better one."""
+    num_pairs = len(captures.controls)
     reg_grid = REGULARIZATION_GRID if regularization == "auto" else (float(regularization),)
     smooth_grid = SMOOTHNESS_GRID if smoothness == "auto" else (float(smoothness),)
     cv: dict[str, Any] | None = None
-    if len(pairs) >= 3 and (len(reg_grid) > 1 or len(smooth_grid) > 1):
-        errors = cross_validate(controls_t, residuals, weights_t, laplacian, reg_grid, smooth_grid)
+    if num_pairs >= 3 and (len(reg_grid) > 1 or len(smooth_grid) > 1):
+        errors = cross_validate(
+            residuals.controls, residuals.residuals, residuals.weights, residuals.laplacian, reg_grid, smooth_grid
+        )
         best = np.unravel_index(int(np.argmin(errors)), errors.shape)
         lam, mu = reg_grid[best[0]], smooth_grid[best[1]]
         cv = {
@@ -926,21 +1034,21 @@ def calibrate_job(
     else:
         lam = reg_grid[0] if len(reg_grid) == 1 else DEFAULT_REGULARIZATION
         mu = smooth_grid[0] if len(smooth_grid) == 1 else DEFAULT_SMOOTHNESS
-    prior = base_points[:, mask_t].numpy()
+    prior = residuals.prior
     # shapes no capture moves keep θ_A (zero corrections for every λ, μ, δ): solve for the others only
-    active = np.flatnonzero(np.abs(controls).sum(axis=0) > 0)
-    controls_np, residuals_np, prior_active = controls[:, active], residuals.numpy(), prior[active]
+    active = np.flatnonzero(np.abs(captures.controls).sum(axis=0) > 0)
+    controls_np, residuals_np, prior_active = captures.controls[:, active], residuals.residuals.numpy(), prior[active]
     falloff = float("inf")
     support_cv: dict[str, Any] | None = None
     automatic = regularization == "auto" and smoothness == "auto"
-    if support_falloff != "auto" or (automatic and len(pairs) >= 3):
+    if support_falloff != "auto" or (automatic and num_pairs >= 3):
         falloff_grid = SUPPORT_FALLOFF_GRID if support_falloff == "auto" else (float(support_falloff),)
         support_reg_grid = (
             SUPPORT_REGULARIZATION_GRID if regularization == "auto" else (float(regularization),)
         )
-        if len(pairs) >= 3 and len(falloff_grid) * len(support_reg_grid) > 1:
+        if num_pairs >= 3 and len(falloff_grid) * len(support_reg_grid) > 1:
             support_errors = cross_validate_support(
-                controls_np, residuals_np, weights, prior_active, support_reg_grid, falloff_grid
+                controls_np, residuals_np, captures.weights, prior_active, support_reg_grid, falloff_grid
             )
             best_support = np.unravel_index(int(np.argmin(support_errors)), support_errors.shape)
             support_cv = {
@@ -955,42 +1063,49 @@ def calibrate_job(
         else:
             lam, mu, falloff = support_reg_grid[0], 0.0, falloff_grid[0]
 
-    corrections_np = np.zeros(prior.shape)
+    corrections = np.zeros(prior.shape)
     if np.isfinite(falloff):
         support = support_weights(prior_active, falloff)
-        corrections_np[active] = solve_support_corrections(controls_np, residuals_np, weights, lam, support)
+        corrections[active] = solve_support_corrections(controls_np, residuals_np, captures.weights, lam, support)
     else:
-        corrections_np[active] = solve_landmark_corrections(
-            torch.as_tensor(controls_np), residuals, weights_t, lam, mu, laplacian
+        corrections[active] = solve_landmark_corrections(
+            torch.as_tensor(controls_np), residuals.residuals, residuals.weights, lam, mu, residuals.laplacian
         ).numpy()
-    seconds["cross_validation"] = time.perf_counter() - t
+    return _Solve(corrections, lam, mu, falloff, cv, support_cv, active)
 
-    yield (stages[2], 2, len(stages))
-    check(2)
-    t = time.perf_counter()
-    gain_report: dict[str, Any] | None = None
+
+def _propagated(
+    rig: Rig,
+    propagator: MeshPropagator,
+    prior: np.ndarray,
+    solve: _Solve,
+    gain_length_cm: float,
+    gain_noise_cm: float,
+) -> tuple[np.ndarray, dict[str, Any] | None]:
+    """The landmark corrections carried to every free vertex ``(K, F, 3)`` cm: a gain field following each
+    shape's own motion plus an additive rest (or additively only), and the gains' report (or ``None``)."""
+    corrections = solve.corrections
     if not (np.isfinite(gain_length_cm) and gain_length_cm > 0):
-        free = propagator.propagate_free(corrections_np)
-    else:
-        # gain part h ⊙ θ_A follows each shape's own motion; the additive part takes the rest
-        landmark_kernel, free_kernel = propagator.gain_kernels(gain_length_cm)
-        gain_weights = solve_gain_weights(corrections_np, prior, landmark_kernel, gain_noise_cm)
-        gain_free = per_shape(free_kernel, gain_weights) * rig.expression_deltas[:, propagator.free_ids]
-        sampled = per_shape(propagator.sampling, gain_free)
-        free = gain_free + propagator.propagate_free(corrections_np - sampled)
-        landmark_gains = np.einsum("pn,knc->kpc", landmark_kernel, gain_weights)
-        energy = prior**2  # a shape's gain averaged where it moves the landmarks
-        mean_gain = (landmark_gains * energy).sum(axis=(1, 2)) / np.maximum(energy.sum(axis=(1, 2)), 1e-12)
-        gain_report = {
-            "length_cm": float(gain_length_cm),
-            "noise_cm": float(gain_noise_cm),
-            "mean_gain": {rig.expression_names[k]: float(1.0 + mean_gain[k]) for k in active},
-        }
-    seconds["propagation"] = time.perf_counter() - t
+        return propagator.propagate_free(corrections), None
+    # gain part h ⊙ θ_A follows each shape's own motion; the additive part takes the rest
+    landmark_kernel, free_kernel = propagator.gain_kernels(gain_length_cm)
+    gain_weights = solve_gain_weights(corrections, prior, landmark_kernel, gain_noise_cm)
+    gain_free = per_shape(free_kernel, gain_weights) * rig.expression_deltas[:, propagator.free_ids]
+    sampled = per_shape(propagator.sampling, gain_free)
+    free = gain_free + propagator.propagate_free(corrections - sampled)
+    landmark_gains = np.einsum("pn,knc->kpc", landmark_kernel, gain_weights)
+    energy = prior**2  # a shape's gain averaged where it moves the landmarks
+    mean_gain = (landmark_gains * energy).sum(axis=(1, 2)) / np.maximum(energy.sum(axis=(1, 2)), 1e-12)
+    return free, {
+        "length_cm": float(gain_length_cm),
+        "noise_cm": float(gain_noise_cm),
+        "mean_gain": {rig.expression_names[k]: float(1.0 + mean_gain[k]) for k in solve.active},
+    }
 
-    yield (stages[3], 3, len(stages))
-    check(3)
-    t = time.perf_counter()
+
+def _constrained(rig: Rig, propagator: MeshPropagator, free: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+    """θ_S on the full mesh ``(K, V, 3)`` float32 with the corrective constraints enforced, and each
+    constraint's gaps with θ_A, the unconstrained corrections and θ_S."""
     constrained = propagator.enforce_constraints(free, rig.expression_names)
     theta_a = rig.expression_deltas
     theta_s = theta_a + propagator.to_full(constrained).astype(np.float32)
@@ -1005,9 +1120,20 @@ def calibrate_job(
             "unconstrained": _constraint_gaps(rig, unconstrained, c, ids),
             "theta_S": _constraint_gaps(rig, theta_s, c),
         }
-    seconds["constraints"] = time.perf_counter() - t
+    return theta_s, gaps
 
-    # landmark-level θ_S as the tracker sees it (from the final mesh, constraints included)
+
+def _landmark_fit(
+    rig: Rig,
+    embedding: LandmarkEmbedding,
+    propagator: MeshPropagator,
+    captures: _Captures,
+    residuals: _LandmarkResiduals,
+    theta_s: np.ndarray,
+    pairs: Sequence[CalibrationPair],
+) -> tuple[torch.Tensor, dict[str, BeforeAfter]]:
+    """θ_S at the landmarks as the tracker sees it ``(K, N, 3)`` (from the final mesh, constraints included),
+    and each capture's RMS landmark residual with θ_A and with θ_S, mm."""
     corners = rig.triangles[embedding.points.triangle_ids]
     landmark_deltas = torch.as_tensor(
         np.einsum(
@@ -1016,34 +1142,16 @@ def calibrate_job(
             embedding.points.barycentrics.astype(np.float64),
         )
     )
-    after = targets_t - (neutral_points[None] + torch.einsum("mk,knc->mnc", controls_t, landmark_deltas))
-    before = targets_t - predicted_a
-    m = mask_t
+    after = residuals.targets - (
+        propagator.neutral_points[None] + torch.einsum("mk,knc->mnc", residuals.controls, landmark_deltas)
+    )
+    before = residuals.targets - residuals.predicted_a
+    mask = torch.as_tensor(propagator.corrected_landmarks)
 
     def rms_mm(r: torch.Tensor) -> float:
-        return float(torch.sqrt((r[m] ** 2).mean())) * 10.0
+        return float(torch.sqrt((r[mask] ** 2).mean())) * 10.0
 
-    residual_report = {p.name: BeforeAfter(rms_mm(before[i]), rms_mm(after[i])) for i, p in enumerate(pairs)}
-    seconds["total"] = time.perf_counter() - t0
-    report = CalibrationReport(
-        regularization=float(lam),
-        smoothness=float(mu),
-        cv=cv,
-        support_falloff=float(falloff) if np.isfinite(falloff) else None,
-        support_cv=support_cv,
-        gain=gain_report,
-        residual_mm=residual_report,
-        constraints=gaps,
-        seconds=seconds,
-        num_pairs=len(pairs),
-        num_landmarks_corrected=int(mask.sum()),
-        noise_mm=[None if n is None else float(n) for n in noise],
-    )
-    metadata = {"rig": rig.name, "stage": "theta_S", "created_by": "studio.core.calibration.calibrate"}
-    parameters = RigParameters(rig.expression_names, theta_s, metadata)
-    yield (stages[3], 4, len(stages))
-    return CalibrationResult(parameters, landmark_deltas.numpy(), report)
-
+    return landmark_deltas, {p.name: BeforeAfter(rms_mm(before[i]), rms_mm(after[i])) for i, p in enumerate(pairs)}
 
 def calibrate(
     rig: Rig,

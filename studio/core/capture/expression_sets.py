@@ -36,7 +36,6 @@ Shapes: ``K`` controls, ``E`` expressions or poses.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -48,6 +47,7 @@ import numpy as np
 
 from studio.core.errors import StudioError
 from studio.core.io.atomic_files import write_text_atomic
+from studio.core.io.json_fields import JsonFields
 from studio.core.io.resources import RESOURCES_DIR, RIGS_DIR
 from studio.core.rig.control_curves import control_units
 from studio.core.rig.definition import (
@@ -55,6 +55,7 @@ from studio.core.rig.definition import (
     ControlDefinition,
     RigDefinition,
     RigDefinitionError,
+    control_side,
     control_vector_of,
 )
 
@@ -262,7 +263,7 @@ class SimonSaysSet:
             value outside [0, 1], duplicate names, neutral not first, ...).
         """
         path = Path(path)
-        data = _read_json(path, "expression set")
+        data = _FIELDS.load(path, "expression set")
         return cls.from_dict(data, definition=definition, source=path)
 
     @classmethod
@@ -554,23 +555,12 @@ def must_not_move_indices(expression: SimonSaysExpression, definition: RigDefini
 # ----------------------------------------------------------------------------------------------------------
 
 
+#: The checks of expression set files.
+_FIELDS = JsonFields(ExpressionSetError)
+
+
 def _prefix(source: Path | None) -> str:
     return f"{source}: " if source is not None else ""
-
-
-def _read_json(path: Path, what: str) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ExpressionSetError(f"{path}: {what} file not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ExpressionSetError(f"{path}: cannot read {what} ({type(error).__name__}: {error})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ExpressionSetError(
-            f"{path}: not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})"
-        ) from None
 
 
 def _packaged_definition(rig: str) -> RigDefinition:
@@ -583,62 +573,21 @@ def _packaged_definition(rig: str) -> RigDefinition:
         raise ExpressionSetError(str(error)) from None
 
 
-def _require_keys(obj: Any, what: str, required: Sequence[str], allowed: set[str]) -> dict[str, Any]:
-    if not isinstance(obj, dict):
-        raise ExpressionSetError(f"{what} must be a JSON object, got {type(obj).__name__}")
-    missing = [k for k in required if k not in obj]
-    if missing:
-        raise ExpressionSetError(f"{what} is missing field(s) {', '.join(repr(k) for k in missing)}")
-    unknown = sorted(set(obj) - allowed)
-    if unknown:
-        raise ExpressionSetError(f"{what} has unknown field(s) {', '.join(repr(k) for k in unknown)}")
-    return obj
-
-
-def _string(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ExpressionSetError(f"{what} must be a non-empty string, got {json.dumps(value)}")
-    return value
-
-
-def _controls(value: Any, what: str) -> dict[str, float]:
-    if not isinstance(value, dict):
-        raise ExpressionSetError(
-            f"{what} must be an object of control name to value, got {json.dumps(value)}"
-        )
-    out = {}
-    for name, v in value.items():
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise ExpressionSetError(f"{what}['{name}'] must be a finite number, got {json.dumps(v)}")
-        out[name] = float(v)
-    return out
-
-
-def _format_version(obj: dict[str, Any], expected: str) -> int:
-    if obj["format"] != expected:
-        raise ExpressionSetError(f'format is {json.dumps(obj["format"])}, expected "{expected}"')
-    version = obj["version"]
-    if isinstance(version, bool) or not isinstance(version, int) or version not in SUPPORTED_VERSIONS:
-        supported = ", ".join(str(v) for v in SUPPORTED_VERSIONS)
-        raise ExpressionSetError(f"unsupported version {json.dumps(version)} (this studio reads {supported})")
-    return version
-
-
 def _parse_expression(obj: Any, position: int) -> SimonSaysExpression:
     label = f"expression {position}"
     if isinstance(obj, dict) and isinstance(obj.get("name"), str):
         label = f"expression '{obj['name']}'"
-    obj = _require_keys(obj, label, _EXPRESSION_REQUIRED, _EXPRESSION_KEYS)
+    obj = _FIELDS.object(obj, label, _EXPRESSION_REQUIRED, _EXPRESSION_KEYS)
     must_not_move = obj["must_not_move"]
     if not isinstance(must_not_move, list) or not all(isinstance(m, str) and m for m in must_not_move):
         raise ExpressionSetError(f"{label}: must_not_move must be a list of control names or regions")
     if not isinstance(obj["symmetric"], bool):
         raise ExpressionSetError(f"{label}: symmetric must be true or false")
     return SimonSaysExpression(
-        name=_string(obj["name"], f"{label} name"),
-        controls=_controls(obj["controls"], f"{label} controls"),
-        cue=_string(obj["cue"], f"{label} cue"),
-        region=_string(obj["region"], f"{label} region"),
+        name=_FIELDS.string(obj["name"], f"{label} name"),
+        controls=_FIELDS.numbers_by_name(obj["controls"], f"{label} controls"),
+        cue=_FIELDS.string(obj["cue"], f"{label} cue"),
+        region=_FIELDS.string(obj["region"], f"{label} region"),
         symmetric=obj["symmetric"],
         must_not_move=tuple(must_not_move),
         label=obj.get("label", "") if isinstance(obj.get("label", ""), str) else "",
@@ -647,20 +596,20 @@ def _parse_expression(obj: Any, position: int) -> SimonSaysExpression:
 
 
 def _parse_set(data: Any, source: Path | None, _extending: tuple[Path, ...] = ()) -> SimonSaysSet:
-    obj = _require_keys(data, "the expression set", _TOP_REQUIRED, _TOP_KEYS)
-    version = _format_version(obj, FORMAT)
+    obj = _FIELDS.object(data, "the expression set", _TOP_REQUIRED, _TOP_KEYS)
+    version = _FIELDS.format_version(obj, FORMAT, SUPPORTED_VERSIONS, "Simon-Says expression set")
     expressions = obj["expressions"]
     if not isinstance(expressions, list) or not expressions:
         raise ExpressionSetError("expressions must be a non-empty list")
     description = obj.get("description", "")
     if not isinstance(description, str):
         raise ExpressionSetError("description must be a string")
-    rig = _string(obj["rig"], "rig")
+    rig = _FIELDS.string(obj["rig"], "rig")
     own = tuple(_parse_expression(e, i) for i, e in enumerate(expressions))
     if "extends" in obj:
-        own = _base_set(_string(obj["extends"], "extends"), rig, source, _extending).expressions + own
+        own = _base_set(_FIELDS.string(obj["extends"], "extends"), rig, source, _extending).expressions + own
     return SimonSaysSet(
-        name=_string(obj["name"], "name"),
+        name=_FIELDS.string(obj["name"], "name"),
         rig=rig,
         expressions=own,
         description=description,
@@ -686,7 +635,7 @@ def _base_set(extends: str, rig: str, source: Path | None, extending: tuple[Path
     if path in extending:
         raise ExpressionSetError(f"extends '{extends}' makes a cycle")
     try:
-        base = _parse_set(_read_json(path, "expression set"), path, (*extending, path))
+        base = _parse_set(_FIELDS.load(path, "expression set"), path, (*extending, path))
     except ExpressionSetError as error:
         raise ExpressionSetError(f"extends '{extends}': {error}") from None
     if base.rig != rig:
@@ -763,22 +712,22 @@ def animator_set(
         among ``control_names``.
     """
     path = Path(path) if path is not None else EXPRESSION_SETS_DIR / "ict_animator_eval.json"
-    data = _read_json(path, "evaluation set")
+    data = _FIELDS.load(path, "evaluation set")
     index = {name: k for k, name in enumerate(control_names)}
     try:
-        obj = _require_keys(data, "the evaluation set", ("format", "version", "name", "poses"), _EVAL_KEYS)
-        _format_version(obj, EVALUATION_FORMAT)
+        obj = _FIELDS.object(data, "the evaluation set", ("format", "version", "name", "poses"), _EVAL_KEYS)
+        _FIELDS.format_version(obj, EVALUATION_FORMAT, SUPPORTED_VERSIONS, "Simon-Says evaluation set")
         poses = obj["poses"]
         if not isinstance(poses, list) or not poses:
             raise ExpressionSetError("poses must be a non-empty list")
         rows, names = [], []
         for i, pose in enumerate(poses):
-            pose = _require_keys(pose, f"pose {i}", ("name", "controls"), _POSE_KEYS)
-            name = _string(pose["name"], f"pose {i} name")
+            pose = _FIELDS.object(pose, f"pose {i}", ("name", "controls"), _POSE_KEYS)
+            name = _FIELDS.string(pose["name"], f"pose {i} name")
             if name in names:
                 raise ExpressionSetError(f"duplicate pose name '{name}'")
             row = np.zeros(len(index), np.float32)
-            for control, value in _controls(pose["controls"], f"pose '{name}' controls").items():
+            for control, value in _FIELDS.numbers_by_name(pose["controls"], f"pose '{name}' controls").items():
                 if control not in index:
                     raise ExpressionSetError(f"pose '{name}': unknown control '{control}'")
                 if not 0.0 <= value <= 1.0:
@@ -959,16 +908,7 @@ _STILL_REGIONS = {
     "jaw": ("brow",),
 }
 
-_SIDED = re.compile(r"^(?P<base>.+?)(?P<side>_L|_R|Left|Right)$")
 _GAZE = re.compile(r"look(?P<direction>in|out|up|down)", re.IGNORECASE)
-
-
-def _side(name: str) -> tuple[str, str] | None:
-    """``(base, "left"|"right")`` for a sided name (``_L``/``Left`` = the performer's left), else ``None``."""
-    match = _SIDED.match(name)
-    if match is None:
-        return None
-    return match["base"], "left" if match["side"] in ("_L", "Left") else "right"
 
 
 def _tokens(name: str) -> list[str]:
@@ -982,7 +922,7 @@ def _snake(name: str) -> str:
 
 def _is_direction(control: ControlDefinition) -> bool:
     """A mirror pair that moves one way or the other (``jawLeft``/``jawRight``), not a side of the face."""
-    sided = _side(control.name)
+    sided = control_side(control.name)
     return (
         control.mirror is not None
         and sided is not None
@@ -998,11 +938,11 @@ def _action(controls: Sequence[ControlDefinition]) -> tuple[str, str]:
             if au in _AU_ACTIONS:
                 return _AU_ACTIONS[au]
     for c in controls:
-        for token in _tokens(_side(c.name)[0] if _side(c.name) else c.name):
+        for token in _tokens(control_side(c.name)[0] if control_side(c.name) else c.name):
             if token in _NAME_ACTIONS:
                 return _NAME_ACTIONS[token]
     c = controls[0]
-    words = " ".join(_tokens(_side(c.name)[0] if _side(c.name) else c.name))
+    words = " ".join(_tokens(control_side(c.name)[0] if control_side(c.name) else c.name))
     return f"Move {_REGION_WORDS[c.region]} into the '{words}' shape shown in the picture", words
 
 
@@ -1076,7 +1016,7 @@ def _add_unit(b: _Builder, group: Sequence[ControlDefinition], value: float, one
     names = [c.name for c in group]
     action, subject = _action(group)
     still = _still_regions(b, names)
-    base = _side(group[0].name)[0] if _side(group[0].name) and group[0].mirror else group[0].name
+    base = control_side(group[0].name)[0] if control_side(group[0].name) and group[0].mirror else group[0].name
     if len(group) > 1 and group[0].mirror is None:
         common = []
         for parts in zip(*(_tokens(c.name) for c in group), strict=False):
@@ -1090,7 +1030,7 @@ def _add_unit(b: _Builder, group: Sequence[ControlDefinition], value: float, one
     if not one_sided or len(group) != 2 or group[0].mirror != group[1].name:
         return
     for c in group:
-        side = _side(c.name)[1] if _side(c.name) else "left"
+        side = control_side(c.name)[1] if control_side(c.name) else "left"
         other = "right" if side == "left" else "left"
         if any(au in ("AU43", "AU45", "AU46") for au in c.facs):
             cue = f"Wink: close your {side} eye only. Keep your {other} eye open."
@@ -1185,7 +1125,7 @@ def generate_simon_says_set(
     gaze: dict[str, dict[str, str]] = {}
     for c in d.controls:
         match = _GAZE.search(c.name)
-        sided = _side(c.name)
+        sided = control_side(c.name)
         if c.region == "eye" and match and sided and c.mirror is not None:
             gaze.setdefault(match["direction"].lower(), {})[sided[1]] = c.name
     done = _add_gaze(b, gaze, value)
@@ -1193,7 +1133,7 @@ def generate_simon_says_set(
     def unit_of(c: ControlDefinition) -> list[ControlDefinition]:
         if c.mirror is None:
             return [c]
-        left = c if (_side(c.name) or ("", "left"))[1] == "left" else d.control(c.mirror)
+        left = c if (control_side(c.name) or ("", "left"))[1] == "left" else d.control(c.mirror)
         return [left, d.control(left.mirror)]  # type: ignore[arg-type]
 
     for c in d.controls:
@@ -1223,7 +1163,7 @@ def generate_simon_says_set(
                 continue
             if _is_direction(c):
                 for member in (c, d.control(c.mirror)):  # type: ignore[arg-type]
-                    base, side = _side(member.name)  # type: ignore[misc]
+                    base, side = control_side(member.name)  # type: ignore[misc]
                     what = "your jaw" if "jaw" in _tokens(base) else f"your {' '.join(_tokens(base))}"
                     b.add(_snake(member.name), {member.name: value},
                           f"Slide {what} toward your {side}. Keep your eyebrows still.",

@@ -26,7 +26,7 @@ import numpy as np
 
 from studio.core.capture.burst import BurstCapture
 from studio.core.capture.expression_sets import SimonSaysExpression, must_not_move_indices
-from studio.core.rig.definition import RigDefinition
+from studio.core.rig.definition import RigDefinition, control_side
 from studio.core.tracking.tracker import PerformerNeutral, TrackedFrames, Tracker
 
 __all__ = [
@@ -71,14 +71,6 @@ class QualityFlag:
     message: str
     severity: str
     controls: tuple[str, ...] = ()
-
-
-def _side_word(name: str) -> str | None:
-    if name.endswith(("_L", "Left")):
-        return "left"
-    if name.endswith(("_R", "Right")):
-        return "right"
-    return None
 
 
 def extraneous_controls(
@@ -191,7 +183,7 @@ def assess_capture(
         control = definition.controls[k]
         other_side = control.mirror is not None and control.mirror in own
         key = (
-            f"side:{_side_word(control.name)}" if other_side and _side_word(control.name) else control.region
+            f"side:{control_side(control.name)[1]}" if other_side and control_side(control.name) else control.region
         )
         groups.setdefault(key, []).append(control.name)
     for key, controls in groups.items():

@@ -1,4 +1,4 @@
-"""A take's animation curves: control values per frame, with the CSV format the studio writes and reads.
+"""A take's animation curves: control values per frame, as CSV and as a versioned JSON.
 
 CSV layout (one header line, one row per video frame)::
 
@@ -7,17 +7,39 @@ CSV layout (one header line, one row per video frame)::
     1,0.033333,0,,,...          <- no face: the controls are empty, never zero
 
 ``frame`` counts from 0, ``time_s`` is seconds from the start of the take, ``face_found`` is 1 or 0, control
-values are in [0, 1]. Files are written atomically (temporary file, then rename).
+values are in [0, 1].
+
+Take curves JSON: a rig-agnostic, versioned JSON of one take's control curves::
+
+    {
+      "format": "simon-says-take-curves",
+      "version": 1,
+      "target": "ict_facekit",          // what the control names refer to (a rig, "arkit"), or null
+      "fps": 30.0,                       // the take's frame rate, or null
+      "control_names": ["jawOpen", ...], // K names, unique
+      "time_s": [0.0, 0.033333, ...],    // T times, seconds, strictly increasing
+      "face_found": [true, false, ...],  // T booleans
+      "curves": {"jawOpen": [0.12, null, ...], ...}  // per control, T values in [0, 1]; null where no face
+    }
+
+Values are float32 written with the shortest decimal that reads back to the same float32.
+
+Files are written atomically (temporary file, then rename). Readers raise :class:`TakeFileError` with one
+line naming the file and, where there is one, the line and column: ``<path>: line <n>, column <name>: <what
+is wrong>``. :func:`fill_missing_frames` fills the frames without a face for formats that cannot hold a gap
+(Live Link, glTF), and :func:`checked_times`/:func:`checked_finite` are the writers' argument checks.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -135,3 +157,245 @@ def parse_float_cell(path: Path, line: int, column: str, cell: str) -> float:
     if not math.isfinite(value):
         raise TakeFileError(f"{path}: line {line}, column {column}: {cell!r} is not a finite number")
     return value
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Take curves JSON
+# ----------------------------------------------------------------------------------------------------------
+
+CURVES_JSON_FORMAT = "simon-says-take-curves"
+"""The value of a curves JSON's ``format`` field."""
+
+CURVES_JSON_VERSIONS: tuple[int, ...] = (1,)
+"""Versions of the curves JSON this module reads; it writes the last."""
+
+_CURVES_JSON_KEYS = ("format", "version", "target", "fps", "control_names", "time_s", "face_found", "curves")
+
+
+def write_curves_json(
+    path: str | os.PathLike,
+    curves: TakeCurves,
+    *,
+    target: str | None = None,
+    fps: float | None = None,
+) -> Path:
+    """Write a take's control curves as the versioned JSON of the module docstring, atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.json`` to write.
+    curves : TakeCurves
+        ``T`` frames of ``K`` controls; rows of frames without a face are written as ``null``.
+    target : str, optional
+        What the control names refer to (a rig name such as ``ict_facekit``, or ``arkit``).
+    fps : float, optional
+        The take's frame rate, frames per second; when omitted, the mean rate of the timestamps
+        (``null`` for fewer than two frames).
+
+    Returns
+    -------
+    Path
+        The written file.
+
+    Raises
+    ------
+    ValueError
+        Times not finite and strictly increasing, or a frame with a face holding NaN or infinite values.
+    """
+    times = checked_times("time_s", curves.time_s)
+    found = np.asarray(curves.face_found, bool)
+    values = np.asarray(curves.values, np.float32)
+    bad = found & ~np.isfinite(values).all(axis=1)
+    if bad.any():
+        frame = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"take curves: frame {frame} has a face but NaN or infinite values")
+    if fps is not None and not (math.isfinite(fps) and fps > 0):
+        raise ValueError(f"take curves: fps must be > 0, got {fps}")
+    if fps is None and curves.num_frames >= 2:
+        fps = curves.fps
+    columns = {  # str() of a float32 is the shortest decimal that reads back to the same float32
+        name: [float(str(v)) if ok else None for v, ok in zip(values[:, k], found, strict=True)]
+        for k, name in enumerate(curves.control_names)
+    }
+    document: dict[str, Any] = {
+        "format": CURVES_JSON_FORMAT,
+        "version": CURVES_JSON_VERSIONS[-1],
+        "target": target,
+        "fps": None if fps is None else float(fps),
+        "control_names": list(curves.control_names),
+        "time_s": times.tolist(),
+        "face_found": found.tolist(),
+        "curves": columns,
+    }
+    return write_text_atomic(Path(path), json.dumps(document, indent=1, allow_nan=False) + "\n")
+
+
+def read_curves_json(path: str | os.PathLike) -> TakeCurves:
+    """Read a curves JSON written by :func:`write_curves_json`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.json`` to read.
+
+    Returns
+    -------
+    TakeCurves
+        The curves; NaN rows for frames without a face.
+
+    Raises
+    ------
+    TakeFileError
+        One line naming the file and the field: not JSON, another format or version, missing fields, wrong
+        types or lengths, times not increasing, ``null`` in a frame with a face.
+    """
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise TakeFileError(f"{path}: cannot read ({error})") from None
+    except json.JSONDecodeError as error:
+        raise TakeFileError(
+            f"{path}: line {error.lineno}, column {error.colno}: not valid JSON ({error.msg})"
+        ) from None
+    if not isinstance(document, dict) or document.get("format") != CURVES_JSON_FORMAT:
+        raise TakeFileError(f"{path}: not a take-curves file (format must be {CURVES_JSON_FORMAT!r})")
+    if document.get("version") not in CURVES_JSON_VERSIONS:
+        raise TakeFileError(
+            f"{path}: unsupported version {document.get('version')!r} (this studio reads "
+            f"{', '.join(map(str, CURVES_JSON_VERSIONS))})"
+        )
+    missing = [key for key in _CURVES_JSON_KEYS if key not in document]
+    if missing:
+        raise TakeFileError(f"{path}: missing field(s) {', '.join(missing)}")
+    names = document["control_names"]
+    if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+        raise TakeFileError(f"{path}: control_names must be a list of non-empty strings")
+    if len(set(names)) != len(names):
+        raise TakeFileError(f"{path}: control_names repeats a name")
+    time_list = _json_numbers(path, "time_s", document["time_s"], allow_null=False)
+    num_frames = len(time_list)
+    times = np.asarray(time_list, np.float64)
+    for frame in range(1, num_frames):
+        if not times[frame] > times[frame - 1]:
+            raise TakeFileError(f"{path}: time_s[{frame}]: time does not increase ({times[frame]})")
+    found_list = document["face_found"]
+    if not isinstance(found_list, list) or not all(isinstance(f, bool) for f in found_list):
+        raise TakeFileError(f"{path}: face_found must be a list of true/false")
+    if len(found_list) != num_frames:
+        raise TakeFileError(f"{path}: face_found has {len(found_list)} values, time_s has {num_frames}")
+    curves = document["curves"]
+    if not isinstance(curves, dict) or set(curves) != set(names):
+        got = sorted(curves) if isinstance(curves, dict) else type(curves).__name__
+        raise TakeFileError(f"{path}: curves must map exactly the control_names to value lists, got {got}")
+    values = np.full((num_frames, len(names)), np.nan, np.float32)
+    for k, name in enumerate(names):
+        column = _json_numbers(path, f"curves.{name}", curves[name], allow_null=True)
+        if len(column) != num_frames:
+            raise TakeFileError(f"{path}: curves.{name} has {len(column)} values, time_s has {num_frames}")
+        for frame, (value, has_face) in enumerate(zip(column, found_list, strict=True)):
+            if has_face and value is None:
+                raise TakeFileError(f"{path}: curves.{name}[{frame}]: null in a frame with a face")
+            if not has_face and value is not None:
+                raise TakeFileError(
+                    f"{path}: curves.{name}[{frame}]: a value in a frame without a face (expected null)"
+                )
+            if value is not None:
+                values[frame, k] = value
+    return TakeCurves(tuple(names), times, np.asarray(found_list, bool).reshape(num_frames), values)
+
+
+def _json_numbers(path: Path, field: str, items: object, *, allow_null: bool) -> list[float | None]:
+    if not isinstance(items, list):
+        raise TakeFileError(f"{path}: {field} must be a list of numbers")
+    for index, item in enumerate(items):
+        if item is None and allow_null:
+            continue
+        if isinstance(item, bool) or not isinstance(item, int | float) or not math.isfinite(item):
+            raise TakeFileError(f"{path}: {field}[{index}]: expected a finite number, got {item!r}")
+    return items
+
+
+# ----------------------------------------------------------------------------------------------------------
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Gaps and checks shared by the writers of the exchange formats
+# ----------------------------------------------------------------------------------------------------------
+
+
+def fill_missing_frames(time_s: np.ndarray, values: np.ndarray, face_found: np.ndarray) -> np.ndarray:
+    """Fill frames without a face by linear interpolation in time between the nearest frames with one.
+
+    Frames before the first (after the last) frame with a face hold its values.
+
+    Parameters
+    ----------
+    time_s : np.ndarray
+        Frame times, shape ``(T,)``, seconds, strictly increasing.
+    values : np.ndarray
+        Control values, shape ``(T, K)``; rows of frames without a face are ignored (usually NaN).
+    face_found : np.ndarray
+        Whether each frame had a face, shape ``(T,)``, bool.
+
+    Returns
+    -------
+    np.ndarray
+        Values with every row filled, shape ``(T, K)``, float (float32 for float32 input).
+
+    Raises
+    ------
+    ValueError
+        Wrong shapes, times not increasing, NaN in a frame with a face, or no frame with a face.
+    """
+    times = checked_times("time_s", time_s)
+    table = np.asarray(values)
+    found = np.asarray(face_found, bool)
+    if table.ndim != 2 or table.shape[0] != times.shape[0] or found.shape != times.shape:
+        raise ValueError(
+            f"fill_missing_frames: values {table.shape} and face_found {found.shape} must be "
+            f"({times.shape[0]}, K) and ({times.shape[0]},)"
+        )
+    if not found.any():
+        raise ValueError("no frame of the take has a face")
+    dtype = np.result_type(table.dtype, np.float32)
+    known = table[found].astype(np.float64)
+    if not np.isfinite(known).all():
+        raise ValueError("fill_missing_frames: a frame with a face holds NaN or infinite values")
+    filled = table.astype(dtype, copy=True)
+    missing = ~found
+    if missing.any():
+        for k in range(table.shape[1]):
+            filled[missing, k] = np.interp(times[missing], times[found], known[:, k])
+    return filled
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Checks
+
+
+def checked_times(name: str, time_s: np.ndarray) -> np.ndarray:
+    times = np.asarray(time_s, np.float64)
+    if times.ndim != 1:
+        raise ValueError(f"{name} must have shape (T,), got {times.shape}")
+    if not np.isfinite(times).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if times.shape[0] > 1 and not (np.diff(times) > 0).all():
+        frame = int(np.flatnonzero(np.diff(times) <= 0)[0]) + 1
+        raise ValueError(
+            f"{name} must strictly increase; frame {frame} ({times[frame]}) is not after the previous"
+        )
+    return times
+
+
+def checked_finite(name: str, array: np.ndarray, shape: tuple[int | None, ...]) -> np.ndarray:
+    values = np.asarray(array, np.float64)
+    if values.ndim != len(shape) or any(
+        s is not None and s != v for s, v in zip(shape, values.shape, strict=True)
+    ):
+        want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+        raise ValueError(f"{name} must have shape {want}, got {values.shape}")
+    if not np.isfinite(values).all():
+        raise ValueError(f"{name} contains NaN or infinite values (fill frames without a face first)")
+    return values

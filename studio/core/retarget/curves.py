@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.core.io import formats
+from studio.core.io import gltf, livelink
 from studio.core.io.arkit import ARKIT_BLENDSHAPE_NAMES
-from studio.core.io.curves import TakeCurves, TakeFileError
+from studio.core.io.curves import TakeCurves, TakeFileError, fill_missing_frames, write_curves_json
 from studio.core.io.exports import EXPORT_FORMATS
 from studio.core.retarget.targets import RetargetTarget
 from studio.core.rig.definition import RigDefinition
@@ -143,7 +143,7 @@ def export_take(
     ``livelink`` carries ARKit weights (a game rig's controls through their ICT shapes), with eye angles
     from the gaze shapes and the head columns 0 (the curves hold no head pose), and ``glb`` the target's
     mesh with one morph target per control. Live Link and glTF have no notion of a missing frame: frames
-    without a face are interpolated between their neighbours (:func:`~studio.core.io.formats.fill_missing_frames`).
+    without a face are interpolated between their neighbours (:func:`~studio.core.io.fill_missing_frames`).
 
     Parameters
     ----------
@@ -174,18 +174,18 @@ def export_take(
         if fmt == "csv":
             return result.write_csv(out)
         name = target.name if target is not None else definition.name
-        return formats.write_curves_json(out, result, target=name, fps=fps)
+        return write_curves_json(out, result, target=name, fps=fps)
     if fmt == "livelink":
-        arkit = formats.fill_missing_frames(curves.time_s, arkit_curves(curves, target), curves.face_found)
-        return formats.write_livelink_csv(out, curves.time_s - curves.time_s[0], arkit, fps=fps,
-                                          eyes=formats.eye_angles_from_arkit(arkit))  # fmt: skip
+        arkit = fill_missing_frames(curves.time_s, arkit_curves(curves, target), curves.face_found)
+        return livelink.write_livelink_csv(out, curves.time_s - curves.time_s[0], arkit, fps=fps,
+                                          eyes=livelink.eye_angles_from_arkit(arkit))  # fmt: skip
     if target is not None:
         mesh, names, values = target.rig, target.control_names, retarget_curves(curves, target).values
     else:
         mesh = rig if rig is not None else Rig.ict()
         names, values = definition.control_names, curves.values
-    weights = formats.fill_missing_frames(curves.time_s, values, curves.face_found)
-    return formats.write_morph_glb(
+    weights = fill_missing_frames(curves.time_s, values, curves.face_found)
+    return gltf.write_morph_glb(
         out, neutral=mesh.neutral, triangles=mesh.triangles, deltas=mesh.expression_deltas, target_names=names,
         time_s=curves.time_s - curves.time_s[0], weights=weights, mesh_name=mesh.name,
     )  # fmt: skip
@@ -197,7 +197,7 @@ def import_livelink(path: str | os.PathLike, fps: float | None = None) -> TakeCu
     Parameters
     ----------
     path : str or os.PathLike
-        The CSV (:func:`~studio.core.io.formats.read_livelink_csv` checks it).
+        The CSV (:func:`~studio.core.io.livelink.read_livelink_csv` checks it).
     fps : float, optional
         The take's frame rate; inferred as Unreal does when omitted (60 if a frame number exceeds 30).
 
@@ -206,7 +206,7 @@ def import_livelink(path: str | os.PathLike, fps: float | None = None) -> TakeCu
     TakeCurves
         ICT controls per frame, ``(T, 53)``, every frame with a face.
     """
-    take = formats.read_livelink_csv(path, fps)
+    take = livelink.read_livelink_csv(path, fps)
     definition = RigDefinition.ict()
     values = definition.from_arkit(dict(zip(ARKIT_BLENDSHAPE_NAMES, take.arkit.T, strict=True)))
     return TakeCurves(definition.control_names, take.time_s, np.ones(take.num_frames, bool),

@@ -39,8 +39,6 @@ centimetres.
 
 from __future__ import annotations
 
-import json
-import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -53,6 +51,7 @@ import torch
 from studio.core.capture.expression_sets import SimonSaysSet, generate_simon_says_set
 from studio.core.errors import StudioError
 from studio.core.geometry.bounded_least_squares import BoundedLeastSquares
+from studio.core.io.json_fields import JsonFields
 from studio.core.io.resources import RESOURCES_DIR
 from studio.core.rig.definition import REGIONS, RigDefinition, RigDefinitionError
 from studio.core.rig.rig import Rig, RigParameters
@@ -511,33 +510,15 @@ def load_target(name: str | os.PathLike, base_rig: Rig | None = None) -> Retarge
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError) as error:
-        raise TargetError(f"{path}: cannot read ({error})") from None
-    except json.JSONDecodeError as error:
-        raise TargetError(f"{path}: not valid JSON (line {error.lineno}: {error.msg})") from None
-    if not isinstance(data, dict):
-        raise TargetError(f"{path}: a target file holds one JSON object")
-    missing = [key for key in _TOP_REQUIRED if key not in data]
-    if missing:
-        raise TargetError(f"{path}: missing field(s) {', '.join(missing)}")
-    unknown = sorted(set(data) - _TOP_KEYS)
-    if unknown:
-        raise TargetError(f"{path}: unknown field(s) {', '.join(unknown)}")
-    if data["format"] != FORMAT:
-        raise TargetError(f"{path}: not a retarget target (format is {json.dumps(data['format'])}, "
-                          f"expected \"{FORMAT}\")")
-    if data["version"] not in SUPPORTED_VERSIONS:
-        raise TargetError(f"{path}: unsupported target version {data['version']!r} (this studio reads "
-                          f"{', '.join(map(str, SUPPORTED_VERSIONS))})")
+    fields = JsonFields(TargetError, path)
+    data = fields.object(fields.load(path, "target"), "a target file", _TOP_REQUIRED, _TOP_KEYS)
+    fields.format_version(data, FORMAT, SUPPORTED_VERSIONS, "retarget target")
     if data["kind"] not in KINDS:
-        raise TargetError(f"{path}: kind must be one of {', '.join(KINDS)}, got {data['kind']!r}")
+        fields.fail(f"kind must be one of {', '.join(KINDS)}, got {data['kind']!r}")
     for key in ("name", "label", "description"):
-        if not isinstance(data[key], str) or not data[key]:
-            raise TargetError(f"{path}: {key} must be a non-empty string")
+        fields.string(data[key], key)
     if (data["kind"] == "game") != ("controls" in data):
-        raise TargetError(f"{path}: a game target, and only a game target, lists its own controls")
+        fields.fail("a game target, and only a game target, lists its own controls")
     return data
 
 
@@ -548,67 +529,53 @@ def _read_info(path: Path) -> TargetInfo:
                       len(controls) if isinstance(controls, list) else None, path)  # fmt: skip
 
 
-def _number(value: Any, what: str, path: Path, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise TargetError(f"{path}: {what} must be a finite number, got {json.dumps(value)}")
-    if positive and value <= 0:
-        raise TargetError(f"{path}: {what} must be positive, got {value}")
-    return float(value)
-
-
-def _vector3(value: Any, what: str, path: Path, positive: bool = False) -> tuple[float, float, float]:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        value = [value] * 3
-    if not isinstance(value, list) or len(value) != 3:
-        raise TargetError(f"{path}: {what} must be a number or a list of 3 numbers")
-    x, y, z = (_number(v, what, path, positive) for v in value)
-    return x, y, z
-
-
 def _identity(data: dict[str, Any], base: Rig, path: Path) -> np.ndarray:
+    fields = JsonFields(TargetError, path)
     spec = data.get("identity")
     coefficients = np.zeros(base.num_identity_modes, np.float32)
     if spec is None:
         return coefficients
     if isinstance(spec, list):
-        values = [_number(v, "identity", path) for v in spec]
+        values = [fields.number(v, "identity") for v in spec]
         if len(values) > base.num_identity_modes:
-            raise TargetError(f"{path}: identity has {len(values)} coefficients, rig has {base.num_identity_modes}")
+            fields.fail(f"identity has {len(values)} coefficients, rig has {base.num_identity_modes}")
         coefficients[: len(values)] = values
         return coefficients
     if isinstance(spec, dict) and set(spec) == {"seed", "scale", "modes"}:
-        modes = min(int(_number(spec["modes"], "identity modes", path, True)), base.num_identity_modes)
-        rng = np.random.default_rng(int(_number(spec["seed"], "identity seed", path)))
-        coefficients[:modes] = rng.normal(0.0, _number(spec["scale"], "identity scale", path, True), modes)
+        modes = min(int(fields.number(spec["modes"], "identity modes", positive=True)), base.num_identity_modes)
+        rng = np.random.default_rng(int(fields.number(spec["seed"], "identity seed")))
+        coefficients[:modes] = rng.normal(0.0, fields.number(spec["scale"], "identity scale", positive=True), modes)
         return coefficients
-    raise TargetError(f"{path}: identity must be a list of coefficients or {{\"seed\", \"scale\", \"modes\"}}")
+    fields.fail("identity must be a list of coefficients or {\"seed\", \"scale\", \"modes\"}")
 
 
 def _features(data: dict[str, Any], path: Path) -> list[FeatureMorph]:
+    fields = JsonFields(TargetError, path)
     morph = data.get("morph", [])
     if not isinstance(morph, list):
-        raise TargetError(f"{path}: morph must be a list of features")
+        fields.fail("morph must be a list of features")
     features = []
     for i, obj in enumerate(morph):
         if not isinstance(obj, dict) or not {"name", "anchor", "scale", "radius_cm"} <= set(obj) or set(obj) - _FEATURE_KEYS:
-            raise TargetError(f"{path}: morph feature {i} needs name, anchor, scale, radius_cm (and optional offset_cm)")
+            fields.fail(f"morph feature {i} needs name, anchor, scale, radius_cm (and optional offset_cm)")
         anchor = obj["anchor"]
         if not isinstance(anchor, str):
-            anchor = _vector3(anchor, f"morph feature {i} anchor", path)
+            anchor = fields.vector3(anchor, f"morph feature {i} anchor")
         features.append(FeatureMorph(
             name=str(obj["name"]), anchor=anchor,
-            offset_cm=_vector3(obj.get("offset_cm", 0.0), f"morph feature {i} offset_cm", path),
-            scale=_vector3(obj["scale"], f"morph feature {i} scale", path, positive=True),
-            radius_cm=_number(obj["radius_cm"], f"morph feature {i} radius_cm", path, positive=True),
+            offset_cm=fields.vector3(obj.get("offset_cm", 0.0), f"morph feature {i} offset_cm"),
+            scale=fields.vector3(obj["scale"], f"morph feature {i} scale", positive=True),
+            radius_cm=fields.number(obj["radius_cm"], f"morph feature {i} radius_cm", positive=True),
         ))  # fmt: skip
     return features
 
 
 def _gains(data: dict[str, Any], definition: RigDefinition, path: Path) -> np.ndarray:
+    fields = JsonFields(TargetError, path)
     spec = data.get("gains", {})
     if not isinstance(spec, dict) or set(spec) - set(REGIONS):
-        raise TargetError(f"{path}: gains must map regions ({', '.join(REGIONS)}) to numbers")
-    region_gain = {r: _number(spec.get(r, 1.0), f"gain of {r}", path, positive=True) for r in REGIONS}
+        fields.fail(f"gains must map regions ({', '.join(REGIONS)}) to numbers")
+    region_gain = {r: fields.number(spec.get(r, 1.0), f"gain of {r}", positive=True) for r in REGIONS}
     gains = np.asarray([region_gain[c.region] for c in definition.controls], np.float64)
     # controls posed together by a corrective constraint share their smallest gain (a seal stays sealed)
     for constraint in definition.constraints:
@@ -658,22 +625,23 @@ def _build(path: Path, data: dict[str, Any], base: Rig) -> RetargetTarget:
 
 def _game_definition(data: dict[str, Any], source: RigDefinition, path: Path) -> tuple[RigDefinition, np.ndarray]:
     """The game rig's definition and shape weights ``W`` (shape ``(G, K)``) from the file's controls."""
+    fields = JsonFields(TargetError, path)
     controls = data["controls"]
     if not isinstance(controls, list) or not controls:
-        raise TargetError(f"{path}: controls must be a non-empty list")
+        fields.fail("controls must be a non-empty list")
     weights = np.zeros((len(controls), source.num_controls), np.float64)
     definitions = []
     for g, obj in enumerate(controls):
         if not isinstance(obj, dict) or "shape" not in obj or set(obj) - _CONTROL_KEYS:
-            raise TargetError(f"{path}: control {g} must be an object with a shape and the fields "
+            fields.fail(f"control {g} must be an object with a shape and the fields "
                               f"{', '.join(sorted(_CONTROL_KEYS - {'shape'}))}")
         shape = obj["shape"]
         if not isinstance(shape, dict) or not shape:
-            raise TargetError(f"{path}: control {obj.get('name', g)!r}: shape must map ICT controls to weights")
+            fields.fail(f"control {obj.get('name', g)!r}: shape must map ICT controls to weights")
         for ict_name, weight in shape.items():
             if ict_name not in source.control_names:
-                raise TargetError(f"{path}: control {obj.get('name', g)!r}: shape uses unknown ICT control {ict_name!r}")
-            weights[g, source.index_of(ict_name)] = _number(weight, f"weight of {ict_name}", path)
+                fields.fail(f"control {obj.get('name', g)!r}: shape uses unknown ICT control {ict_name!r}")
+            weights[g, source.index_of(ict_name)] = fields.number(weight, f"weight of {ict_name}")
         definitions.append({key: obj.get(key) for key in ("name", "arkit", "region", "role", "mirror")}
                            | {"facs": obj.get("facs", [])})
     # ICT's corrective constraints carry over to a game control that is exactly the constraint's pose

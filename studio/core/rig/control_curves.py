@@ -16,16 +16,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-_SIDE_SUFFIX = re.compile(r"^(?P<base>.+?)(?P<side>_L|_R|Left|Right)$")
+from studio.core.rig.definition import control_side
 
 
 def _side_of(name: str) -> tuple[str, str] | None:
     """``(base, "L"|"R")`` for a sided control name, else ``None``."""
-    match = _SIDE_SUFFIX.match(name)
-    if match is None:
-        return None
-    side = match["side"].lstrip("_")[0]
-    return match["base"], side
+    sided = control_side(name)
+    return None if sided is None else (sided[0], "L" if sided[1] == "left" else "R")
 
 
 def _is_one_word(base: str) -> bool:

@@ -18,7 +18,6 @@ reported in millimetres.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -30,9 +29,11 @@ import numpy as np
 
 from studio.core.errors import StudioError
 from studio.core.io.arkit import ARKIT_BLENDSHAPE_NAMES, arkit_name
+from studio.core.io.json_fields import JsonFields
 from studio.core.io.resources import RIGS_DIR
 
 __all__ = [
+    "control_side",
     "ARKIT_COMBINE_MODES",
     "FORMAT",
     "REGIONS",
@@ -258,6 +259,24 @@ class CorrectiveConstraint:
         return np.linalg.norm(a - b, axis=-1)
 
 
+#: A control named with a side: ``_L``/``_R`` (ICT) or ``Left``/``Right`` (ARKit), after a base name.
+_SIDED = re.compile(r"^(?P<base>.+?)(?P<side>_L|_R|Left|Right)$")
+
+
+def control_side(name: str) -> tuple[str, str] | None:
+    """``(base, "left" | "right")`` for a control named with a side, else ``None``.
+
+    ``_L``/``Left`` is the performer's left (``mouthSmile_L`` → ``("mouthSmile", "left")``). This is the one
+    reading of sides from names; which control mirrors which is the definition's (``mirror``). Note that
+    ``jawLeft`` and ``mouthRight`` read as sided too: they name a direction, which callers that pair controls
+    tell apart (:func:`studio.core.rig.control_curves.control_units`).
+    """
+    match = _SIDED.match(name)
+    if match is None:
+        return None
+    return match["base"], "left" if match["side"] in ("_L", "Left") else "right"
+
+
 def control_vector_of(values: Mapping[str, float], control_names: Sequence[str]) -> np.ndarray:
     """Named control values as a full control vector.
 
@@ -363,21 +382,7 @@ class RigDefinition:
             or role, mirror not symmetric, duplicate names, constraint on an unknown control, ...).
         """
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise RigDefinitionError(f"{path}: rig definition file not found") from None
-        except (OSError, UnicodeDecodeError) as error:
-            raise RigDefinitionError(
-                f"{path}: cannot read rig definition ({type(error).__name__}: {error})"
-            ) from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise RigDefinitionError(
-                f"{path}: not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})"
-            ) from None
-        return cls.from_dict(data, source=path)
+        return cls.from_dict(_FIELDS.load(path, "rig definition"), source=path)
 
     @classmethod
     def from_dict(cls, data: Any, source: str | os.PathLike | None = None) -> RigDefinition:
@@ -658,56 +663,15 @@ class RigDefinition:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _require_keys(obj: Any, what: str, required: Sequence[str], allowed: set[str]) -> dict[str, Any]:
-    if not isinstance(obj, dict):
-        raise RigDefinitionError(f"{what} must be a JSON object, got {type(obj).__name__}")
-    missing = [k for k in required if k not in obj]
-    if missing:
-        raise RigDefinitionError(
-            f"{what} is missing field{'s' if len(missing) > 1 else ''} {', '.join(repr(k) for k in missing)}"
-        )
-    unknown = sorted(set(obj) - allowed)
-    if unknown:
-        raise RigDefinitionError(
-            f"{what} has unknown field{'s' if len(unknown) > 1 else ''} {', '.join(repr(k) for k in unknown)}"
-        )
-    return obj
-
-
-def _string(value: Any, what: str, allow_none: bool = False) -> str | None:
-    if value is None and allow_none:
-        return None
-    if not isinstance(value, str) or not value:
-        expected = "a non-empty string or null" if allow_none else "a non-empty string"
-        raise RigDefinitionError(f"{what} must be {expected}, got {json.dumps(value)}")
-    return value
-
-
-def _integer(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RigDefinitionError(f"{what} must be an integer, got {json.dumps(value)}")
-    return value
-
-
-def _number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise RigDefinitionError(f"{what} must be a finite number, got {json.dumps(value)}")
-    return float(value)
-
-
-def _control_values(value: Any, what: str) -> dict[str, float]:
-    if not isinstance(value, dict):
-        raise RigDefinitionError(
-            f"{what} must be an object of control name to value, got {json.dumps(value)}"
-        )
-    return {_string(k, f"{what} key"): _number(v, f"{what}['{k}']") for k, v in value.items()}
+#: The checks of rig definition files.
+_FIELDS = JsonFields(RigDefinitionError)
 
 
 def _gap_stats(value: Any, what: str) -> GapStats | None:
     if value is None:
         return None
-    obj = _require_keys(value, what, ("mean", "max"), {"mean", "max"})
-    mean, largest = _number(obj["mean"], f"{what}.mean"), _number(obj["max"], f"{what}.max")
+    obj = _FIELDS.object(value, what, ("mean", "max"), {"mean", "max"})
+    mean, largest = _FIELDS.number(obj["mean"], f"{what}.mean"), _FIELDS.number(obj["max"], f"{what}.max")
     if mean < 0 or largest < mean:
         raise RigDefinitionError(f"{what} must have 0 <= mean <= max, got mean {mean} and max {largest}")
     return GapStats(mean_mm=mean, max_mm=largest)
@@ -717,9 +681,9 @@ def _parse_control(obj: Any, position: int) -> ControlDefinition:
     label = f"control {position}"
     if isinstance(obj, dict) and isinstance(obj.get("name"), str):
         label = f"control '{obj['name']}'"
-    obj = _require_keys(obj, label, _CONTROL_REQUIRED, _CONTROL_KEYS)
-    name = _string(obj["name"], f"{label} name")
-    arkit = _string(obj["arkit"], f"{label} arkit", allow_none=True)
+    obj = _FIELDS.object(obj, label, _CONTROL_REQUIRED, _CONTROL_KEYS)
+    name = _FIELDS.string(obj["name"], f"{label} name")
+    arkit = _FIELDS.optional_string(obj["arkit"], f"{label} arkit")
     if arkit is not None:
         spelled = arkit_name(arkit)
         if spelled is None:
@@ -735,7 +699,7 @@ def _parse_control(obj: Any, position: int) -> ControlDefinition:
         raise RigDefinitionError(
             f"{label}: unknown role {json.dumps(role)} (expected one of {', '.join(ROLES)})"
         )
-    mirror = _string(obj["mirror"], f"{label} mirror", allow_none=True)
+    mirror = _FIELDS.optional_string(obj["mirror"], f"{label} mirror")
     facs = obj["facs"]
     if not isinstance(facs, list) or not all(
         isinstance(au, str) and _FACS_PATTERN.fullmatch(au) for au in facs
@@ -764,13 +728,13 @@ def _parse_constraint(obj: Any, position: int) -> CorrectiveConstraint:
     label = f"constraint {position}"
     if isinstance(obj, dict) and isinstance(obj.get("name"), str):
         label = f"constraint '{obj['name']}'"
-    obj = _require_keys(obj, label, _CONSTRAINT_REQUIRED, _CONSTRAINT_KEYS)
-    name = _string(obj["name"], f"{label} name")
+    obj = _FIELDS.object(obj, label, _CONSTRAINT_REQUIRED, _CONSTRAINT_KEYS)
+    name = _FIELDS.string(obj["name"], f"{label} name")
     description = obj["description"]
     if not isinstance(description, str):
         raise RigDefinitionError(f"{label}: description must be a string")
-    controls = _control_values(obj["controls"], f"{label} controls")
-    reference = _control_values(obj.get("reference_controls", {}), f"{label} reference_controls")
+    controls = _FIELDS.numbers_by_name(obj["controls"], f"{label} controls")
+    reference = _FIELDS.numbers_by_name(obj.get("reference_controls", {}), f"{label} reference_controls")
     pairs = obj["vertex_pairs"]
     if (
         not isinstance(pairs, list)
@@ -802,22 +766,22 @@ def _parse_constraint(obj: Any, position: int) -> CorrectiveConstraint:
 
 
 def _parse_definition(data: Any, source: Path | None) -> RigDefinition:
-    obj = _require_keys(data, "the rig definition", _TOP_REQUIRED, _TOP_KEYS)
+    obj = _FIELDS.object(data, "the rig definition", _TOP_REQUIRED, _TOP_KEYS)
     if obj["format"] != FORMAT:
         raise RigDefinitionError(
             f'not a rig definition (format is {json.dumps(obj["format"])}, expected "{FORMAT}")'
         )
-    version = _integer(obj["version"], "version")
+    version = _FIELDS.integer(obj["version"], "version")
     if version not in SUPPORTED_VERSIONS:
         supported = ", ".join(str(v) for v in SUPPORTED_VERSIONS)
         raise RigDefinitionError(
             f"unsupported rig definition version {version} (this studio reads {supported})"
         )
-    name = _string(obj["name"], "name")
+    name = _FIELDS.string(obj["name"], "name")
     units = obj["units"]
     if units != "cm":
         raise RigDefinitionError(f'units must be "cm", got {json.dumps(units)}')
-    num_vertices = _integer(obj["num_vertices"], "num_vertices")
+    num_vertices = _FIELDS.integer(obj["num_vertices"], "num_vertices")
     asset = obj["asset"]
     if not isinstance(asset, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in asset.items()

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from studio.core.assets import asset_path
 from studio.core.errors import StudioError
 from studio.core.io.atomic_files import write_npz_atomic
 
@@ -403,8 +404,6 @@ class Rig:
         whose arrays are read-only so that no caller can change it for the others (derive a rig with
         :meth:`with_parameters` or :meth:`with_identity` instead).
         """
-        from studio.core.assets import asset_path
-
         path = Path(asset_path("ict_facekit"))
         stat = path.stat()
         return _load_ict(str(path), stat.st_size, stat.st_mtime_ns)

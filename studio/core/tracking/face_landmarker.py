@@ -15,6 +15,8 @@ from typing import Literal
 
 import numpy as np
 
+from studio.core.assets import asset_path
+
 
 @contextmanager
 def _native_stderr_silenced() -> Iterator[None]:
@@ -71,8 +73,6 @@ class FaceLandmarks:
 
 def default_model_path() -> Path:
     """The face landmarker model bundle, located (or downloaded) by the asset manager."""
-    from studio.core.assets import asset_path
-
     return Path(asset_path("face_landmarker"))
 
 

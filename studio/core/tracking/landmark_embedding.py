@@ -28,7 +28,7 @@ import numpy as np
 from studio.core.io.atomic_files import write_npz_atomic
 from studio.core.io.resources import LANDMARKS_DIR
 from studio.core.rig.rig import Rig, RigFileError, SurfacePoints
-from studio.core.tracking.face_landmarker import NUM_LANDMARKS
+from studio.core.tracking.face_landmarker import NUM_LANDMARKS, default_model_path
 
 __all__ = [
     "EMBEDDING_FORMAT",
@@ -603,8 +603,6 @@ def canonical_face_model(model_path: str | os.PathLike | None = None) -> Canonic
     import zipfile
 
     if model_path is None:
-        from studio.core.tracking.face_landmarker import default_model_path
-
         model_path = default_model_path()
     path = Path(model_path)
     try:

@@ -9,6 +9,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QTabWidget, QToolBar, QWidget
 
 from studio.core.rig.inspection import RigInspection
+from studio.render.offscreen import OffscreenRenderer, save_png
 from studio.ui.widgets.control_panel import ControlPanel, IdentityPanel
 from studio.ui.widgets.rig_view import RigView
 
@@ -102,8 +103,6 @@ class RigInspectorWindow(QMainWindow):
 
         The offscreen renderer (EGL) is created on first use and kept; one render takes about 25 ms.
         """
-        from studio.render.offscreen import OffscreenRenderer, save_png
-
         if self._reference_renderer is None:
             self._reference_renderer = OffscreenRenderer(self.inspection.rig, size=(512, 512))
         save_png(path, self._reference_renderer.render(self.inspection.vertices()))

@@ -217,7 +217,7 @@ def _write_variant(tmp_path: Path, edit) -> Path:
         (lambda d: d["expressions"].pop(0), "first expression must be 'neutral'"),
         (lambda d: d["expressions"].reverse(), "first expression must be 'neutral'"),
         (lambda d: d.update({"format": "something-else"}), "format"),
-        (lambda d: d.update({"version": 99}), "unsupported version"),
+        (lambda d: d.update({"version": 99}), "unsupported Simon-Says expression set version 99"),
         (lambda d: d["expressions"][2].pop("cue"), "missing field"),
         (lambda d: d["expressions"][2].update({"region": "ear"}), "unknown region"),
         (

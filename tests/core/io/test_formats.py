@@ -13,17 +13,15 @@ import pytest
 import trimesh
 
 from studio.core.io.arkit import ARKIT_BLENDSHAPE_NAMES
-from studio.core.io.curves import TakeCurves, TakeFileError
-from studio.core.io.formats import (
-    eye_angles_from_arkit,
+from studio.core.io.curves import (
+    TakeCurves,
+    TakeFileError,
     fill_missing_frames,
     read_curves_json,
-    read_livelink_csv,
-    read_morph_glb_summary,
     write_curves_json,
-    write_livelink_csv,
-    write_morph_glb,
 )
+from studio.core.io.gltf import read_morph_glb_summary, write_morph_glb
+from studio.core.io.livelink import eye_angles_from_arkit, read_livelink_csv, write_livelink_csv
 
 # Spelled out from the format's description, not derived from the module: ARKit order, PascalCase, with
 # JawRight before JawLeft and MouthRight before MouthLeft.

@@ -202,7 +202,8 @@ def test_review_retargets_the_take_to_every_kind_of_target_and_exports_it(qtbot,
     import trimesh
 
     from studio.core.io.curves import TakeCurves
-    from studio.core.io.formats import read_livelink_csv, read_morph_glb_summary
+    from studio.core.io.gltf import read_morph_glb_summary
+    from studio.core.io.livelink import read_livelink_csv
     from studio.ui.session.review_page import DEFAULT_TARGET, ReviewPage
 
     _ensure_review_take(session_folder, tmp_path, short_clip)

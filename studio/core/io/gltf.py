@@ -1,0 +1,419 @@
+"""glTF 2.0 morph animation (``.glb``): a mesh with its blendshapes, and a take as their weights over time.
+
+Every writer computes its whole output first and then writes it atomically through
+:mod:`studio.core.io.atomic_files`, so a failure -- bad input included -- never leaves a half-written file
+and leaves an existing file untouched. Readers raise :class:`~studio.core.io.curves.TakeFileError` with one
+line naming the file and, where there is one, the line and column. Writers raise ``ValueError`` for bad
+arguments (wrong shapes, NaN, non-increasing times). The rig is in centimetres; glTF is in metres.
+
+Every writer computes its whole output first and then writes it atomically through
+:mod:`studio.core.io.atomic_files` (a temporary file renamed over the target), so a failure -- bad input
+included -- never leaves a half-written file and leaves an existing file untouched. Readers raise
+:class:`~studio.core.io.curves.TakeFileError` (a ``ValueError``) with one line naming the file and, where there is
+one, the line and column: ``<path>: line <n>, column <name>: <what is wrong>``. Writers raise ``ValueError``
+for bad arguments (wrong shapes, NaN, non-increasing times).
+
+Shapes: ``T`` frames, ``K`` controls or morph targets, ``V`` vertices, ``F`` triangles. The rig is in
+centimetres; glTF is in metres.
+
+Live Link Face CSV
+------------------
+What Epic's Live Link Face app records and Unreal's importer reads. One header line, then one row per frame,
+comma separated, no quoting, 63 columns::
+
+    Timecode,BlendshapeCount,EyeBlinkLeft,EyeLookDownLeft,...,TongueOut,HeadYaw,HeadPitch,HeadRoll,
+        LeftEyeYaw,LeftEyePitch,LeftEyeRoll,RightEyeYaw,RightEyePitch,RightEyeRoll
+    00:00:00:00.000,61,0.084396,0,...
+
+* ``Timecode`` is ``hh:mm:ss:ff.fff``: wall-clock hours, minutes and seconds, then ``ff.fff``, the frame
+  number within the second with a fractional part (``17:35:44:09.640`` is 9.64 frames after 17:35:44).
+  The file does not state the frame rate: like Unreal, :func:`read_livelink_csv` infers 60 fps when any
+  frame number exceeds 30 and 30 fps otherwise (or takes the rate it is given). A ``;`` before the frame
+  number (drop-frame notation) is read as ``:``.
+* ``BlendshapeCount`` is 61 on every row (52 shapes + 9 angles). Real captures spell the header
+  ``BlendshapeCount``; some tools write ``BlendShapeCount``: header names are read case-insensitively.
+* The 52 ARKit shapes, PascalCase (the ARKit name with its first letter upper-cased: ``EyeBlinkLeft``), in
+  :data:`~studio.core.io.arkit.ARKIT_BLENDSHAPE_NAMES` order **except** that ``JawRight`` comes before
+  ``JawLeft`` and ``MouthRight`` before ``MouthLeft`` (:data:`LIVELINK_SHAPE_COLUMNS`). Values in [0, 1].
+* ``HeadYaw, HeadPitch, HeadRoll`` and ``LeftEyeYaw, LeftEyePitch, LeftEyeRoll, RightEyeYaw, RightEyePitch,
+  RightEyeRoll``: angles normalised to [-1, 1].
+
+Columns are always read and written by header name, never by position. :func:`write_livelink_csv` writes
+exactly :data:`LIVELINK_HEADER`; values are printed with at most 6 decimals, trailing zeros dropped (``0.5``,
+``0``, ``0.084396``). :func:`read_livelink_csv` requires ``Timecode``, ``BlendshapeCount`` and the 52 shapes
+(in any order; ``eyeBlinkLeft`` spelling accepted too), takes the 9 angle columns when present (zeros when
+absent) and rejects unknown columns. Shape values are clipped to [0, 1] on reading; angles are kept as read.
+Times are seconds from the first row and must strictly increase (a take crossing midnight is rejected).
+
+Eye angles: the studio derives them from the ARKit gaze shapes (:func:`eye_angles_from_arkit`); yaw is
+positive toward the performer's left for both eyes, pitch positive upward, roll always 0.
+
+Take curves JSON
+----------------
+A rig-agnostic, versioned JSON of one take's control curves (:class:`~studio.core.io.curves.TakeCurves`)::
+
+    {
+      "format": "simon-says-take-curves",
+      "version": 1,
+      "target": "ict_facekit",          // what the control names refer to (a rig, "arkit"), or null
+      "fps": 30.0,                       // the take's frame rate, or null
+      "control_names": ["jawOpen", ...], // K names, unique
+      "time_s": [0.0, 0.033333, ...],    // T times, seconds, strictly increasing
+      "face_found": [true, false, ...],  // T booleans
+      "curves": {"jawOpen": [0.12, null, ...], ...}  // per control, T values in [0, 1]; null where no face
+    }
+
+Values are float32 written with the shortest decimal that reads back to the same float32.
+
+glTF 2.0 morph animation (``.glb``)
+-----------------------------------
+:func:`write_morph_glb` writes a binary glTF with one buffer, one mesh named ``mesh_name`` with one
+triangle primitive (``POSITION``: float32 VEC3 with min/max; indices: uint32 SCALAR) whose ``targets`` are
+the ``K`` blendshapes as ``POSITION`` displacement accessors (float32 VEC3 with min/max), ``mesh.weights``
+all zero and ``mesh.extras.targetNames`` the ``K`` names (the convention Blender, three.js and trimesh
+read). One node (mesh 0, named ``mesh_name``) in one scene. One animation ``"take"`` with one LINEAR
+sampler -- input: the ``T`` frame times in seconds (float32 SCALAR with min/max), output: the ``T × K``
+weights, all ``K`` of frame 0, then all ``K`` of frame 1, ... -- and one channel targeting node 0, path
+``"weights"``. Positions and displacements are converted from the rig's centimetres to glTF's metres
+(× 0.01). No normals are written (viewers compute them).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pygltflib
+
+from studio.core.io.atomic_files import write_atomic
+from studio.core.io.curves import TakeFileError, checked_finite, checked_times
+
+__all__ = ["read_morph_glb_summary", "write_morph_glb"]
+
+
+_CM_TO_M = 0.01
+_GLTF_COMPONENTS = {
+    pygltflib.FLOAT: np.float32,
+    pygltflib.UNSIGNED_INT: np.uint32,
+    pygltflib.UNSIGNED_SHORT: np.uint16,
+    pygltflib.UNSIGNED_BYTE: np.uint8,
+}
+_GLTF_WIDTHS = {pygltflib.SCALAR: 1, pygltflib.VEC2: 2, pygltflib.VEC3: 3, pygltflib.VEC4: 4}
+
+
+def write_morph_glb(
+    path: str | os.PathLike,
+    *,
+    neutral: np.ndarray,
+    triangles: np.ndarray,
+    deltas: np.ndarray,
+    target_names: Sequence[str],
+    time_s: np.ndarray,
+    weights: np.ndarray,
+    mesh_name: str = "face",
+) -> Path:
+    """Write a mesh with morph targets and their animation as a binary glTF 2.0 (``.glb``), atomically.
+
+    Layout in the module docstring; positions are converted from centimetres to metres.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.glb`` to write.
+    neutral : np.ndarray
+        Neutral vertex positions, shape ``(V, 3)``, centimetres.
+    triangles : np.ndarray
+        Vertex ids, shape ``(F, 3)``, integers in ``[0, V)``, ``F >= 1``.
+    deltas : np.ndarray
+        Morph-target displacements, shape ``(K, V, 3)``, centimetres, ``K >= 1``.
+    target_names : sequence of str
+        The ``K`` target names (``mesh.extras.targetNames``).
+    time_s : np.ndarray
+        Keyframe times, shape ``(T,)``, seconds, finite, ``time_s[0] >= 0``, strictly increasing, ``T >= 1``.
+    weights : np.ndarray
+        Target weights per keyframe, shape ``(T, K)``, finite.
+    mesh_name : str
+        Name of the mesh and of its node.
+
+    Returns
+    -------
+    Path
+        The written file.
+
+    Raises
+    ------
+    ValueError
+        Wrong shapes, NaN or infinite values, vertex ids out of range, times negative or not increasing.
+    """
+    morph = _MorphAnimation.checked(neutral, triangles, deltas, target_names, time_s, weights)
+    buffers = _GlbBuffers()
+    position_accessor = buffers.add(
+        morph.positions * np.float32(_CM_TO_M), pygltflib.VEC3, pygltflib.FLOAT, pygltflib.ARRAY_BUFFER
+    )
+    index_accessor = buffers.add(
+        morph.faces.astype(np.uint32).reshape(-1),
+        pygltflib.SCALAR,
+        pygltflib.UNSIGNED_INT,
+        pygltflib.ELEMENT_ARRAY_BUFFER,
+        with_bounds=False,
+    )
+    target_accessors = [
+        buffers.add(delta * np.float32(_CM_TO_M), pygltflib.VEC3, pygltflib.FLOAT, pygltflib.ARRAY_BUFFER)
+        for delta in morph.displacements
+    ]
+    time_accessor = buffers.add(morph.times, pygltflib.SCALAR, pygltflib.FLOAT, None)
+    weight_accessor = buffers.add(
+        morph.weights.reshape(-1), pygltflib.SCALAR, pygltflib.FLOAT, None, with_bounds=False
+    )
+    primitive = pygltflib.Primitive(
+        attributes=pygltflib.Attributes(POSITION=position_accessor),
+        indices=index_accessor,
+        mode=pygltflib.TRIANGLES,
+        targets=[{"POSITION": accessor} for accessor in target_accessors],
+    )
+    gltf = _animated_mesh_document(mesh_name, primitive, morph.names, time_accessor, weight_accessor, buffers)
+    data = b"".join(gltf.save_to_bytes())
+    return write_atomic(Path(path), lambda handle: handle.write(data))
+
+
+@dataclass(frozen=True)
+class _MorphAnimation:
+    """What :func:`write_morph_glb` writes, checked: positions ``(V, 3)``, faces ``(F, 3)``, displacements
+    ``(K, V, 3)`` (float32, cm), target names, times ``(T,)`` and weights ``(T, K)`` (float32)."""
+
+    positions: np.ndarray
+    faces: np.ndarray
+    displacements: np.ndarray
+    names: list[str]
+    times: np.ndarray
+    weights: np.ndarray
+
+    @classmethod
+    def checked(cls, neutral, triangles, deltas, target_names, time_s, weights) -> _MorphAnimation:
+        """Check the arguments of :func:`write_morph_glb` (its ``ValueError`` s) and convert them."""
+        positions = checked_finite("neutral", neutral, (None, 3)).astype(np.float32)
+        num_vertices = positions.shape[0]
+        if num_vertices == 0:
+            raise ValueError("morph glb: neutral has no vertices")
+        faces = np.asarray(triangles)
+        if (
+            faces.ndim != 2
+            or faces.shape[1] != 3
+            or faces.shape[0] == 0
+            or not np.issubdtype(faces.dtype, np.integer)
+        ):
+            raise ValueError(
+                f"morph glb: triangles must be (F, 3) integers with F >= 1, got {faces.shape} {faces.dtype}"
+            )
+        if faces.min() < 0 or faces.max() >= num_vertices:
+            raise ValueError(f"morph glb: triangles must hold vertex ids in [0, {num_vertices})")
+        names = [str(name) for name in target_names]
+        num_targets = len(names)
+        if num_targets == 0:
+            raise ValueError("morph glb: at least one morph target is needed")
+        displacements = checked_finite("deltas", deltas, (num_targets, num_vertices, 3)).astype(np.float32)
+        times = checked_times("time_s", time_s)
+        if times.shape[0] == 0:
+            raise ValueError("morph glb: time_s needs at least one keyframe")
+        if times[0] < 0:
+            raise ValueError(f"morph glb: time_s must be >= 0 (glTF), got {times[0]}")
+        times32 = times.astype(np.float32)
+        if not (np.diff(times32) > 0).all():
+            raise ValueError("morph glb: time_s is not strictly increasing once rounded to float32")
+        frame_weights = checked_finite("weights", weights, (times.shape[0], num_targets)).astype(np.float32)
+        return cls(positions, faces, displacements, names, times32, frame_weights)
+
+
+class _GlbBuffers:
+    """The one binary buffer of a ``.glb``, its buffer views and accessors, built array by array."""
+
+    def __init__(self) -> None:
+        self.blob = bytearray()
+        self.buffer_views: list[pygltflib.BufferView] = []
+        self.accessors: list[pygltflib.Accessor] = []
+
+    def add(self, data: np.ndarray, kind: str, component: int, target: int | None, with_bounds: bool = True) -> int:
+        """Append ``data`` (4-byte aligned) with a buffer view and an accessor; the accessor's index."""
+        data = np.ascontiguousarray(data)
+        self.buffer_views.append(
+            pygltflib.BufferView(buffer=0, byteOffset=len(self.blob), byteLength=data.nbytes, target=target)
+        )
+        self.blob.extend(data.tobytes())
+        self.blob.extend(b"\0" * (-len(self.blob) % 4))
+        rows = data.reshape(data.shape[0], -1)
+        self.accessors.append(
+            pygltflib.Accessor(
+                bufferView=len(self.buffer_views) - 1,
+                componentType=component,
+                count=int(data.shape[0]),
+                type=kind,
+                min=rows.min(axis=0).tolist() if with_bounds else None,
+                max=rows.max(axis=0).tolist() if with_bounds else None,
+            )
+        )
+        return len(self.accessors) - 1
+
+
+def _animated_mesh_document(
+    mesh_name: str,
+    primitive: pygltflib.Primitive,
+    names: list[str],
+    time_accessor: int,
+    weight_accessor: int,
+    buffers: _GlbBuffers,
+) -> pygltflib.GLTF2:
+    """One scene with one node holding the mesh, and one LINEAR animation of its morph weights."""
+    gltf = pygltflib.GLTF2(
+        asset=pygltflib.Asset(version="2.0", generator="Simon Says Studio"),
+        scene=0,
+        scenes=[pygltflib.Scene(nodes=[0])],
+        nodes=[pygltflib.Node(mesh=0, name=mesh_name)],
+        meshes=[
+            pygltflib.Mesh(
+                name=mesh_name,
+                primitives=[primitive],
+                weights=[0.0] * len(names),
+                extras={"targetNames": names},
+            )
+        ],
+        animations=[
+            pygltflib.Animation(
+                name="take",
+                samplers=[
+                    pygltflib.AnimationSampler(
+                        input=time_accessor, output=weight_accessor, interpolation="LINEAR"
+                    )
+                ],
+                channels=[
+                    pygltflib.AnimationChannel(
+                        sampler=0, target=pygltflib.AnimationChannelTarget(node=0, path="weights")
+                    )
+                ],
+            )
+        ],
+        accessors=buffers.accessors,
+        bufferViews=buffers.buffer_views,
+        buffers=[pygltflib.Buffer(byteLength=len(buffers.blob))],
+    )
+    gltf.set_binary_blob(bytes(buffers.blob))
+    return gltf
+
+
+def read_morph_glb_summary(path: str | os.PathLike) -> dict[str, Any]:
+    """Summarise a morph-animation ``.glb`` (first mesh, first primitive, first animation).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.glb`` to read.
+
+    Returns
+    -------
+    dict
+        ``mesh_name`` (str), ``num_vertices`` (``V``), ``num_triangles`` (``F``), ``num_targets`` (``K``),
+        ``target_names`` (tuple of ``K`` str, from ``mesh.extras.targetNames``; empty when absent),
+        ``times`` (keyframe times, shape ``(T,)``, float64, seconds), ``weights`` (shape ``(T, K)``,
+        float32) and ``duration_s`` (last keyframe time, 0 without animation). A file without a
+        ``weights`` animation gives ``T = 0``.
+
+    Raises
+    ------
+    TakeFileError
+        One line naming the file: not a glb, no mesh, an accessor that does not fit its buffer.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise TakeFileError(f"{path}: cannot read ({error})") from None
+    if data[:4] != b"glTF":
+        raise TakeFileError(f"{path}: not a binary glTF (.glb) file")
+    try:
+        gltf = pygltflib.GLTF2.load_from_bytes(data)
+    except (ValueError, KeyError, TypeError, struct.error, UnicodeDecodeError) as error:
+        raise TakeFileError(f"{path}: cannot parse the glb ({error})") from None
+    if gltf is None or not gltf.meshes or not gltf.meshes[0].primitives:
+        raise TakeFileError(f"{path}: the glb holds no mesh")
+    try:
+        return _summarise_glb(path, gltf)
+    except (IndexError, KeyError, TypeError, AttributeError) as error:
+        raise TakeFileError(f"{path}: inconsistent glb ({type(error).__name__}: {error})") from None
+
+
+def _summarise_glb(path: Path, gltf: pygltflib.GLTF2) -> dict[str, Any]:
+    mesh = gltf.meshes[0]
+    primitive = mesh.primitives[0]
+    blob = gltf.binary_blob() or b""
+    num_vertices = (
+        gltf.accessors[primitive.attributes.POSITION].count
+        if primitive.attributes.POSITION is not None
+        else 0
+    )
+    num_triangles = (
+        gltf.accessors[primitive.indices].count // 3 if primitive.indices is not None else num_vertices // 3
+    )
+    num_targets = len(primitive.targets or [])
+    extras = mesh.extras if isinstance(mesh.extras, dict) else {}
+    target_names = tuple(str(name) for name in extras.get("targetNames", ()))
+    times = np.zeros(0, np.float64)
+    weights = np.zeros((0, num_targets), np.float32)
+    for animation in gltf.animations or []:
+        for channel in animation.channels:
+            if channel.target.path != "weights":
+                continue
+            sampler = animation.samplers[channel.sampler]
+            times = _read_accessor(path, gltf, blob, sampler.input).reshape(-1).astype(np.float64)
+            flat = _read_accessor(path, gltf, blob, sampler.output).reshape(-1).astype(np.float32)
+            if num_targets == 0 or flat.size != times.size * num_targets:
+                raise TakeFileError(
+                    f"{path}: animation output has {flat.size} values, expected {times.size} times × {num_targets}"
+                )
+            weights = flat.reshape(times.size, num_targets)
+            break
+        if times.size:
+            break
+    return {
+        "mesh_name": mesh.name or "",
+        "num_vertices": int(num_vertices),
+        "num_triangles": int(num_triangles),
+        "num_targets": num_targets,
+        "target_names": target_names,
+        "times": times,
+        "weights": weights,
+        "duration_s": float(times[-1]) if times.size else 0.0,
+    }
+
+
+def _read_accessor(path: Path, gltf: pygltflib.GLTF2, blob: bytes, index: int) -> np.ndarray:
+    """An accessor's data from the glb's binary chunk, shape ``(count, width)``."""
+    accessor = gltf.accessors[index]
+    dtype = _GLTF_COMPONENTS.get(accessor.componentType)
+    width = _GLTF_WIDTHS.get(accessor.type)
+    if dtype is None or width is None or accessor.bufferView is None:
+        raise TakeFileError(
+            f"{path}: accessor {index}: unsupported layout ({accessor.componentType}, {accessor.type})"
+        )
+    view = gltf.bufferViews[accessor.bufferView]
+    item = np.dtype(dtype).itemsize * width
+    stride = view.byteStride or item
+    start = (view.byteOffset or 0) + (accessor.byteOffset or 0)
+    end = start + stride * (accessor.count - 1) + item if accessor.count else start
+    if end > len(blob) or end > (view.byteOffset or 0) + view.byteLength:
+        raise TakeFileError(f"{path}: accessor {index} runs past its buffer")
+    rows = np.lib.stride_tricks.as_strided(
+        np.frombuffer(blob, np.uint8, count=end - start, offset=start)
+        if accessor.count
+        else np.zeros(0, np.uint8),
+        shape=(accessor.count, item),
+        strides=(stride, 1),
+    )
+    return np.ascontiguousarray(rows).view(dtype).reshape(accessor.count, width)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Gaps
