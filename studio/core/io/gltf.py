@@ -1,72 +1,10 @@
 """glTF 2.0 morph animation (``.glb``): a mesh with its blendshapes, and a take as their weights over time.
 
-Every writer computes its whole output first and then writes it atomically through
+The writer computes its whole output first and then writes it atomically through
 :mod:`studio.core.io.atomic_files`, so a failure -- bad input included -- never leaves a half-written file
-and leaves an existing file untouched. Readers raise :class:`~studio.core.io.curves.TakeFileError` with one
-line naming the file and, where there is one, the line and column. Writers raise ``ValueError`` for bad
-arguments (wrong shapes, NaN, non-increasing times). The rig is in centimetres; glTF is in metres.
+and leaves an existing file untouched. It raises ``ValueError`` for bad arguments (wrong shapes, NaN,
+non-increasing times); the reader raises :class:`~studio.core.io.curves.TakeFileError` with one line.
 
-Every writer computes its whole output first and then writes it atomically through
-:mod:`studio.core.io.atomic_files` (a temporary file renamed over the target), so a failure -- bad input
-included -- never leaves a half-written file and leaves an existing file untouched. Readers raise
-:class:`~studio.core.io.curves.TakeFileError` (a ``ValueError``) with one line naming the file and, where there is
-one, the line and column: ``<path>: line <n>, column <name>: <what is wrong>``. Writers raise ``ValueError``
-for bad arguments (wrong shapes, NaN, non-increasing times).
-
-Shapes: ``T`` frames, ``K`` controls or morph targets, ``V`` vertices, ``F`` triangles. The rig is in
-centimetres; glTF is in metres.
-
-Live Link Face CSV
-------------------
-What Epic's Live Link Face app records and Unreal's importer reads. One header line, then one row per frame,
-comma separated, no quoting, 63 columns::
-
-    Timecode,BlendshapeCount,EyeBlinkLeft,EyeLookDownLeft,...,TongueOut,HeadYaw,HeadPitch,HeadRoll,
-        LeftEyeYaw,LeftEyePitch,LeftEyeRoll,RightEyeYaw,RightEyePitch,RightEyeRoll
-    00:00:00:00.000,61,0.084396,0,...
-
-* ``Timecode`` is ``hh:mm:ss:ff.fff``: wall-clock hours, minutes and seconds, then ``ff.fff``, the frame
-  number within the second with a fractional part (``17:35:44:09.640`` is 9.64 frames after 17:35:44).
-  The file does not state the frame rate: like Unreal, :func:`read_livelink_csv` infers 60 fps when any
-  frame number exceeds 30 and 30 fps otherwise (or takes the rate it is given). A ``;`` before the frame
-  number (drop-frame notation) is read as ``:``.
-* ``BlendshapeCount`` is 61 on every row (52 shapes + 9 angles). Real captures spell the header
-  ``BlendshapeCount``; some tools write ``BlendShapeCount``: header names are read case-insensitively.
-* The 52 ARKit shapes, PascalCase (the ARKit name with its first letter upper-cased: ``EyeBlinkLeft``), in
-  :data:`~studio.core.io.arkit.ARKIT_BLENDSHAPE_NAMES` order **except** that ``JawRight`` comes before
-  ``JawLeft`` and ``MouthRight`` before ``MouthLeft`` (:data:`LIVELINK_SHAPE_COLUMNS`). Values in [0, 1].
-* ``HeadYaw, HeadPitch, HeadRoll`` and ``LeftEyeYaw, LeftEyePitch, LeftEyeRoll, RightEyeYaw, RightEyePitch,
-  RightEyeRoll``: angles normalised to [-1, 1].
-
-Columns are always read and written by header name, never by position. :func:`write_livelink_csv` writes
-exactly :data:`LIVELINK_HEADER`; values are printed with at most 6 decimals, trailing zeros dropped (``0.5``,
-``0``, ``0.084396``). :func:`read_livelink_csv` requires ``Timecode``, ``BlendshapeCount`` and the 52 shapes
-(in any order; ``eyeBlinkLeft`` spelling accepted too), takes the 9 angle columns when present (zeros when
-absent) and rejects unknown columns. Shape values are clipped to [0, 1] on reading; angles are kept as read.
-Times are seconds from the first row and must strictly increase (a take crossing midnight is rejected).
-
-Eye angles: the studio derives them from the ARKit gaze shapes (:func:`eye_angles_from_arkit`); yaw is
-positive toward the performer's left for both eyes, pitch positive upward, roll always 0.
-
-Take curves JSON
-----------------
-A rig-agnostic, versioned JSON of one take's control curves (:class:`~studio.core.io.curves.TakeCurves`)::
-
-    {
-      "format": "simon-says-take-curves",
-      "version": 1,
-      "target": "ict_facekit",          // what the control names refer to (a rig, "arkit"), or null
-      "fps": 30.0,                       // the take's frame rate, or null
-      "control_names": ["jawOpen", ...], // K names, unique
-      "time_s": [0.0, 0.033333, ...],    // T times, seconds, strictly increasing
-      "face_found": [true, false, ...],  // T booleans
-      "curves": {"jawOpen": [0.12, null, ...], ...}  // per control, T values in [0, 1]; null where no face
-    }
-
-Values are float32 written with the shortest decimal that reads back to the same float32.
-
-glTF 2.0 morph animation (``.glb``)
------------------------------------
 :func:`write_morph_glb` writes a binary glTF with one buffer, one mesh named ``mesh_name`` with one
 triangle primitive (``POSITION``: float32 VEC3 with min/max; indices: uint32 SCALAR) whose ``targets`` are
 the ``K`` blendshapes as ``POSITION`` displacement accessors (float32 VEC3 with min/max), ``mesh.weights``
@@ -76,6 +14,8 @@ sampler -- input: the ``T`` frame times in seconds (float32 SCALAR with min/max)
 weights, all ``K`` of frame 0, then all ``K`` of frame 1, ... -- and one channel targeting node 0, path
 ``"weights"``. Positions and displacements are converted from the rig's centimetres to glTF's metres
 (× 0.01). No normals are written (viewers compute them).
+
+Shapes: ``T`` frames, ``K`` morph targets, ``V`` vertices, ``F`` triangles.
 """
 
 from __future__ import annotations

@@ -6,8 +6,7 @@ and leaves an existing file untouched. Readers raise :class:`~studio.core.io.cur
 line naming the file and, where there is one, the line and column. Writers raise ``ValueError`` for bad
 arguments (wrong shapes, NaN, non-increasing times).
 
-What Epic's Live Link Face app records and Unreal's importer reads. One header line, then one row per frame,
-comma separated, no quoting, 63 columns::
+One header line, then one row per frame, comma separated, no quoting, 63 columns::
 
     Timecode,BlendshapeCount,EyeBlinkLeft,EyeLookDownLeft,...,TongueOut,HeadYaw,HeadPitch,HeadRoll,
         LeftEyeYaw,LeftEyePitch,LeftEyeRoll,RightEyeYaw,RightEyePitch,RightEyeRoll

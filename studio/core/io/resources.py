@@ -7,13 +7,13 @@ These are data files shipped inside the ``studio`` package (``studio/resources/`
 
 from __future__ import annotations
 
-from importlib.resources import files
 from pathlib import Path
 
 __all__ = ["LANDMARKS_DIR", "RESOURCES_DIR", "RIGS_DIR"]
 
-RESOURCES_DIR: Path = Path(str(files("studio") / "resources"))
-"""The package's ``studio/resources/`` folder."""
+RESOURCES_DIR: Path = Path(__file__).resolve().parents[2] / "resources"
+"""The package's ``studio/resources/`` folder (``studio/core/io/resources.py`` → ``studio/``), wherever the
+package is installed."""
 
 RIGS_DIR: Path = RESOURCES_DIR / "rigs"
 """Rig definition files (``ict_facekit.json``, ...); format in ``docs/rig-definition.md``."""

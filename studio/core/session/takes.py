@@ -173,7 +173,7 @@ def track_session_take_job(
     tweakers = bundle.definition.tweaker_indices()
     rigs = session.tracking_rigs()
     base = yield from track_take(
-        source, bundle.tracker(), neutral, filter_name, tweakers, cancel=lambda: is_cancelled(cancel)
+        source, bundle.tracker(), neutral, filter_name, tweakers, cancel=cancel
     )
     results = {"theta_A": base}
     neutral_range = (base.neutral.start, base.neutral.stop)

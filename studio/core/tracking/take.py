@@ -1,25 +1,25 @@
 """Track a recorded take: reconstruction → head-pose removal → performer neutral → solve → filter.
 
 :func:`track_take` is a generator job (GUIDE §2): it yields ``(stage, done, total)`` progress tuples,
-checks ``cancel()`` between frames and returns a :class:`TakeTracking` (use
+checks ``cancel`` between frames and returns a :class:`TakeTracking` (use
 :func:`studio.core.jobs.run_job` to drive it to completion).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from studio.core.geometry.temporal_filters import OneEuroFilter, jitter, zero_phase_smooth
 from studio.core.io.curves import TakeCurves
-from studio.core.jobs import JobCancelled
+from studio.core.jobs import Cancel
 from studio.core.rig.metrics import sparsity, take_mean, tweaker_usage
 from studio.core.tracking.frame_sources import FrameSource
 from studio.core.tracking.neutral import neutral_from_range, pick_resting_frames
-from studio.core.tracking.reconstruction import FaceObservation, GeometryReconstructor
+from studio.core.tracking.reconstruction import FaceObservation, GeometryReconstructor, reconstruct_frames
 from studio.core.tracking.tracker import Tracker, TrackingError
 
 FILTERS = ("none", "one-euro", "smooth")
@@ -100,9 +100,10 @@ def track_take(
     filter_name: str = "smooth",
     tweaker_indices: Sequence[int] = (),
     reconstructor: GeometryReconstructor | None = None,
-    cancel: Callable[[], bool] | None = None,
+    cancel: Cancel = None,
 ) -> Generator[Progress, None, TakeTracking]:
-    """Track every frame of ``source`` (a generator job; see the module docstring).
+    """Track every frame of ``source`` (a generator job; see the module docstring): MediaPipe on each frame
+    (:func:`~studio.core.tracking.reconstruction.reconstruct_frames`), then :func:`solve_observations`.
 
     Raises
     ------
@@ -114,15 +115,17 @@ def track_take(
     owns_reconstructor = reconstructor is None
     reconstructor = reconstructor or GeometryReconstructor(running_mode="video")
     started = time.perf_counter()
-    observations: list[FaceObservation] = []
-    total = source.num_frames or 0
+    job = reconstruct_frames(source, reconstructor, cancel)
     try:
-        for frame in source:
-            if cancel is not None and cancel():
-                raise JobCancelled("tracking cancelled")
-            observations.append(reconstructor.observe(frame))
-            yield ("landmarks", len(observations), max(total, len(observations)))
+        while True:
+            try:
+                done, total = next(job)
+            except StopIteration as end:
+                observations: list[FaceObservation] = end.value
+                break
+            yield ("landmarks", done, max(total or 0, done))
     finally:
+        job.close()
         if owns_reconstructor:
             reconstructor.close()
     landmark_s = time.perf_counter() - started
