@@ -108,16 +108,16 @@ class LiveTracker:
     ----------
     tracker : Tracker
         The tracker (its rig is θ_T); it may serve other live trackers at the same time.
+    neutral_frames : int
+        Frames with a face averaged (median) into the performer's neutral.
+    one_euro : OneEuroFilter, optional
+        The temporal filter; by default ``OneEuroFilter(1.5, 2.0)`` (as offline ``--filter one-euro``).
 
     Attributes
     ----------
     neutral : PerformerNeutral or None
         The performer's neutral captured from the first ``neutral_frames`` frames with a face (``None`` until
         then, and again after :meth:`recapture_neutral`).
-    neutral_frames : int
-        Frames with a face averaged (median) into the performer's neutral.
-    one_euro : OneEuroFilter, optional
-        The temporal filter; by default ``OneEuroFilter(1.5, 2.0)`` (as offline ``--filter one-euro``).
 
     Notes
     -----
