@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 
+def finite_number(option: str, text: str | float, limit: float | None = None) -> float:
+    """``text`` as a finite number (within ±``limit`` when given); a one-line ``ValueError`` naming ``option``."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{option}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{option}: {text!r} is not a finite number")
+    if limit is not None and abs(value) > limit:
+        raise ValueError(f"{option}: {value:g} is outside ±{limit:g}")
+    return value
+
+
 def parse_controls(pairs: Sequence[str]) -> dict[str, float]:
-    """``["jawOpen=0.6", ...]`` → ``{"jawOpen": 0.6, ...}``; a one-line ``ValueError`` for a malformed pair."""
+    """``["jawOpen=0.6", ...]`` → ``{"jawOpen": 0.6, ...}``; a one-line ``ValueError`` for a malformed pair or a
+    value that is not a finite number in [0, 1]."""
     controls: dict[str, float] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep:
             raise ValueError(f"control {pair!r} must be written NAME=VALUE, e.g. jawOpen=0.6")
-        controls[name] = float(value)
+        number = finite_number(f"--control {name}", value)
+        if not 0.0 <= number <= 1.0:
+            raise ValueError(f"--control {name}: {number:g} is outside [0, 1]")
+        controls[name] = number
     return controls

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from studio.core.io.exports import EXPORT_FORMATS
 
@@ -46,10 +47,19 @@ def _report_targets(names: list[str]) -> None:
         print(f"{name}: morph det ≥ {determinant:.3f}; closed-pose gaps: {', '.join(gaps) or 'none'}")
 
 
+def _inputs(args: argparse.Namespace) -> list[str]:
+    """The files a command reads: its curves and, when it names a file, its target."""
+    target = getattr(args, "target", None)
+    return [args.curves, *([target] if target and Path(target).is_file() else [])]
+
+
 def _load_curves_and_target(args: argparse.Namespace):
+    from studio.core.io.atomic_files import check_outputs
     from studio.core.retarget.curves import read_source_curves
     from studio.core.session.targets import open_target
 
+    if getattr(args, "out", None):
+        check_outputs([("--out", args.out)], _inputs(args))
     curves = read_source_curves(args.curves)
     target = open_target(args.target) if getattr(args, "target", None) else None
     return curves, target
@@ -76,9 +86,17 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_import_livelink(args: argparse.Namespace) -> int:
-    from studio.core.retarget.curves import import_livelink
+    from studio.core.io.atomic_files import check_outputs
+    from studio.core.io.livelink import read_livelink_csv
+    from studio.core.retarget.curves import livelink_take_curves
 
-    curves = import_livelink(args.file, args.fps)
+    if args.fps is not None and not 0.0 < args.fps <= 1000.0:
+        raise ValueError(f"--fps {args.fps:g}: a frame rate is above 0 and at most 1000 frames per second")
+    check_outputs([("--out", args.out)], [args.file])
+    take = read_livelink_csv(args.file, args.fps)
+    if take.fps_note is not None:
+        print(f"{args.file}: frame rate {take.fps_note}", file=sys.stderr)
+    curves = livelink_take_curves(take)
     curves.write_csv(args.out)
     print(f"{args.out}: {curves.num_frames} frames at {curves.fps:.2f} fps, {len(curves.control_names)} ICT controls")
     return 0
@@ -136,7 +154,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     import_livelink = commands.add_parser("import-livelink", help="a Live Link Face CSV as a take (ICT curves CSV)")
     import_livelink.add_argument("file", metavar="LIVELINK.csv")
     import_livelink.add_argument("--out", required=True, metavar="CURVES.csv")
-    import_livelink.add_argument("--fps", type=float, help="frame rate (default: inferred like Unreal, 30 or 60)")
+    import_livelink.add_argument("--fps", type=float, help="frame rate (default: inferred from the timecodes' frame numbers, and said)")
     import_livelink.set_defaults(func=_cmd_import_livelink)
 
     stream = commands.add_parser("stream", help="stream a take over VMC (OSC/UDP) in real time, ARKit names")

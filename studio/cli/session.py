@@ -30,13 +30,21 @@ def _cmd_session_synthetic(args: argparse.Namespace) -> int:
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from studio.core.session.calibrate import calibrate_session
+    from studio.core.session.folder import Session
 
-    _result, report = calibrate_session(args.folder)
+    session = Session.open(args.folder)
+    had_finetuned = session.has_rig_parameters("theta_S_hat")
+    _result, report = calibrate_session(session)
     residual = report.mean_residual_mm()
+    missing = session.status().missing
     print(f"{args.folder}: calibrated {len(report.expressions)} expressions in {report.wall_seconds:.2f} s "
           f"(λ {report.regularization:g}, μ {report.smoothness:g}); landmark residual {residual.before:.2f} → "
-          f"{residual.after:.2f} mm; flagged: {', '.join(report.flagged_captures) or 'none'}; wrote "
-          f"calibration/theta_S.npz and calibration/report.json")
+          f"{residual.after:.2f} mm; flagged: {', '.join(report.flagged_captures) or 'none'}"
+          f"{f'; not captured: {len(missing)}' if missing else ''}; wrote calibration/theta_S.npz and "
+          f"calibration/report.json")
+    if had_finetuned and not session.has_rig_parameters("theta_S_hat"):
+        print(f"{args.folder}: the fine-tuned θ̂_S of the previous calibration was moved to calibration/superseded/; "
+              "run finetune again", file=sys.stderr)
     return 0
 
 

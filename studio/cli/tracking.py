@@ -3,26 +3,38 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from studio.cli.arguments import parse_controls
+from studio.cli.arguments import finite_number, parse_controls
+
+#: The image sizes ``render`` accepts, pixels (width and height).
+RENDER_SIZES = (16, 4096)
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from studio.core.io.atomic_files import check_outputs
     from studio.core.rig.rig import Rig
     from studio.core.rig.state import RigState
     from studio.render.offscreen import OffscreenRenderer, save_png
 
+    if not RENDER_SIZES[0] <= args.size <= RENDER_SIZES[1]:
+        raise ValueError(f"--size {args.size}: the image size must be {RENDER_SIZES[0]} to {RENDER_SIZES[1]} pixels")
+    for option in ("yaw", "pitch", "roll"):
+        finite_number(f"--{option}", getattr(args, option), limit=180.0)
+    controls = parse_controls(args.control)
+    identity = [finite_number("--identity", x) for x in args.identity.split(",")] if args.identity else None
+    check_outputs([("--out", args.out)])
     rig = Rig.ict()
     state = RigState.neutral(rig)
-    for name, value in parse_controls(args.control).items():
+    for name, value in controls.items():
         state.controls[rig.control_index(name)] = value
-    if args.identity:
-        state.identity = np.asarray([float(x) for x in args.identity.split(",")], np.float32)
+    if identity is not None:
+        if len(identity) > rig.num_identity_modes:
+            raise ValueError(f"--identity: {len(identity)} coefficients, the rig has {rig.num_identity_modes} modes")
+        state.identity = np.asarray(identity, np.float32)
     state.head_rotation_deg = np.asarray([args.yaw, args.pitch, args.roll], np.float64)
     with OffscreenRenderer(rig, size=(args.size, args.size)) as renderer:
         save_png(args.out, renderer.render(state))
@@ -33,18 +45,26 @@ def _cmd_render(args: argparse.Namespace) -> int:
 def _cmd_track(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from studio.core.errors import StudioError
+    from studio.core.io.atomic_files import check_outputs, json_text, text_writer, write_together
     from studio.core.jobs import run_job
     from studio.core.rig.rig import RigParameters
     from studio.core.tracking.frame_sources import VideoFileSource
     from studio.core.tracking.rig_bundle import RigBundle
     from studio.core.tracking.take import parse_neutral, track_take
 
+    check_outputs([("--out", args.out), ("--json", args.json)], [args.video, args.rig_params])
     neutral = parse_neutral(args.neutral)
     parameters = RigParameters.load(args.rig_params) if args.rig_params else None
     rig_stage = "theta_A" if parameters is None else str(parameters.metadata.get("stage", "unknown"))
     bundle = RigBundle.load()
     definition = bundle.definition
-    tracker = bundle.tracker(parameters)
+    try:
+        tracker = bundle.tracker(parameters)
+    except StudioError as error:  # rig parameters that do not fit the rig, or make no tracker
+        if parameters is None:
+            raise
+        raise type(error)(f"{args.rig_params}: {error}") from None
     with VideoFileSource(args.video) as source, tqdm(
         total=source.num_frames, unit="frame", desc="tracking", file=sys.stderr, disable=args.quiet
     ) as bar:
@@ -58,17 +78,21 @@ def _cmd_track(args: argparse.Namespace) -> int:
                 bar.set_description(stage)
 
         result = run_job(
-            track_take(source, tracker, neutral, args.filter, definition.tweaker_indices()), on_progress=show
+            track_take(source, tracker, neutral, args.filter, definition.tweaker_indices(), keep_observations=False),
+            on_progress=show,
         )
-    result.curves.write_csv(args.out)
+        truncated = source.truncated
     stats = {
         "video": str(args.video), "curves": str(args.out), "filter": args.filter,
         "rig_params": str(args.rig_params) if args.rig_params else None, "rig_stage": rig_stage, **result.stats.to_json(),
+        "truncated": truncated,
     }
+    outputs = {Path(args.out): result.curves.csv_writer()}
     if args.json:
-        from studio.core.io.atomic_files import write_text_atomic
-
-        write_text_atomic(Path(args.json), json.dumps(stats, indent=2) + "\n")
+        outputs[Path(args.json)] = text_writer(json_text(stats))
+    write_together(outputs)  # the curves and their figures: both or neither
+    if stats.get("truncated"):
+        print(f"warning: {args.video}: the video ends early ({stats['truncated']})", file=sys.stderr)
     print(
         f"{args.out}: {stats['frames']} frames, face in {stats['frames_with_face']}, "
         f"residual {stats['fit_residual_mm']:.2f} mm, {stats['fps']:.1f} frames/s"

@@ -272,6 +272,25 @@ class BurstCapture:
         """``F``, the burst's frame count."""
         return int(len(self.time_s))
 
+    def damage(self) -> str | None:
+        """What makes the capture unusable, in words (``None`` when it is sound): NaN or infinite values in
+        ``averaged``, in the kept aligned frames or in the landmarks of frames with a face, or kept frames
+        without a face."""
+        averaged = np.asarray(self.averaged)
+        if not np.isfinite(averaged).all():
+            bad = int((~np.isfinite(averaged).all(axis=-1)).sum())
+            return f"has NaN or infinite values in its averaged face ({bad} of {len(averaged)} landmarks)"
+        kept, found = np.asarray(self.kept, bool), np.asarray(self.face_found, bool)
+        if (kept & ~found).any():
+            return "keeps frames in which no face was found"
+        for name, rows in (("aligned", kept), ("landmarks_px", found)):
+            values = np.asarray(getattr(self, name))
+            for frame in np.flatnonzero(rows):
+                bad = int((~np.isfinite(values[frame]).all(axis=-1)).sum())
+                if bad:
+                    return f"has NaN or infinite values in {name} of frame {frame} ({bad} landmarks)"
+        return None
+
     def quality(self) -> dict[str, Any]:
         """The figures written to ``quality.json`` (see docs/session-format.md)."""
         return {

@@ -37,16 +37,20 @@ import io
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, TextIO
 
 import numpy as np
 
 from studio.core.errors import StudioError
-from studio.core.io.atomic_files import write_text_atomic
+from studio.core.io.atomic_files import write_atomic, write_text_atomic
 
 FIXED_COLUMNS = ("frame", "time_s", "face_found")
+#: The longest pause between two frames of a take, seconds; a longer one is a broken file, not a take (and
+#: would stall a real-time stream for as long).
+MAX_GAP_S = 60.0
 
 
 class TakeFileError(StudioError):
@@ -100,39 +104,86 @@ class TakeCurves:
 
     def write_csv(self, path: str | os.PathLike) -> Path:
         """Write the curves as CSV (layout in the module docstring), atomically."""
+        return write_atomic(Path(path), self.csv_writer())
+
+    def csv_writer(self) -> Callable[[BinaryIO], None]:
+        """Writes the curves as CSV to a binary handle, a row at a time (a long take is never one string)."""
+
+        def write(handle: BinaryIO) -> None:
+            text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+            self._write_rows(text)
+            text.flush()
+            text.detach()
+
+        return write
+
+    def csv_text(self) -> str:
+        """The curves as CSV text (layout in the module docstring)."""
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        self._write_rows(buffer)
+        return buffer.getvalue()
+
+    def _write_rows(self, stream: TextIO) -> None:
+        writer = csv.writer(stream, lineterminator="\n")
         writer.writerow((*FIXED_COLUMNS, *self.control_names))
         for frame in range(self.num_frames):
             found = bool(self.face_found[frame])
             cells = [f"{v:.6f}" for v in self.values[frame]] if found else [""] * len(self.control_names)
             writer.writerow((frame, f"{self.time_s[frame]:.6f}", int(found), *cells))
-        return write_text_atomic(Path(path), buffer.getvalue())
 
     @classmethod
     def read_csv(cls, path: str | os.PathLike) -> TakeCurves:
-        """Read curves written by :meth:`write_csv`; raises :class:`TakeFileError` naming line and column."""
+        """Read curves written by :meth:`write_csv` (or by a spreadsheet: a UTF-8 byte-order mark and blank
+        lines at the end are accepted); raises :class:`TakeFileError` naming line and column.
+
+        ``frame`` must count up from 0 by whole numbers, ``time_s`` increase with no gap over
+        :data:`MAX_GAP_S`, and a frame without a face hold nothing in its control columns.
+        """
         path = Path(path)
         try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as error:
-            raise TakeFileError(f"{path}: cannot read ({error})") from None
-        rows = list(csv.reader(io.StringIO(text)))
-        if not rows or tuple(rows[0][:3]) != FIXED_COLUMNS:
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise TakeFileError(f"{path}: not UTF-8 text (byte {error.start}); save it as CSV UTF-8") from None
+        except IsADirectoryError:
+            raise TakeFileError(f"{path}: is a folder, not a curves CSV") from None
+        except OSError as error:
+            raise TakeFileError(f"{path}: cannot read ({error.strerror or type(error).__name__})") from None
+        try:
+            rows = list(csv.reader(io.StringIO(text)))
+        except csv.Error as error:
+            raise TakeFileError(f"{path}: not a CSV file ({error})") from None
+        while rows and not any(cell.strip() for cell in rows[-1]):  # blank lines at the end
+            rows.pop()
+        if not rows or tuple(cell.strip() for cell in rows[0][:3]) != FIXED_COLUMNS:
             raise TakeFileError(f"{path}: line 1: header must start with {','.join(FIXED_COLUMNS)}")
-        names = tuple(rows[0][3:])
-        if not names or len(set(names)) != len(names):
-            raise TakeFileError(f"{path}: line 1: control columns missing or repeated")
+        names = tuple(cell.strip() for cell in rows[0][3:])
+        if not names or not all(names) or len(set(names)) != len(names):
+            raise TakeFileError(f"{path}: line 1: control columns missing, empty or repeated")
         times, found, values = [], [], []
         for line, row in enumerate(rows[1:], start=2):
             if len(row) != len(rows[0]):
                 raise TakeFileError(f"{path}: line {line}: {len(row)} columns, header has {len(rows[0])}")
+            if row[0].strip() != str(line - 2):
+                raise TakeFileError(
+                    f"{path}: line {line}, column frame: expected frame {line - 2}, got {row[0]!r}"
+                )
             time_s = parse_float_cell(path, line, "time_s", row[1])
             if times and not time_s > times[-1]:
                 raise TakeFileError(f"{path}: line {line}, column time_s: time does not increase ({time_s})")
-            if row[2] not in ("0", "1"):
+            if times and time_s - times[-1] > MAX_GAP_S:
+                raise TakeFileError(
+                    f"{path}: line {line}, column time_s: {time_s - times[-1]:.6g} s after the previous frame "
+                    f"(a take has no gap over {MAX_GAP_S:g} s)"
+                )
+            if row[2].strip() not in ("0", "1"):
                 raise TakeFileError(f"{path}: line {line}, column face_found: expected 0 or 1, got {row[2]!r}")
-            has_face = row[2] == "1"
+            has_face = row[2].strip() == "1"
+            if not has_face:
+                stray = next((n for n, cell in zip(names, row[3:], strict=True) if cell.strip()), None)
+                if stray is not None:
+                    raise TakeFileError(
+                        f"{path}: line {line}, column {stray}: a frame without a face (face_found 0) has no values"
+                    )
             frame_values = [
                 parse_float_cell(path, line, name, cell) if has_face else math.nan
                 for name, cell in zip(names, row[3:], strict=True)
@@ -151,7 +202,7 @@ class TakeCurves:
 def parse_float_cell(path: Path, line: int, column: str, cell: str) -> float:
     """A CSV cell as a finite float; :class:`TakeFileError` naming the file, line and column otherwise."""
     try:
-        value = float(cell)
+        value = float(cell.strip())
     except ValueError:
         raise TakeFileError(f"{path}: line {line}, column {column}: not a number ({cell!r})") from None
     if not math.isfinite(value):
@@ -280,6 +331,11 @@ def read_curves_json(path: str | os.PathLike) -> TakeCurves:
     for frame in range(1, num_frames):
         if not times[frame] > times[frame - 1]:
             raise TakeFileError(f"{path}: time_s[{frame}]: time does not increase ({times[frame]})")
+        if times[frame] - times[frame - 1] > MAX_GAP_S:
+            raise TakeFileError(
+                f"{path}: time_s[{frame}]: {times[frame] - times[frame - 1]:.6g} s after the previous frame "
+                f"(a take has no gap over {MAX_GAP_S:g} s)"
+            )
     found_list = document["face_found"]
     if not isinstance(found_list, list) or not all(isinstance(f, bool) for f in found_list):
         raise TakeFileError(f"{path}: face_found must be a list of true/false")

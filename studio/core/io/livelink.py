@@ -14,9 +14,11 @@ One header line, then one row per frame, comma separated, no quoting, 63 columns
 
 * ``Timecode`` is ``hh:mm:ss:ff.fff``: wall-clock hours, minutes and seconds, then ``ff.fff``, the frame
   number within the second with a fractional part (``17:35:44:09.640`` is 9.64 frames after 17:35:44).
-  The file does not state the frame rate: like Unreal, :func:`read_livelink_csv` infers 60 fps when any
-  frame number exceeds 30 and 30 fps otherwise (or takes the rate it is given). A ``;`` before the frame
-  number (drop-frame notation) is read as ``:``.
+  The file does not state the frame rate: :func:`read_livelink_csv` infers it from the frame numbers (the
+  lowest of 24, 25, 30, 48, 50, 60 above every one of them: :func:`infer_frame_rate`) and says so, or takes
+  the rate it is given. Unreal's importer assumes 30 unless a frame number exceeds 30 (then 60), which
+  mistimes a 25 fps take. A ``;`` before the frame number (drop-frame notation) is read as ``:``; a take
+  running past midnight (the timecode starting again at 00:00:00) is read as one take.
 * ``BlendshapeCount`` is 61 on every row (52 shapes + 9 angles). Real captures spell the header
   ``BlendshapeCount``; some tools write ``BlendShapeCount``: header names are read case-insensitively.
 * The 52 ARKit shapes, PascalCase (the ARKit name with its first letter upper-cased: ``EyeBlinkLeft``), in
@@ -43,6 +45,7 @@ import io
 import math
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,7 +53,7 @@ import numpy as np
 
 from studio.core.io.arkit import ARKIT_BLENDSHAPE_NAMES
 from studio.core.io.atomic_files import write_text_atomic
-from studio.core.io.curves import TakeFileError, checked_finite, checked_times, parse_float_cell
+from studio.core.io.curves import MAX_GAP_S, TakeFileError, checked_finite, checked_times, parse_float_cell
 
 __all__ = [
     "LIVELINK_BLENDSHAPE_COUNT",
@@ -130,6 +133,8 @@ class LiveLinkTake:
         Frame rate used to turn frame numbers into seconds (frames per second).
     timecodes : tuple of str
         The ``T`` timecodes as written in the file.
+    fps_note : str or None
+        How :attr:`fps` was inferred, in words, when it was not given (``None`` when it was).
     """
 
     time_s: np.ndarray
@@ -138,6 +143,7 @@ class LiveLinkTake:
     eyes: np.ndarray
     fps: float
     timecodes: tuple[str, ...]
+    fps_note: str | None = None
 
     @property
     def num_frames(self) -> int:
@@ -272,8 +278,8 @@ def read_livelink_csv(path: str | os.PathLike, fps: float | None = None) -> Live
     path : str or os.PathLike
         The ``.csv`` to read.
     fps : float, optional
-        Frame rate of the timecodes' frame numbers, frames per second. When omitted it is inferred like
-        Unreal: 60 when any frame number exceeds 30, else 30.
+        Frame rate of the timecodes' frame numbers, frames per second. When omitted it is inferred from the
+        frame numbers (:func:`infer_frame_rate`; the take's ``fps_note`` says how).
 
     Returns
     -------
@@ -285,7 +291,8 @@ def read_livelink_csv(path: str | os.PathLike, fps: float | None = None) -> Live
     TakeFileError
         One line naming the file, the line and the column: missing, repeated or unknown columns, a row with
         the wrong number of cells, a cell that is not a finite number, a ``BlendshapeCount`` that is not an
-        integer, a malformed timecode, times that do not increase, no frames.
+        integer, a malformed timecode, times that do not increase, no frames. A take that runs past
+        midnight (its timecode starts again at 00:00:00) is read as one take.
     """
     if fps is not None and not (math.isfinite(fps) and fps > 0):
         raise ValueError(f"live link csv: fps must be > 0, got {fps}")
@@ -335,15 +342,27 @@ def read_livelink_csv(path: str | os.PathLike, fps: float | None = None) -> Live
     if not matches:
         raise TakeFileError(f"{path}: no frames (the file has a header but no rows)")
 
+    fps_note = None
     if fps is None:
-        fps = 60.0 if any(float(match[4]) > 30 for _, match in matches) else 30.0
+        fps, fps_note = infer_frame_rate([float(match[4]) for _, match in matches])
     times = np.array([_timecode_seconds(match, fps) for _, match in matches], np.float64)
+    day = 0.0
     for frame in range(1, len(times)):
+        times[frame] += day
+        if times[frame] < times[frame - 1] - _SECONDS_PER_DAY / 2:  # past midnight: the timecode starts again
+            day += _SECONDS_PER_DAY
+            times[frame] += _SECONDS_PER_DAY
         if not times[frame] > times[frame - 1]:
             line = matches[frame][0]
             raise TakeFileError(
                 f"{path}: line {line}, column {names[timecode_col]}: time does not increase "
                 f"({timecodes[frame]} after {timecodes[frame - 1]} at {fps:g} fps)"
+            )
+        if times[frame] - times[frame - 1] > MAX_GAP_S:
+            raise TakeFileError(
+                f"{path}: line {matches[frame][0]}, column {names[timecode_col]}: {timecodes[frame]} is "
+                f"{times[frame] - times[frame - 1]:.6g} s after {timecodes[frame - 1]} (a take has no gap over "
+                f"{MAX_GAP_S:g} s)"
             )
 
     values = np.asarray(table, np.float64).reshape(len(times), len(value_cols))
@@ -364,7 +383,40 @@ def read_livelink_csv(path: str | os.PathLike, fps: float | None = None) -> Live
         eyes=eyes,
         fps=float(fps),
         timecodes=tuple(timecodes),
+        fps_note=fps_note,
     )
+
+
+#: The frame rates a Live Link Face take may have been recorded at, frames per second.
+LIVELINK_FRAME_RATES: tuple[float, ...] = (24.0, 25.0, 30.0, 48.0, 50.0, 60.0)
+
+
+def infer_frame_rate(frame_numbers: Sequence[float]) -> tuple[float, str]:
+    """A take's frame rate from its timecodes' frame numbers, and how it was found, in words.
+
+    The rate is the lowest of :data:`LIVELINK_FRAME_RATES` above every frame number (frame numbers count 0 to
+    rate − 1 in each second): a 25 fps take's run to 24, a 30 fps take's to 29. A take whose frame numbers
+    never start again (shorter than a second) cannot show that: it is read at 30 fps, the app's default,
+    unless a frame number rules 30 out, and the note says the rate was guessed.
+
+    Parameters
+    ----------
+    frame_numbers : sequence of float
+        The ``ff`` part of each timecode (may carry a fraction, ``58.500``).
+
+    Returns
+    -------
+    tuple
+        ``(fps, note)``.
+    """
+    highest = max(frame_numbers)
+    whole_second = any(b < a for a, b in zip(frame_numbers, frame_numbers[1:], strict=False))  # numbers wrapped
+    floor = 0.0 if whole_second else 29.0  # without a whole second, 30 (the app's default) unless ruled out
+    rate = next((r for r in LIVELINK_FRAME_RATES if max(highest, floor) < r), None)
+    if rate is None:
+        rate = float(min(math.floor(highest) + 1, _MAX_LIVELINK_FPS))
+    how = "inferred" if whole_second else "guessed (the take shows no whole second of frame numbers)"
+    return rate, f"{rate:g} fps, {how} from the timecodes' frame numbers (highest {highest:g}); --fps sets it"
 
 
 def _livelink_columns(

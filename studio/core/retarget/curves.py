@@ -199,14 +199,18 @@ def import_livelink(path: str | os.PathLike, fps: float | None = None) -> TakeCu
     path : str or os.PathLike
         The CSV (:func:`~studio.core.io.livelink.read_livelink_csv` checks it).
     fps : float, optional
-        The take's frame rate; inferred as Unreal does when omitted (60 if a frame number exceeds 30).
+        The take's frame rate; inferred from the timecodes' frame numbers when omitted.
 
     Returns
     -------
     TakeCurves
         ICT controls per frame, ``(T, 53)``, every frame with a face.
     """
-    take = livelink.read_livelink_csv(path, fps)
+    return livelink_take_curves(livelink.read_livelink_csv(path, fps))
+
+
+def livelink_take_curves(take: livelink.LiveLinkTake) -> TakeCurves:
+    """A Live Link Face take on ICT's controls, ``(T, 53)`` (see :func:`import_livelink`)."""
     definition = RigDefinition.ict()
     values = definition.from_arkit(dict(zip(ARKIT_BLENDSHAPE_NAMES, take.arkit.T, strict=True)))
     return TakeCurves(definition.control_names, take.time_s, np.ones(take.num_frames, bool),

@@ -22,6 +22,7 @@ import torch
 from studio.core.assets import asset_path
 from studio.core.errors import StudioError
 from studio.core.io.atomic_files import write_npz_atomic
+from studio.core.io.npz import read_npz
 
 ICT_NUM_VERTICES = 26719
 
@@ -214,6 +215,9 @@ class SurfacePoints:
 
 RIG_PARAMETERS_FORMAT = "simon-says-studio/rig-parameters"
 RIG_PARAMETERS_VERSION = 1
+#: The largest offset of a vertex any expression of a face rig may have, cm (ICT's largest is under 3 cm);
+#: rig parameters beyond it are not a face rig in centimetres (a unit mix-up, a corrupt file).
+MAX_EXPRESSION_DELTA_CM = 20.0
 
 
 @dataclass(frozen=True)
@@ -243,7 +247,10 @@ class RigParameters:
         Keys: ``format``, ``version``, ``units`` (``cm``), ``expression_names`` (K,), ``expression_deltas``
         (K, V, 3) float32, and ``meta_<key>`` for each metadata entry.
         """
-        path = Path(path)
+        return write_npz_atomic(Path(path), self.arrays())
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays :meth:`save` writes (to write θ together with other files)."""
         arrays: dict[str, np.ndarray] = {
             "format": np.array(RIG_PARAMETERS_FORMAT),
             "version": np.array(RIG_PARAMETERS_VERSION),
@@ -252,39 +259,41 @@ class RigParameters:
             "expression_deltas": np.asarray(self.expression_deltas, dtype=np.float32),
         }
         arrays.update({f"meta_{k}": np.array(str(v)) for k, v in self.metadata.items()})
-        return write_npz_atomic(path, arrays)
+        return arrays
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> RigParameters:
         """Read θ written by :meth:`save`; raises :class:`RigFileError` with one line on bad input."""
         path = Path(path)
-        data = _open_npz(path)
-        with data:
-            if "format" not in data.files or str(data["format"]) != RIG_PARAMETERS_FORMAT:
-                raise RigFileError(f"{path}: not a rig-parameter file (no format '{RIG_PARAMETERS_FORMAT}')")
+        data = read_npz(path, RigFileError)
+        if "format" not in data or str(data["format"]) != RIG_PARAMETERS_FORMAT:
+            raise RigFileError(f"{path}: not a rig-parameter file (no format '{RIG_PARAMETERS_FORMAT}')")
+        missing = [key for key in ("version", "expression_names", "expression_deltas") if key not in data]
+        if missing:
+            raise RigFileError(f"{path}: not a complete rig-parameter file (missing {', '.join(missing)})")
+        try:
             version = int(data["version"])
-            if version > RIG_PARAMETERS_VERSION:
-                raise RigFileError(
-                    f"{path}: rig-parameter version {version} is newer than this studio reads "
-                    f"({RIG_PARAMETERS_VERSION}); update the studio"
-                )
-            names = tuple(str(n) for n in data["expression_names"])
+            names = tuple(str(n) for n in np.atleast_1d(data["expression_names"]))
             deltas = data["expression_deltas"].astype(np.float32)
-            metadata = {k[5:]: str(data[k]) for k in data.files if k.startswith("meta_")}
+        except (TypeError, ValueError) as error:
+            raise RigFileError(f"{path}: malformed rig-parameter file ({error})") from None
+        if version > RIG_PARAMETERS_VERSION:
+            raise RigFileError(
+                f"{path}: rig-parameter version {version} is newer than this studio reads "
+                f"({RIG_PARAMETERS_VERSION}); update the studio"
+            )
+        metadata = {k[5:]: str(data[k]) for k in data if k.startswith("meta_")}
         if deltas.ndim != 3 or deltas.shape[0] != len(names) or deltas.shape[2] != 3:
             raise RigFileError(f"{path}: expression_deltas has shape {deltas.shape}, expected ({len(names)}, V, 3)")
         if not np.isfinite(deltas).all():
             raise RigFileError(f"{path}: expression_deltas contains NaN or infinite values")
+        largest = float(np.abs(deltas).max()) if deltas.size else 0.0
+        if largest > MAX_EXPRESSION_DELTA_CM:
+            raise RigFileError(
+                f"{path}: an expression moves a vertex by {largest:.3g} cm (a face rig's stay under "
+                f"{MAX_EXPRESSION_DELTA_CM:g} cm): not rig parameters in centimetres"
+            )
         return cls(names, deltas, metadata)
-
-
-def _open_npz(path: Path) -> np.lib.npyio.NpzFile:
-    try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise RigFileError(f"{path}: file not found") from None
-    except Exception as error:  # zipfile.BadZipFile, ValueError, OSError, ...
-        raise RigFileError(f"{path}: not a readable npz file ({type(error).__name__}: {error})") from None
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -349,24 +358,23 @@ class Rig:
             One line naming the file and what is wrong (missing key, bad shape, NaN).
         """
         path = Path(path)
-        data = _open_npz(path)
-        with data:
-            missing = [k for k in _REQUIRED_RIG_KEYS if k not in data.files]
-            if missing:
-                raise RigFileError(f"{path}: not a rig file, missing {', '.join(missing)}")
-            neutral = data["neutral"].astype(np.float32)
-            num_vertices = neutral.shape[0]
-            triangles = data["triangles"].astype(np.int32)
-            names = tuple(str(n) for n in data["expression_names"])
-            deltas = data["expression_deltas"].astype(np.float32)
-            if "vertex_group" in data.files:
-                vertex_group = data["vertex_group"].astype(np.int8)
-                group_names = tuple(str(g) for g in data["group_names"])
-            else:
-                vertex_group, group_names = np.zeros(num_vertices, np.int8), ("face",)
-            identity = data["identity_deltas"] if "identity_deltas" in data.files else None
-            rigid = data["rigid_vertices"].astype(np.int64) if "rigid_vertices" in data.files else np.zeros(0, int)
-            multipie = data["landmarks_multipie68"].astype(np.int64) if "landmarks_multipie68" in data.files else np.zeros(0, int)
+        data = read_npz(path, RigFileError)
+        missing = [k for k in _REQUIRED_RIG_KEYS if k not in data]
+        if missing:
+            raise RigFileError(f"{path}: not a rig file, missing {', '.join(missing)}")
+        neutral = data["neutral"].astype(np.float32)
+        num_vertices = neutral.shape[0]
+        triangles = data["triangles"].astype(np.int32)
+        names = tuple(str(n) for n in data["expression_names"])
+        deltas = data["expression_deltas"].astype(np.float32)
+        if "vertex_group" in data:
+            vertex_group = data["vertex_group"].astype(np.int8)
+            group_names = tuple(str(g) for g in data["group_names"])
+        else:
+            vertex_group, group_names = np.zeros(num_vertices, np.int8), ("face",)
+        identity = data["identity_deltas"] if "identity_deltas" in data else None
+        rigid = data["rigid_vertices"].astype(np.int64) if "rigid_vertices" in data else np.zeros(0, int)
+        multipie = data["landmarks_multipie68"].astype(np.int64) if "landmarks_multipie68" in data else np.zeros(0, int)
         if neutral.ndim != 2 or neutral.shape[1] != 3:
             raise RigFileError(f"{path}: neutral has shape {neutral.shape}, expected (V, 3)")
         if deltas.shape != (len(names), num_vertices, 3):

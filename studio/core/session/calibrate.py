@@ -49,8 +49,16 @@ def calibration_pairs(
     Raises
     ------
     SessionError
-        No neutral, or no expression captured.
+        No neutral, no expression captured, a capture listed in ``session.json`` whose burst file is gone, or a
+        capture holding NaN or infinite values (named, with its file).
     """
+    if session.lost_captures:
+        lost = session.lost_captures
+        raise SessionError(
+            f"{session.folder}: session.json lists {', '.join(lost)} as captured but "
+            f"{'its burst file is' if len(lost) == 1 else 'their burst files are'} missing; retake "
+            f"{'it' if len(lost) == 1 else 'them'} first"
+        )
     neutral_capture = session.capture("neutral")
     if neutral_capture is None:
         raise SessionError(f"{session.folder}: no neutral captured; capture the neutral first")
@@ -92,7 +100,8 @@ def calibrate_session_job(
     session: Session | str | Path, bundle: RigBundle | None = None, cancel: Cancel = None
 ) -> Generator[tuple[str, int, int], None, tuple[CalibrationResult, CalibrationReport]]:
     """Calibrate a session's rig, as a generator job: keep θ_S (``calibration/theta_S.npz``) and its report
-    (``calibration/report.json``) in the session, atomically; nothing is written if it fails or is cancelled.
+    (``calibration/report.json``) in the session, together and atomically; nothing is written if it fails or is
+    cancelled. A θ̂_S fine-tuned from the previous θ_S is moved to ``calibration/superseded/<time>/``.
 
     Parameters
     ----------
@@ -118,8 +127,7 @@ def calibrate_session_job(
         flagged_captures={name: messages for name, messages in flags.items() if messages},
         wall_seconds=time.perf_counter() - started,
     )
-    session.save_rig_parameters("theta_S", _with_session(result.parameters, session, stage="theta_S"))
-    session.write_report("calibration", report.to_json())
+    session.save_result("theta_S", _with_session(result.parameters, session, stage="theta_S"), report.to_json())
     return result, report
 
 
@@ -160,8 +168,8 @@ def finetune_session_job(
     """Fine-tune a calibrated session's tracking rig θ_S → θ̂_S, as a generator job.
 
     Keeps θ̂_S (``calibration/theta_S_hat.npz``) and its report (``calibration/finetune_report.json``: loss per
-    stage, the capture metrics of θ_S and θ̂_S, seconds) in the session, atomically; nothing is written if it
-    fails or is cancelled.
+    stage, the capture metrics of θ_S and θ̂_S, seconds) in the session, together and atomically; nothing is
+    written if it fails or is cancelled.
 
     Raises
     ------
@@ -191,8 +199,7 @@ def finetune_session_job(
         },
         wall_seconds=seconds,
     )
-    session.save_rig_parameters("theta_S_hat", theta_hat)
-    session.write_report("finetune", report.to_json())
+    session.save_result("theta_S_hat", theta_hat, report.to_json())
     return result, report
 
 

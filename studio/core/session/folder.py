@@ -41,7 +41,18 @@ import numpy as np
 from studio.core.capture.burst import NEUTRAL, BurstCapture
 from studio.core.capture.expression_sets import SimonSaysSet
 from studio.core.errors import StudioError
-from studio.core.io.atomic_files import fsync_folder, write_atomic, write_npz_atomic, write_text_atomic
+from studio.core.io.atomic_files import (
+    fsync_folder,
+    json_text,
+    npz_writer,
+    text_writer,
+    write_atomic,
+    write_json_atomic,
+    write_npz_atomic,
+    write_text_atomic,
+    write_together,
+)
+from studio.core.io.npz import read_npz
 from studio.core.rig.rig import RigParameters
 
 #: ``format`` of session.json.
@@ -50,6 +61,10 @@ FORMAT = "simon-says-studio.session"
 VERSION = (1, 0)
 SESSION_FILE = "session.json"
 BURST_FILE = "burst.npz"
+_BURST_ARRAYS = (
+    "landmarks_px", "time_s", "face_found", "aligned", "averaged", "kept", "blendshapes", "stillness_mm_per_s",
+    "spread_mm", "aligned_to", "flags_json",
+)
 QUALITY_FILE = "quality.json"
 FRAMES_FOLDER = "frames"
 CAPTURES_FOLDER = "captures"
@@ -66,6 +81,12 @@ RIG_PARAMETER_FILES: dict[str, str] = {
 }
 #: Reports kept in ``calibration/``: of the calibration (θ_S) and of the tracker's fine-tuning (θ̂_S).
 REPORT_FILES: dict[str, str] = {"calibration": "report.json", "finetune": "finetune_report.json"}
+#: The report kept beside each calibration stage's rig parameters.
+STAGE_REPORTS: dict[str, str] = {"theta_S": "calibration", "theta_S_hat": "finetune"}
+#: What a new result of a stage makes stale: θ̂_S is fine-tuned from θ_S.
+DERIVED_STAGES: dict[str, tuple[str, ...]] = {"theta_S": ("theta_S_hat",)}
+#: Where stale results are moved, inside ``calibration/``: ``superseded/<time>/``.
+SUPERSEDED_FOLDER = "superseded"
 #: The rigs a take is tracked with, in order, when the session has them (θ_A is the rig's own).
 TRACKING_RIGS: tuple[str, ...] = ("theta_A", "theta_S", "theta_S_hat")
 #: A take's files in ``takes/<take>/``: its index (written last: a take without it is incomplete), the video
@@ -359,11 +380,66 @@ class Session:
         return data if isinstance(data, dict) else None
 
     def write_report(self, kind: str, data: dict[str, Any]) -> Path:
-        """Keep a report (JSON data, atomically)."""
+        """Keep a report (strict JSON data, atomically)."""
         path = self.report_path(kind)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(path, json.dumps(data, indent=2) + "\n")
-        return path
+        return write_json_atomic(path, data)
+
+    def save_result(self, stage: str, parameters: RigParameters, report: dict[str, Any]) -> Path | None:
+        """Keep a calibration stage's rig parameters and its report together, and move aside what they make
+        stale.
+
+        The two files are written to temporary files first and renamed only when both are on disk, so a
+        failure leaves the previous pair untouched. A new θ_S makes the θ̂_S fine-tuned from the previous one
+        stale: it and its report are moved to ``calibration/superseded/<time>/`` (kept, never left looking
+        valid beside the new θ_S).
+
+        Parameters
+        ----------
+        stage : str
+            ``theta_S`` (report ``calibration``) or ``theta_S_hat`` (report ``finetune``).
+        parameters : RigParameters
+            The stage's rig parameters; every delta finite.
+        report : dict
+            The stage's report (JSON data).
+
+        Returns
+        -------
+        Path or None
+            The folder the stale results were moved to, or ``None`` when nothing was stale.
+
+        Raises
+        ------
+        SessionError
+            ``parameters`` hold NaN or infinite values (nothing is written).
+        """
+        if stage not in STAGE_REPORTS:
+            raise SessionError(f"no calibration stage {stage!r} (one of {', '.join(STAGE_REPORTS)})")
+        if not np.isfinite(parameters.expression_deltas).all():
+            raise SessionError(f"{self.folder}: the computed {stage} holds NaN or infinite values; nothing was written")
+        stale = [
+            path
+            for derived in DERIVED_STAGES.get(stage, ())
+            for path in (self.rig_parameters_path(derived), self.report_path(STAGE_REPORTS[derived]))
+            if path.exists()
+        ]
+        moved_to = self.folder / CALIBRATION_FOLDER / SUPERSEDED_FOLDER / _dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+
+        def move_stale() -> None:
+            if stale:
+                moved_to.mkdir(parents=True, exist_ok=True)
+                for path in stale:
+                    os.replace(path, moved_to / path.name)
+                fsync_folder(moved_to)
+
+        write_together(
+            {
+                self.rig_parameters_path(stage): npz_writer(parameters.arrays()),
+                self.report_path(STAGE_REPORTS[stage]): text_writer(json_text(report)),
+            },
+            before_commit=move_stale,
+        )
+        return moved_to if stale else None
 
     # -- takes/ --------------------------------------------------------------------------------------------
 
@@ -391,16 +467,26 @@ class Session:
         raise SessionError(f"{self.folder}: {name!r} is not one of the session's expressions")
 
     def _reconcile(self) -> None:
-        """Make the in-memory capture list match the capture folders on disk."""
+        """Make the in-memory capture list match the capture folders on disk; remember the captures
+        ``session.json`` lists whose burst file is gone (:attr:`lost_captures`)."""
+        self._lost: list[str] = []
         for entry in self._data["captures"]:
             burst = self.folder / self._relative_folder(entry["name"]) / BURST_FILE
             if not burst.is_file():
+                if entry.get("status") in ("captured", "flagged"):
+                    self._lost.append(entry["name"])
                 entry.update(status="missing", flags=[])
             elif entry.get("status") not in ("captured", "flagged"):
                 flags = self._read_flags(burst)
                 entry.update(status="flagged" if flags else "captured", flags=flags)
 
     # -- captures ----------------------------------------------------------------------------------------
+
+    @property
+    def lost_captures(self) -> tuple[str, ...]:
+        """Expressions ``session.json`` lists as captured whose ``burst.npz`` was not there when the session
+        was opened (a file removed by hand, a copy that missed it); they count as missing until retaken."""
+        return tuple(name for name in getattr(self, "_lost", ()) if not self.is_captured(name))
 
     def is_captured(self, name: str) -> bool:
         """Whether ``name`` has a capture."""
@@ -508,10 +594,14 @@ class Session:
         if not self.is_captured(name):
             return None
         path = self.capture_folder(name) / BURST_FILE
+        if not path.is_file():
+            raise SessionError(
+                f"{path}: capture {name!r} is missing its burst file (session.json lists it as captured): "
+                "retake it"
+            )
+        arrays = read_npz(path, SessionError, required=_BURST_ARRAYS)
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                arrays = {key: npz[key] for key in npz.files}
-            return BurstCapture(
+            capture = BurstCapture(
                 landmarks_px=arrays["landmarks_px"],
                 time_s=arrays["time_s"],
                 face_found=arrays["face_found"],
@@ -524,17 +614,19 @@ class Session:
                 aligned_to=str(arrays["aligned_to"]),
                 flags=json.loads(str(arrays["flags_json"])),
             )
-        except FileNotFoundError:
-            raise SessionError(f"{path}: missing (removed while the session was open?)") from None
-        except Exception as error:  # zipfile.BadZipFile, KeyError, ValueError, ...
+        except (TypeError, ValueError) as error:  # json.JSONDecodeError is a ValueError
             raise SessionError(f"{path}: unreadable capture ({type(error).__name__}: {error})") from None
+        damage = capture.damage()
+        if damage is not None:
+            raise SessionError(f"{path}: capture {name!r} {damage}; retake it")
+        return capture
 
     @staticmethod
     def _read_flags(burst: Path) -> list:
+        arrays = read_npz(burst, SessionError, required=("flags_json",))
         try:
-            with np.load(burst, allow_pickle=False) as npz:
-                return list(json.loads(str(npz["flags_json"])))
-        except Exception as error:
+            return list(json.loads(str(arrays["flags_json"])))
+        except (TypeError, ValueError) as error:
             raise SessionError(f"{burst}: unreadable capture ({type(error).__name__}: {error})") from None
 
     def remove_capture(self, name: str) -> None:

@@ -14,12 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from studio.core.capture.burst import NEUTRAL, CaptureError
 from studio.core.capture.expression_sets import SimonSaysSet
 from studio.core.jobs import Cancel
 from studio.core.rig.performer_model import performer_rig_parameters
 from studio.core.rig.rig import Rig, RigParameters
-from studio.core.session.folder import SESSION_FILE, Session
+from studio.core.session.folder import SESSION_FILE, Session, SessionError
 from studio.core.session.simon_says import PromptFrame, SimonSaysSettings, simon_says_job
 from studio.core.tracking.frame_sources import FrameSource
 from studio.core.tracking.reconstruction import GeometryReconstructor
@@ -39,6 +41,31 @@ def synthetic_performer_rig(session: Session) -> Rig:
     return bundle.rig.with_parameters(theta or performer_rig_parameters(bundle.rig, bundle.definition, 0))
 
 
+def _check_resumable(session: Session, theta_gt: RigParameters, set_name: str, names: Sequence[str]) -> None:
+    """Refuse to resume a session that is not this performer's: captures of two faces must never mix."""
+    recorded = session.rig_parameters("theta_GT")
+    if recorded is None:
+        if session.status().captured:
+            raise SessionError(
+                f"{session.folder}: holds captures of a performer without a known θ_GT (not a synthetic session); "
+                "choose another folder"
+            )
+    elif recorded.expression_names != theta_gt.expression_names or not np.allclose(
+        recorded.expression_deltas, theta_gt.expression_deltas, atol=1e-6
+    ):
+        seed = recorded.metadata.get("seed")
+        raise SessionError(
+            f"{session.folder}: holds the captures of another synthetic performer"
+            f"{f' (seed {seed})' if seed is not None else ''}; choose another folder or that seed"
+        )
+    recorded_set = session.expression_set.get("name") or "ict_default"
+    if recorded_set != set_name:
+        raise SessionError(f"{session.folder}: was recorded with the Simon-Says set {recorded_set!r}, not {set_name!r}")
+    absent = [name for name in names if name not in session.expression_names]
+    if absent:
+        raise SessionError(f"{session.folder}: has no expression {', '.join(absent)}; choose another folder")
+
+
 def synthetic_session_job(
     folder: str | Path,
     seed: int,
@@ -55,7 +82,8 @@ def synthetic_session_job(
     Parameters
     ----------
     folder : path
-        The session folder: created, or (when it holds a session) resumed: captured expressions are kept.
+        The session folder: created, or (when it holds a session of the same performer) resumed: captured
+        expressions are kept and only the missing ones are recorded.
     seed : int
         The performer: θ_GT of the performer model with this seed (unless ``theta_gt``), and its head motion.
     source_for : callable
@@ -87,6 +115,9 @@ def synthetic_session_job(
 
     Raises
     ------
+    SessionError
+        ``folder`` holds a session of another performer (another θ_GT, or a person's), of another Simon-Says
+        set, or without some of ``expression_names``; checked before anything is written.
     CaptureError
         An expression was not captured in time (one line naming it); earlier captures are saved.
     JobCancelled
@@ -100,15 +131,16 @@ def synthetic_session_job(
         simon_says.expression(name)  # unknown names fail here, before anything is written
     theta_gt = theta_gt if theta_gt is not None else performer_rig_parameters(rig, definition, seed)
     folder = Path(folder)
-    session = (
-        Session.open(folder)
-        if (folder / SESSION_FILE).exists()
-        else Session.create(
+    if (folder / SESSION_FILE).exists():
+        session = Session.open(folder)
+        _check_resumable(session, theta_gt, simon_says.name, names if expression_names is not None else ())
+    else:
+        session = Session.create(
             folder, {"name": f"synthetic performer {seed}", "notes": "θ_GT from studio.core.rig.performer_model"},
             rig.name, simon_says.name, names,
         )
-    )
-    session.save_rig_parameters("theta_GT", theta_gt)
+    if not session.has_rig_parameters("theta_GT"):
+        session.save_rig_parameters("theta_GT", theta_gt)
     source = source_for(rig.with_parameters(theta_gt))
     reconstructor = GeometryReconstructor(running_mode="video")
     fps = source.fps or 30.0

@@ -28,7 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from studio.core.io.atomic_files import write_npz_atomic, write_text_atomic
+from studio.core.io.atomic_files import write_json_atomic, write_npz_atomic
 from studio.core.io.curves import TakeCurves
 from studio.core.jobs import Cancel, JobCancelled, is_cancelled
 from studio.core.session.folder import TAKE_FILE, TAKE_TRUTH_FILE, TAKE_VIDEO_FILE, Session, SessionError
@@ -192,7 +192,7 @@ def track_session_take_job(
         neutral_frames=neutral_range, filter=filter_name, rigs=tuple(results),
         stats={label: result.stats for label, result in results.items()},
     )  # fmt: skip
-    write_text_atomic(folder / TAKE_FILE, json.dumps(report.to_json(), indent=2) + "\n")
+    write_json_atomic(folder / TAKE_FILE, report.to_json())
     return report
 
 

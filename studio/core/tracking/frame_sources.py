@@ -19,7 +19,6 @@ import os
 import re
 import sys
 import time
-import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -162,7 +161,8 @@ class VideoFileSource(FrameSource):
     -----
     ``time_s`` is the decoder's presentation time of each frame (``CAP_PROP_POS_MSEC``) when it is sane
     (finite, not negative, later than the previous frame's), else the previous time plus ``1 / fps``, so
-    times always increase. ``num_frames`` is the container's count; a video that ends early warns.
+    times always increase. ``num_frames`` is the container's count; a video that ends early sets
+    :attr:`truncated` (what was decoded, in words) when its iteration ends.
 
     Raises
     ------
@@ -191,6 +191,8 @@ class VideoFileSource(FrameSource):
         self.num_frames = count if count > 0 else None
         self.size = (int(first.shape[1]), int(first.shape[0]))
         self._capture = None
+        #: Set after an iteration that ended before the container's frame count: what was decoded, in words.
+        self.truncated: str | None = None
 
     def __iter__(self) -> Iterator[Frame]:
         import cv2
@@ -218,11 +220,7 @@ class VideoFileSource(FrameSource):
             capture.release()
             self._capture = None
         if self.num_frames is not None and index < self.num_frames:
-            warnings.warn(
-                f"{self.path}: video ends after {index} of {self.num_frames} frames (truncated or corrupt)",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+            self.truncated = f"decoded {index} of the {self.num_frames} frames its header announces"
 
     def close(self) -> None:
         """Release the decoder if an iteration is under way (idempotent)."""

@@ -164,7 +164,12 @@ def resting_cost(landmarks: np.ndarray) -> np.ndarray:
     np.ndarray
         Shape ``(T,)``, float64, unitless (eye spans); NaN where no face.
     """
-    ratios = expression_ratios(landmarks)
+    return resting_cost_of_ratios(expression_ratios(landmarks))
+
+
+def resting_cost_of_ratios(ratios: np.ndarray) -> np.ndarray:
+    """:func:`resting_cost` from the take's :func:`expression_ratios` ``(T, 6)``: shape ``(T,)``, eye spans."""
+    ratios = np.asarray(ratios, np.float64)
     found = np.isfinite(ratios).all(axis=1)
     if not found.any():
         return np.full(ratios.shape[0], np.nan)
@@ -192,11 +197,23 @@ def landmark_speed(landmarks: np.ndarray, fps: float) -> np.ndarray:
         landmarks, so a moving region counts even when the rest of the face is still); NaN when either frame
         has no face.
     """
+    return speed_from_motion(*landmark_motion(landmarks), fps)
+
+
+def landmark_motion(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What :func:`landmark_speed` is made of, without the frame rate: per consecutive pair of frames, the RMS
+    landmark step and the mean eye span, each shape ``(T − 1,)`` (computable a chunk at a time, each chunk
+    starting with the previous chunk's last frame)."""
     landmarks = _check_landmarks(landmarks, _REQUIRED_LANDMARKS)
     span = _distance(landmarks, Index.RIGHT_EYE_OUTER, Index.LEFT_EYE_OUTER)
     step = np.linalg.norm(np.diff(landmarks, axis=0), axis=-1)  # (T-1, N)
     rms = np.sqrt(np.mean(step**2, axis=1))
     scale = 0.5 * (span[1:] + span[:-1])
+    return rms, scale
+
+
+def speed_from_motion(rms: np.ndarray, scale: np.ndarray, fps: float) -> np.ndarray:
+    """:func:`landmark_speed` from :func:`landmark_motion`'s ``(rms, scale)``: eye spans per second."""
     with np.errstate(invalid="ignore", divide="ignore"):
         return rms * fps / np.where(scale > 0, scale, np.nan)
 
@@ -257,16 +274,33 @@ def pick_resting_frames(
         No window has enough frames with a face.
     """
     landmarks = _check_landmarks(landmarks_aligned, _REQUIRED_LANDMARKS)
+    return pick_resting_window(
+        expression_ratios(landmarks), *landmark_motion(landmarks), fps, window_s, motion_weight_s, min_face_fraction
+    )
+
+
+def pick_resting_window(
+    ratios: np.ndarray,
+    motion_rms: np.ndarray,
+    motion_scale: np.ndarray,
+    fps: float,
+    window_s: float = 1.0,
+    motion_weight_s: float = 0.25,
+    min_face_fraction: float = 0.8,
+) -> tuple[int, int]:
+    """:func:`pick_resting_frames` from per-frame figures gathered as the take streams by: the
+    :func:`expression_ratios` ``(T, 6)`` and the :func:`landmark_motion` ``(T − 1,)`` twice, of the aligned
+    landmarks. Same result as :func:`pick_resting_frames` on those landmarks."""
     if fps <= 0 or window_s <= 0 or motion_weight_s < 0 or not 0 < min_face_fraction <= 1:
         raise ValueError("fps and window_s must be > 0, motion_weight_s >= 0, min_face_fraction in (0, 1]")
-    num_frames = landmarks.shape[0]
+    num_frames = np.asarray(ratios).shape[0]
     if num_frames == 0:
         raise PerformerNeutralError("no frames to pick a neutral from")
     length = int(min(max(round(window_s * fps), 1), num_frames))
-    cost, face_fraction = _window_means(resting_cost(landmarks), length)
+    cost, face_fraction = _window_means(resting_cost_of_ratios(ratios), length)
     score = cost
     if length > 1:
-        speed, _ = _window_means(landmark_speed(landmarks, fps), length - 1)
+        speed, _ = _window_means(speed_from_motion(motion_rms, motion_scale, fps), length - 1)
         score = cost + motion_weight_s * speed
     score = np.where((face_fraction >= min_face_fraction) & np.isfinite(score), score, np.inf)
     if not np.isfinite(score).any():

@@ -7,7 +7,7 @@ generator job (GUIDE §2) that yields ``(done, total)`` progress and checks for 
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -227,7 +227,10 @@ class GeometryReconstructor:
 
 
 def reconstruct_frames(
-    source: FrameSource, reconstructor: GeometryReconstructor, cancel: Cancel = None
+    source: FrameSource,
+    reconstructor: GeometryReconstructor,
+    cancel: Cancel = None,
+    sink: Callable[[FaceObservation], object] | None = None,
 ) -> Generator[Progress, None, list[FaceObservation]]:
     """Observe every frame of a source (a generator job).
 
@@ -239,6 +242,9 @@ def reconstruct_frames(
         Does the observing (not closed here).
     cancel : callable, object with ``is_set()``, or None
         Checked before each frame (see :func:`studio.core.jobs.is_cancelled`).
+    sink : callable, optional
+        Takes each observation as it is made, instead of the returned list (which is then empty): a long
+        take streams through in constant memory.
 
     Yields
     ------
@@ -257,20 +263,21 @@ def reconstruct_frames(
         ``cancel`` was set; its ``partial`` holds the observations made so far.
     """
     observations: list[FaceObservation] = []
+    keep = observations.append if sink is None else sink
     total = source.num_frames
     frames = iter(source)
+    done = 0
     try:
         while True:
             if is_cancelled(cancel):
                 raise JobCancelled(
-                    f"{source.name}: reconstruction cancelled after {len(observations)} frames",
-                    partial=observations,
+                    f"{source.name}: reconstruction cancelled after {done} frames", partial=observations
                 )
             frame = next(frames, None)
             if frame is None:
                 break
-            observations.append(reconstructor.observe(frame))
-            done = len(observations)
+            keep(reconstructor.observe(frame))
+            done += 1
             yield (done, None if total is None else max(total, done))
     finally:
         close = getattr(frames, "close", None)

@@ -7,6 +7,7 @@ checks ``cancel`` between frames and returns a :class:`TakeTracking` (use
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Generator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -18,7 +19,13 @@ from studio.core.io.curves import TakeCurves
 from studio.core.jobs import Cancel
 from studio.core.rig.metrics import sparsity, take_mean, tweaker_usage
 from studio.core.tracking.frame_sources import FrameSource
-from studio.core.tracking.neutral import neutral_from_range, pick_resting_frames
+from studio.core.tracking.neutral import (
+    expression_ratios,
+    landmark_motion,
+    neutral_from_range,
+    pick_resting_frames,
+    pick_resting_window,
+)
 from studio.core.tracking.reconstruction import FaceObservation, GeometryReconstructor, reconstruct_frames
 from studio.core.tracking.tracker import Tracker, TrackingError
 
@@ -63,7 +70,8 @@ class TakeTracking:
     residual_mm : np.ndarray
         Mean landmark residual per frame after the solve, shape ``(T,)``, mm.
     observations : list of FaceObservation
-        The geometry reconstruction of each frame (landmarks and MediaPipe's own blendshapes).
+        The geometry reconstruction of each frame (landmarks and MediaPipe's own blendshapes); empty when the
+        take was streamed (``track_take(..., keep_observations=False)``).
     neutral : NeutralRange
         Frames used as the performer's neutral.
     timings_ms : dict
@@ -101,9 +109,15 @@ def track_take(
     tweaker_indices: Sequence[int] = (),
     reconstructor: GeometryReconstructor | None = None,
     cancel: Cancel = None,
+    keep_observations: bool = True,
 ) -> Generator[Progress, None, TakeTracking]:
     """Track every frame of ``source`` (a generator job; see the module docstring): MediaPipe on each frame
     (:func:`~studio.core.tracking.reconstruction.reconstruct_frames`), then :func:`solve_observations`.
+
+    With ``keep_observations=False`` the take streams through in near-constant memory: each frame's landmarks
+    go to a temporary file as they are observed (with a few figures per frame in memory to pick the neutral),
+    and are read back a chunk at a time to be solved; the result's ``observations`` is then empty. The curves
+    are the same as with the observations kept.
 
     Raises
     ------
@@ -112,6 +126,9 @@ def track_take(
     JobCancelled
         ``cancel()`` returned True.
     """
+    if not keep_observations:
+        return (yield from _track_streamed(source, tracker, neutral, filter_name, tweaker_indices, reconstructor,
+                                           cancel))  # fmt: skip
     owns_reconstructor = reconstructor is None
     reconstructor = reconstructor or GeometryReconstructor(running_mode="video")
     started = time.perf_counter()
@@ -195,6 +212,138 @@ def solve_observations(
     curves = TakeCurves(tracker.control_names, time_s - time_s[0], found, filtered)
     result = TakeTracking(curves, tracked.controls, tracked.residual_mm, list(observations), neutral_range, timings)
     result.stats = take_stats(result, time.perf_counter() - started, tweaker_indices)
+    return result
+
+
+#: Frames aligned and solved at a time when a take streams through (:func:`track_take` without observations).
+STREAM_CHUNK_FRAMES = 512
+
+
+class _LandmarkSpill:
+    """A take's landmarks on disk as they are observed (float32, ``(478, 3)`` a frame), with what picking the
+    neutral needs per frame kept in memory: times, faces, expression ratios and motion of the landmarks
+    aligned onto the rig's neutral."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+        self.file = tempfile.TemporaryFile(prefix="studio-take-")
+        self.frames = 0
+        self.points = 0
+        self.time_s: list[np.ndarray] = []
+        self.found: list[np.ndarray] = []
+        self.ratios: list[np.ndarray] = []
+        self.motion: list[tuple[np.ndarray, np.ndarray]] = []
+        self.pending: list[FaceObservation] = []
+        self.last_anchored: np.ndarray | None = None
+        self.align_s = 0.0
+
+    def add(self, observation: FaceObservation) -> None:
+        self.pending.append(observation)
+        if len(self.pending) >= STREAM_CHUNK_FRAMES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        landmarks = np.stack([o.landmarks for o in self.pending]).astype(np.float32)
+        self.points = landmarks.shape[1]
+        self.file.write(landmarks.tobytes())
+        self.time_s.append(np.array([o.time_s for o in self.pending], np.float64))
+        self.found.append(np.array([o.face_found for o in self.pending]))
+        started = time.perf_counter()
+        anchored = self.tracker.align(landmarks.astype(np.float64))  # onto the rig's neutral
+        self.align_s += time.perf_counter() - started
+        self.ratios.append(expression_ratios(anchored))
+        joined = anchored if self.last_anchored is None else np.concatenate([self.last_anchored[None], anchored])
+        if len(joined) > 1:
+            self.motion.append(landmark_motion(joined))
+        self.last_anchored = anchored[-1]
+        self.frames += len(self.pending)
+        self.pending = []
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Landmarks of frames ``start:stop``, ``(B, N, 3)``, float64, MediaPipe pixels."""
+        frame_bytes = self.points * 3 * 4
+        self.file.seek(start * frame_bytes)
+        data = np.frombuffer(self.file.read((stop - start) * frame_bytes), np.float32)
+        return data.reshape(stop - start, self.points, 3).astype(np.float64)
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _track_streamed(
+    source: FrameSource,
+    tracker: Tracker,
+    neutral: str | tuple[int, int],
+    filter_name: str,
+    tweaker_indices: Sequence[int],
+    reconstructor: GeometryReconstructor | None,
+    cancel: Cancel,
+) -> Generator[Progress, None, TakeTracking]:
+    """:func:`track_take` without keeping the observations (see there)."""
+    owns_reconstructor = reconstructor is None
+    reconstructor = reconstructor or GeometryReconstructor(running_mode="video")
+    started = time.perf_counter()
+    spill = _LandmarkSpill(tracker)
+    try:
+        try:
+            yield from (("landmarks", done, max(total or 0, done))
+                        for done, total in reconstruct_frames(source, reconstructor, cancel, sink=spill.add))  # fmt: skip
+        finally:
+            if owns_reconstructor:
+                reconstructor.close()
+        spill.flush()
+        landmark_s = time.perf_counter() - started - spill.align_s
+        frames = spill.frames
+        if frames == 0:
+            raise TrackingError(f"{source.name}: no frames")
+        found = np.concatenate(spill.found)
+        if not found.any():
+            raise TrackingError(f"{source.name}: no face found in any of {frames} frames")
+        yield ("solve", 0, 1)
+        time_s = np.concatenate(spill.time_s)
+        fps = source.fps or (frames - 1) / max(time_s[-1] - time_s[0], 1e-9)
+        t0 = time.perf_counter()
+        if neutral == "auto":
+            rms = np.concatenate([m[0] for m in spill.motion]) if spill.motion else np.zeros(0)
+            scale = np.concatenate([m[1] for m in spill.motion]) if spill.motion else np.zeros(0)
+            start, stop = pick_resting_window(np.concatenate(spill.ratios), rms, scale, fps)
+            neutral_range = NeutralRange(int(start), int(stop), "auto")
+        else:
+            start, stop = neutral
+            if stop > frames:
+                raise TrackingError(f"neutral range {start}:{stop} is past the take's {frames} frames")
+            neutral_range = NeutralRange(int(start), int(stop), "range")
+        anchored = tracker.align(spill.read(neutral_range.start, neutral_range.stop))
+        performer = tracker.performer_neutral(neutral_from_range(anchored, 0, len(anchored)))
+        controls = np.empty((frames, tracker.rig.num_controls), np.float32)
+        residual_mm = np.empty(frames)
+        align_s, solve_s = time.perf_counter() - t0 + spill.align_s, 0.0
+        for chunk in range(0, frames, STREAM_CHUNK_FRAMES):
+            end = min(chunk + STREAM_CHUNK_FRAMES, frames)
+            t1 = time.perf_counter()
+            aligned = tracker.align(spill.read(chunk, end), performer)
+            t2 = time.perf_counter()
+            tracked = tracker.solve(aligned, performer)
+            solve_s += time.perf_counter() - t2
+            align_s += t2 - t1
+            controls[chunk:end], residual_mm[chunk:end] = tracked.controls, tracked.residual_mm
+    finally:
+        spill.close()
+    t3 = time.perf_counter()
+    filtered = filter_curves(controls, time_s, filter_name, fps)
+    filtered = np.where(found[:, None], np.clip(filtered, 0.0, 1.0), np.nan).astype(np.float32)
+    timings = {
+        "landmarks": 1e3 * landmark_s / frames,
+        "alignment": 1e3 * align_s / frames,
+        "solve": 1e3 * solve_s / frames,
+        "filter": 1e3 * (time.perf_counter() - t3) / frames,
+    }
+    curves = TakeCurves(tracker.control_names, time_s - time_s[0], found, filtered)
+    result = TakeTracking(curves, controls, residual_mm, [], neutral_range, timings)
+    result.stats = take_stats(result, time.perf_counter() - started, tweaker_indices)
+    yield ("solve", 1, 1)
     return result
 
 

@@ -152,7 +152,10 @@ class Tracker:
         self.anchor_weights = np.zeros(len(embedding.spread_mm))
         self.anchor_weights[self.stable] = 1.0
         if len(self.stable) < 6:
-            raise TrackingError(f"only {len(self.stable)} stable landmarks at {stable_threshold_mm} mm: raise the threshold")
+            raise TrackingError(
+                f"the rig moves almost every landmark: only {len(self.stable)} stay within {stable_threshold_mm} mm "
+                "under all its expressions, and finding the head's pose needs 6"
+            )
 
     @property
     def control_names(self) -> tuple[str, ...]:

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.io.atomic_files import check_outputs
 from studio.core.io.exports import EXPORT_FORMATS
 from studio.core.retarget.curves import export_take
 from studio.core.retarget.targets import RetargetTarget, available_targets
@@ -81,8 +82,9 @@ def _build_target(name: str, rig: Rig) -> tuple[str, RetargetTarget]:
     return name, open_target(name, rig)
 
 
-def _export_job(curves, fmt: str, path: str, target: RetargetTarget, rig: Rig):
-    """Export as a one-step job (the review runs it in a worker)."""
+def _export_job(curves, fmt: str, path: str, target: RetargetTarget, rig: Rig, session_folder: Path):
+    """Export as a one-step job (the review runs it in a worker); never over one of the session's files."""
+    check_outputs([("export", path)], [p for p in session_folder.rglob("*") if p.is_file()])
     yield ("exporting", 0, 1)
     return export_take(curves, fmt, path, target, rig)
 
@@ -258,7 +260,8 @@ class ReviewPage(QWidget):
             raise ValueError("no take or target to export")
         self.export_button.setEnabled(False)
         self.status_label.setText(f"exporting {fmt}…")
-        worker = job_worker(_export_job, self.current_curves(), fmt, str(path), self.target, self.base_rig)
+        worker = job_worker(_export_job, self.current_curves(), fmt, str(path), self.target, self.base_rig,
+                            self.model.session.folder)
         self._export_what = f"{fmt}, {self.target.name}"
         worker.returned.connect(self._exported)
         worker.errored.connect(self._export_failed)

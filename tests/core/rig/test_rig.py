@@ -164,7 +164,7 @@ def test_rig_parameters_round_trip_versioned_npz(tmp_path, ict_rig):
 def test_bad_rig_files_give_one_line_errors(tmp_path, ict_rig):
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"not a zip at all")
-    with pytest.raises(RigFileError, match="not a readable npz") as error:
+    with pytest.raises(RigFileError, match=r"garbage.npz: not an .npz file") as error:
         RigParameters.load(garbage)
     assert "\n" not in str(error.value)
     np.savez(tmp_path / "other.npz", something=np.zeros(3))

@@ -10,8 +10,10 @@ from studio.core.tracking.neutral import (
     RATIO_NAMES,
     PerformerNeutralError,
     expression_ratios,
+    landmark_motion,
     neutral_from_range,
     pick_resting_frames,
+    pick_resting_window,
 )
 
 FPS = 30.0
@@ -161,3 +163,20 @@ def test_neutral_from_range_is_a_robust_average_skipping_lost_frames():
         neutral_from_range(landmarks, 10, len(landmarks) + 1)
     with pytest.raises(PerformerNeutralError, match="not inside"):
         neutral_from_range(landmarks, 20, 20)
+
+
+def test_the_pick_from_figures_gathered_a_chunk_at_a_time_is_the_same():
+    landmarks, _, _ = _session(seed=2)
+    landmarks[100:104] = np.nan
+    ratios, rms, scale = [], [], []
+    previous = None
+    for start in range(0, len(landmarks), 37):  # chunks as a streamed take gathers them
+        chunk = landmarks[start : start + 37]
+        ratios.append(expression_ratios(chunk))
+        joined = chunk if previous is None else np.concatenate([previous[None], chunk])
+        motion = landmark_motion(joined)
+        rms.append(motion[0])
+        scale.append(motion[1])
+        previous = chunk[-1]
+    streamed = pick_resting_window(np.concatenate(ratios), np.concatenate(rms), np.concatenate(scale), FPS)
+    assert streamed == pick_resting_frames(landmarks, FPS)

@@ -127,3 +127,26 @@ def test_track_command_refuses_bad_input_in_one_line(assets_dir, tmp_path):
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and reason in lines[0] and "Traceback" not in result.stderr, result.stderr
         assert not out.exists()
+
+
+def test_a_streamed_take_is_tracked_exactly_as_a_kept_one(assets_dir, tmp_path, short_clip, monkeypatch):
+    from studio.core.jobs import run_job
+    from studio.core.tracking import take
+    from studio.core.tracking.frame_sources import VideoFileSource
+    from studio.core.tracking.rig_bundle import RigBundle
+
+    clip = short_clip(tmp_path / "clip.avi", frames=75)
+    bundle = RigBundle.load()
+    tracker = bundle.tracker()
+    monkeypatch.setattr(take, "STREAM_CHUNK_FRAMES", 16)  # several chunks, one of them short
+    results = {}
+    for keep in (True, False):
+        with VideoFileSource(clip) as source:
+            results[keep] = run_job(take.track_take(source, tracker, "auto", "smooth",
+                                                    bundle.definition.tweaker_indices(), keep_observations=keep))
+    kept, streamed = results[True], results[False]
+    assert len(kept.observations) == 75 and streamed.observations == []
+    assert streamed.neutral == kept.neutral
+    assert streamed.curves.csv_text() == kept.curves.csv_text()
+    np.testing.assert_array_equal(streamed.raw_controls, kept.raw_controls)
+    assert streamed.stats.fit_residual_mm == kept.stats.fit_residual_mm
