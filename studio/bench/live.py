@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from studio.bench.footage import footage_folder
 from studio.bench.inspector import ensure_display
 from studio.core.errors import StudioError
 from studio.core.tracking.frame_sources import Frame, FrameSource
@@ -94,11 +95,10 @@ def decode_letterboxed(path: Path, max_frames: int = 240, size: tuple[int, int] 
 
 
 def _default_clip() -> Path:
-    here = Path(__file__).resolve().parents[1]
-    for folder in (os.environ.get("STUDIO_FOOTAGE_DIR"), here.parent / "shared" / "footage"):
-        if folder and Path(folder, "d10.mp4").is_file():
-            return Path(folder, "d10.mp4")
-    raise FileNotFoundError("no footage: set STUDIO_FOOTAGE_DIR to a folder with d10.mp4, or pass --source")
+    folder = footage_folder()
+    if folder is None or not (folder / "d10.mp4").is_file():
+        raise FileNotFoundError("no footage: set STUDIO_FOOTAGE_DIR to a folder with d10.mp4, or pass --source")
+    return folder / "d10.mp4"
 
 
 def _run_window(rig, source, seconds: float, realtime: bool, warmup_s: float = 1.5, rig_view_size=None) -> dict:

@@ -11,13 +11,13 @@ with MediaPipe's own blendshape scores for the ARKit names both have.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from studio.bench.footage import footage_folder
 from studio.core.tracking.frame_sources import Frame, FrameSource
 
 #: MediaPipe blendshapes highlighted in the correlation summary (ARKit names).
@@ -39,14 +39,6 @@ class RecordedFrames(FrameSource):
 
     def __iter__(self) -> Iterator[Frame]:
         return iter(self.frames)
-
-
-def _default_footage() -> Path | None:
-    here = Path(__file__).resolve().parents[1]
-    for candidate in (os.environ.get("STUDIO_FOOTAGE_DIR"), here.parent / "shared" / "footage"):
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate)
-    return None
 
 
 def _region_errors(errors: np.ndarray, definition) -> dict[str, float]:
@@ -155,7 +147,7 @@ def run_tracking_benchmark(seed: int = 0, seconds: float = 12.0, footage: str | 
         "ms_per_frame": {"render": render_ms, **result.timings_ms},
         "neutral_frames": [result.neutral.start, result.neutral.stop],
     }
-    footage_dir = Path(footage) if footage else _default_footage()
+    footage_dir = Path(footage) if footage else footage_folder()
     if footage_dir is not None:
         clips = sorted(footage_dir.glob("*.mp4"))
         report["mediapipe_correlation"] = footage_correlations(clips, tracker, definition)

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 
 def _run_bench(args: argparse.Namespace) -> int:
-    result = args.bench(args)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        from studio.core.io.atomic_files import write_text_atomic
+    from studio.core.io.atomic_files import check_outputs, json_text, write_text_atomic
 
-        write_text_atomic(Path(args.json), text + "\n")
+    if args.json:
+        check_outputs([("--json", args.json)])
+    result = args.bench(args)
+    text = json_text(result)  # strict JSON: a figure that is not finite is null
+    print(text, end="")
+    if args.json:
+        write_text_atomic(Path(args.json), text)
     return 0
 
 
@@ -67,6 +68,12 @@ def _bench_tracking(args: argparse.Namespace) -> dict:
     return run_tracking_benchmark(seed=args.seed, seconds=args.seconds, footage=args.footage)
 
 
+def _bench_track_memory(args: argparse.Namespace) -> dict:
+    from studio.bench.track_memory import run_track_memory_benchmark
+
+    return run_track_memory_benchmark(seconds=args.seconds, minutes=args.minutes, footage=args.footage)
+
+
 def _bench_live(args: argparse.Namespace) -> dict:
     from studio.bench.live import run_live_benchmark
 
@@ -113,6 +120,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     bench_tracking.add_argument("--seconds", type=float, default=12.0, help="length of the synthetic take")
     bench_tracking.add_argument("--footage", metavar="DIR",
                                 help="clips for the MediaPipe correlation (default: ../shared/footage if present)")
+    bench_memory = add_bench("track-memory", _bench_track_memory,
+                             "peak memory of `track` on a short and a long take (streamed and kept)")
+    bench_memory.add_argument("--seconds", type=float, default=15.0, help="length of the short take")
+    bench_memory.add_argument("--minutes", type=float, default=5.0, help="length of the long take")
+    bench_memory.add_argument("--footage", metavar="DIR", help="folder with d10.mp4 (default: ../shared/footage)")
     bench_live = add_bench("live", _bench_live, "live view end to end: landmarks + solve + filter + draw, frames/s")
     bench_live.add_argument("--seconds", type=float, default=10.0, help="measured seconds per run")
     bench_live.add_argument("--source", metavar="SOURCE",
