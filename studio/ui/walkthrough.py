@@ -11,7 +11,6 @@ Review plays it with the geometry-error heatmap on. A PNG of each page is saved 
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import time
@@ -21,6 +20,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
+from studio.core.io.atomic_files import write_json_atomic
 from studio.core.session.library import DEMO_SEED, create_session, data_folder, is_session
 from studio.ui.session.capture_page import SYNTHETIC_SOURCE
 from studio.ui.session.takes_page import SYNTHETIC_TAKE
@@ -207,7 +207,7 @@ class Walkthrough(QObject):
             "session": str(self.session_folder),
             "error": self.error,
         }
-        (self.screenshots / "walkthrough.json").write_text(json.dumps(summary, indent=2) + "\n")
+        write_json_atomic(self.screenshots / "walkthrough.json", summary)
         print(f"walkthrough {'failed' if self.error else 'finished'} in {summary['seconds']:.1f} s", flush=True)
         if self.window is not None:
             self.window.close()

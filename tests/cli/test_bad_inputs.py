@@ -86,11 +86,7 @@ def _valid_curves(names: tuple[str, ...], frames: int = 6) -> str:
 
 def _mutate_curves(text: str, kind: str, row: int, cell: int, garbage: str) -> tuple[str, str | None]:
     """One invalidating mutation of a curves CSV: ``(new text, where the error must point)``."""
-    lines = text.splitlines()
-    header = lines[0].split(",")
-    rows = [line.split(",") for line in lines[1:]]
-    row = row % len(rows)
-    line = row + 2
+    header, rows, row, line = _split(text, row)
     face_row = 0 if row == 3 else row  # row 3 has no face
     face_line = face_row + 2
     column = 3 + cell % (len(header) - 3)
@@ -140,6 +136,14 @@ def _mutate_curves(text: str, kind: str, row: int, cell: int, garbage: str) -> t
     if kind == "no_frames":
         return ",".join(header) + "\n", None
     raise AssertionError(kind)
+
+
+def _split(text: str, row: int) -> tuple[list[str], list[list[str]], int, int]:
+    """A CSV's header and rows as cells, the row chosen (``row`` modulo the rows) and its line number."""
+    lines = text.splitlines()
+    rows = [line.split(",") for line in lines[1:]]
+    row = row % len(rows)
+    return lines[0].split(","), rows, row, row + 2
 
 
 def _join(header: list[str], rows: list[list[str]]) -> str:
@@ -206,11 +210,8 @@ LIVELINK_MUTATIONS = (
 
 
 def _mutate_livelink(text: str, kind: str, row: int, cell: int, garbage: str) -> tuple[str, str | None]:
-    lines = text.splitlines()
-    header = lines[0].split(",")
-    rows = [line.split(",") for line in lines[1:]]
-    row = row % len(rows)
-    line = row + 2
+    """One invalidating mutation of a Live Link Face CSV: ``(new text, where the error must point)``."""
+    header, rows, row, line = _split(text, row)
     column = 2 + cell % (len(header) - 2)
     shape_column = 2 + cell % 52  # the head and eye angle columns may be absent: the 52 shapes may not
     if kind == "timecode":
