@@ -74,6 +74,15 @@ def _bench_track_memory(args: argparse.Namespace) -> dict:
     return run_track_memory_benchmark(seconds=args.seconds, minutes=args.minutes, footage=args.footage)
 
 
+def _bench_study(args: argparse.Namespace) -> dict:
+    from studio.bench.study import run_study_benchmark
+
+    return run_study_benchmark(
+        seed=args.seed, level=args.level, gt_rig=args.gt_rig, eval_set=args.eval_set, noise_mm=args.noise_mm,
+        continuous_s=args.continuous_s, speech_s=args.speech_s,
+    )
+
+
 def _bench_live(args: argparse.Namespace) -> dict:
     from studio.bench.live import run_live_benchmark
 
@@ -120,6 +129,17 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     bench_tracking.add_argument("--seconds", type=float, default=12.0, help="length of the synthetic take")
     bench_tracking.add_argument("--footage", metavar="DIR",
                                 help="clips for the MediaPipe correlation (default: ../shared/footage if present)")
+    bench_study = add_bench("study", _bench_study,
+                            "the whole chain on an unseen synthetic performer: session, calibrate, fine-tune, "
+                            "unseen takes tracked with θ_A, θ_S, θ̂_S, θ_GT and MediaPipe's blendshapes")
+    bench_study.add_argument("--level", choices=["image", "geometry"], default="image",
+                             help="image: renderer and MediaPipe (default); geometry: exact landmarks plus noise")
+    bench_study.add_argument("--gt-rig", metavar="FILE",
+                             help="npz with expression_names (K,) and expression_deltas (K, V, 3) in cm")
+    bench_study.add_argument("--eval-set", metavar="FILE", help="held poses in the animator set's format")
+    bench_study.add_argument("--noise-mm", type=float, default=1.0, help="geometry level: landmark noise σ")
+    bench_study.add_argument("--continuous-s", type=float, default=20.0, help="length of the continuous take, s")
+    bench_study.add_argument("--speech-s", type=float, default=15.0, help="length of the speech-like take, s")
     bench_memory = add_bench("track-memory", _bench_track_memory,
                              "peak memory of `track` on a short and a long take (streamed and kept)")
     bench_memory.add_argument("--seconds", type=float, default=15.0, help="length of the short take")

@@ -233,3 +233,160 @@ def neutral_then(
     blend_frames = round(blend_s * fps)
     blend = _ease(np.arange(1, blend_frames + 1) / (blend_frames + 1))[:, None] * curves[0]
     return np.concatenate([neutral, blend.astype(np.float32), curves])
+
+
+def held_pose_curves(
+    poses: np.ndarray,
+    fps: float = 30.0,
+    *,
+    neutral_lead_s: float = 1.5,
+    ease_s: float = 0.35,
+    hold_s: float = 1.0,
+    gap_s: float = 0.4,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A take of poses, each eased in from neutral, held and eased back out: the held-pose take of a study.
+
+    Parameters
+    ----------
+    poses : np.ndarray
+        Poses, shape ``(E, K)``, in [0, 1].
+    fps : float
+        Frames per second.
+    neutral_lead_s, ease_s, hold_s, gap_s : float
+        Seconds of neutral at the start, of each ease (in and out), of each hold, and of neutral between poses.
+
+    Returns
+    -------
+    curves : np.ndarray
+        Controls, shape ``(T, K)``, float32.
+    pose_of_frame : np.ndarray
+        Shape ``(T,)``, int: the pose each frame is on its way to, in or back from (−1 for the neutral lead).
+    """
+    poses = np.asarray(poses, np.float64)
+    if poses.ndim != 2 or fps <= 0 or min(ease_s, hold_s) <= 0 or neutral_lead_s < 1.0 or gap_s < 0:
+        raise ValueError("poses must be (E, K), fps, ease_s and hold_s positive, neutral_lead_s at least 1 s")
+    ease = max(1, round(ease_s * fps))
+    weights = np.concatenate([
+        _ease(np.arange(1, ease + 1) / ease), np.ones(round(hold_s * fps)), _ease(1.0 - np.arange(1, ease + 1) / ease),
+        np.zeros(round(gap_s * fps)),
+    ])  # fmt: skip
+    lead = round(neutral_lead_s * fps)
+    curves = [np.zeros((lead, poses.shape[1]))] + [weights[:, None] * pose for pose in poses]
+    owner = [np.full(lead, -1)] + [np.full(len(weights), index) for index in range(len(poses))]
+    return np.concatenate(curves).astype(np.float32), np.concatenate(owner)
+
+
+#: Viseme shapes of ICT's controls for :func:`speech_like_curves` (the ones a rig lacks are left out).
+VISEMES: dict[str, dict[str, float]] = {
+    "AA": {"jawOpen": 0.45, "mouthLowerDown_L": 0.25, "mouthLowerDown_R": 0.25},
+    "EE": {"jawOpen": 0.15, "mouthStretch_L": 0.35, "mouthStretch_R": 0.35, "mouthSmile_L": 0.15, "mouthSmile_R": 0.15},
+    "OO": {"jawOpen": 0.15, "mouthPucker": 0.55, "mouthFunnel": 0.3},
+    "FV": {"mouthRollLower": 0.45, "mouthUpperUp_L": 0.2, "mouthUpperUp_R": 0.2},
+    "MBP": {"mouthPress_L": 0.35, "mouthPress_R": 0.35, "mouthRollUpper": 0.15},
+    "CH": {"jawOpen": 0.12, "mouthFunnel": 0.35, "mouthShrugUpper": 0.2},
+    "ER": {"jawOpen": 0.2, "mouthFunnel": 0.15, "mouthUpperUp_L": 0.15, "mouthUpperUp_R": 0.15},
+}  # fmt: skip
+
+
+def speech_like_curves(
+    rig_control_names: Sequence[str],
+    num_frames: int,
+    fps: float = 30.0,
+    seed: int = 0,
+    *,
+    neutral_lead_s: float = 1.5,
+) -> np.ndarray:
+    """A speech-like take: phrases of visemes with co-articulation, blinks, and brows that mark phrases.
+
+    Phrases of 4–12 syllables (one viseme each, 0.12–0.25 s apart, at 60–100 % of :data:`VISEMES`) are joined by
+    a smooth curve through the syllables' keys, so neighbouring visemes blend as in speech; phrases are
+    separated by rests of 0.3–0.8 s. Both eyes blink every 2–5 s (0.15 s); at the start of a phrase the brows
+    rise a little (inner and outer, 0.15–0.35) about one time in three. The first ``neutral_lead_s`` are neutral.
+
+    Returns
+    -------
+    np.ndarray
+        Controls, shape ``(T, K)``, float32 in [0, 1].
+    """
+    if num_frames < 0 or fps <= 0 or neutral_lead_s < 1.0:
+        raise ValueError("need num_frames >= 0, fps > 0 and neutral_lead_s >= 1 s")
+    names = list(rig_control_names)
+    index = {name: i for i, name in enumerate(names)}
+    rng = np.random.default_rng(seed)
+    times = np.arange(num_frames) / fps
+    mouth = np.zeros((num_frames, len(names)))
+    keys_t, keys_v = [0.0, neutral_lead_s], [np.zeros(len(names)), np.zeros(len(names))]
+    brows = np.zeros((num_frames, len(names)))
+    t = neutral_lead_s
+    end = num_frames / fps
+    while t < end:
+        syllables = int(rng.integers(4, 13))
+        if rng.random() < 0.35:
+            _bump(brows, times, t, 0.6, {n: rng.uniform(0.15, 0.35) for n in
+                                         ("browInnerUp_L", "browInnerUp_R", "browOuterUp_L", "browOuterUp_R")}, index)  # fmt: skip
+        for _ in range(syllables):
+            t += rng.uniform(0.12, 0.25)
+            shape = VISEMES[str(rng.choice(list(VISEMES)))]
+            key = np.zeros(len(names))
+            scale = rng.uniform(0.6, 1.0)
+            for name, value in shape.items():
+                if name in index:
+                    key[index[name]] = scale * value
+            keys_t.append(t)
+            keys_v.append(key)
+        t += rng.uniform(0.15, 0.25)
+        keys_t.append(t)
+        keys_v.append(np.zeros(len(names)))
+        t += rng.uniform(0.3, 0.8)
+        keys_t.append(t)
+        keys_v.append(np.zeros(len(names)))
+    keys_t_arr, keys_v_arr = np.asarray(keys_t), np.stack(keys_v)
+    for k in range(len(names)):
+        mouth[:, k] = np.interp(times, keys_t_arr, keys_v_arr[:, k])
+    width = max(1, round(0.06 * fps))  # co-articulation: the keys blend over ~60 ms either side
+    kernel = np.exp(-0.5 * (np.arange(-3 * width, 3 * width + 1) / width) ** 2)
+    kernel /= kernel.sum()
+    mouth = np.stack([np.convolve(mouth[:, k], kernel, mode="same") for k in range(len(names))], axis=1)
+    blinks = np.zeros((num_frames, len(names)))
+    t = neutral_lead_s + rng.uniform(0.5, 2.0)
+    while t < end:
+        _bump(blinks, times, t, 0.15, {"eyeBlink_L": 1.0, "eyeBlink_R": 1.0}, index)
+        t += rng.uniform(2.0, 5.0)
+    curves = np.clip(mouth + brows + blinks, 0.0, 1.0)
+    curves[times < neutral_lead_s] = 0.0
+    return curves.astype(np.float32)
+
+
+def _bump(curves: np.ndarray, times: np.ndarray, start: float, length: float, values: dict[str, float],
+          index: dict[str, int]) -> None:  # fmt: skip
+    """Add a smooth 0 → value → 0 bump of ``length`` seconds from ``start`` to the named controls."""
+    s = (times - start) / length
+    shape = np.where((s >= 0) & (s <= 1), np.sin(np.pi * np.clip(s, 0.0, 1.0)) ** 2, 0.0)
+    for name, value in values.items():
+        if name in index:
+            curves[:, index[name]] += value * shape
+
+
+#: One-sided expressions of ICT's controls for the one-sided take of a study: ``(name, {control: value})``.
+ONE_SIDED_POSES: tuple[tuple[str, dict[str, float]], ...] = (
+    ("wink_left", {"eyeBlink_L": 1.0}), ("wink_right", {"eyeBlink_R": 1.0}),
+    ("half_smile_left", {"mouthSmile_L": 0.7}), ("half_smile_right", {"mouthSmile_R": 0.7}),
+    ("brow_up_left", {"browOuterUp_L": 0.8, "browInnerUp_L": 0.4}),
+    ("brow_up_right", {"browOuterUp_R": 0.8, "browInnerUp_R": 0.4}),
+    ("sneer_left", {"noseSneer_L": 0.7, "mouthUpperUp_L": 0.3}),
+    ("sneer_right", {"noseSneer_R": 0.7, "mouthUpperUp_R": 0.3}),
+    ("frown_left", {"mouthFrown_L": 0.7}), ("frown_right", {"mouthFrown_R": 0.7}),
+    ("squint_left", {"eyeSquint_L": 0.7, "cheekSquint_L": 0.3}),
+    ("squint_right", {"eyeSquint_R": 0.7, "cheekSquint_R": 0.3}),
+)  # fmt: skip
+
+
+def one_sided_poses(rig_control_names: Sequence[str]) -> tuple[np.ndarray, tuple[str, ...]]:
+    """:data:`ONE_SIDED_POSES` as controls ``(E, K)`` in the rig's order, and their names."""
+    index = {name: i for i, name in enumerate(rig_control_names)}
+    poses = np.zeros((len(ONE_SIDED_POSES), len(index)), np.float32)
+    for row, (_, controls) in enumerate(ONE_SIDED_POSES):
+        for name, value in controls.items():
+            if name in index:
+                poses[row, index[name]] = value
+    return poses, tuple(name for name, _ in ONE_SIDED_POSES)
