@@ -89,8 +89,11 @@ class SessionModel:
         return self._parameters[stage]
 
     def has_rig_parameters(self, stage: str) -> bool:
-        """Whether the session has the rig parameters of ``stage``."""
-        return self.rig_parameters(stage) is not None
+        """Whether the session has the rig parameters of ``stage`` (their file, unless already read: asking
+        never reads a rig, which takes a tenth of a second the GUI thread must not wait)."""
+        if stage in self._parameters:
+            return self._parameters[stage] is not None
+        return self.session.has_rig_parameters(stage)
 
     @property
     def performer_rig(self) -> Rig:
