@@ -40,6 +40,21 @@ def main() -> None:
     seeds = ", ".join(str(r["seed"]) for r in reports)
     print(f"{reports[0]['level']} level, seeds {seeds}: mean control L2 (change vs θ_A: mean, range over seeds)\n")
     print(table(reports))
+    if "mediapipe" in reports[0]["takes"][next(iter(reports[0]["takes"]))]:
+        print("\nθ̂_S against MediaPipe's blendshapes (control L2): " + "; ".join(
+            f"{take} {_range([100 * (r['takes'][take]['theta_S_hat']['control_l2'] / r['takes'][take]['mediapipe']['control_l2'] - 1) for r in reports])}"  # noqa: E501
+            for take in reports[0]["takes"]))
+    flagged = [r["session"]["flagged"] for r in reports]
+    captures = [r["session"]["captures"] for r in reports]
+    print(f"flagged captures: {min(flagged)}–{max(flagged)} of {max(captures)} "
+          f"(mean {100 * np.mean(np.divide(flagged, captures)):.0f} %)")
+    seconds = [r["seconds"]["calibrate_s"] + r["seconds"]["finetune_s"] for r in reports]
+    total = [r["seconds"]["total_s"] for r in reports]
+    print(f"calibrate + fine-tune: {min(seconds):.0f}–{max(seconds):.0f} s; whole study {min(total):.0f}–{max(total):.0f} s")
+
+
+def _range(values: list[float]) -> str:
+    return f"{np.mean(values):+.0f} % ({min(values):+.0f} … {max(values):+.0f})"
 
 
 if __name__ == "__main__":

@@ -125,7 +125,8 @@ def _random_identity(rig, seed: int) -> np.ndarray:
     return coefficients
 
 
-def _image_level(study, takes: dict[str, np.ndarray], seed: int, session_expressions, timings: dict) -> tuple:
+def _image_level(study, takes: dict[str, np.ndarray], seed: int, session_expressions, timings: dict,
+                 device: str) -> tuple:
     """Record, calibrate, fine-tune, then track every take with every rig and MediaPipe (module docstring)."""
     from studio.core.jobs import run_job
     from studio.core.session.calibrate import calibrate_session, finetune_session
@@ -150,18 +151,23 @@ def _image_level(study, takes: dict[str, np.ndarray], seed: int, session_express
         session = run_job(job)
         timings["session_s"] = time.perf_counter() - started
         started = time.perf_counter()
-        calibration, _ = calibrate_session(session, bundle)
+        calibration, calibration_report = calibrate_session(session, bundle)
         timings["calibrate_s"] = time.perf_counter() - started
         started = time.perf_counter()
-        finetuning, finetune_report = finetune_session(session, bundle)
+        finetuning, finetune_report = finetune_session(session, bundle, device=device)
         timings["finetune_s"] = time.perf_counter() - started
         status = session.status()
-        session_figures = {"captures": len(status.captured), "flagged": len(status.flagged)}
+        session_figures = {
+            "captures": len(status.captured),
+            "flagged": len(status.flagged),
+            "flagged_expressions": list(status.flagged),
+            "detector_response": calibration_report.detector_response,
+        }
     trackers = {
-        "theta_A": bundle.tracker(),
-        "theta_S": bundle.tracker(calibration.parameters),
-        "theta_S_hat": bundle.tracker(finetuning.parameters),
-        "theta_GT": bundle.tracker(study.theta_gt),
+        "theta_A": bundle.tracker(device=device),
+        "theta_S": bundle.tracker(calibration.parameters, device=device),
+        "theta_S_hat": bundle.tracker(finetuning.parameters, device=device),
+        "theta_GT": bundle.tracker(study.theta_gt, device=device),
     }
     tweakers = definition.tweaker_indices()
     figures: dict = {}
@@ -184,7 +190,7 @@ def _image_level(study, takes: dict[str, np.ndarray], seed: int, session_express
     return figures, session_figures, finetune_report
 
 
-def _geometry_level(study, takes: dict[str, np.ndarray], noise_mm: float, timings: dict) -> tuple:
+def _geometry_level(study, takes: dict[str, np.ndarray], noise_mm: float, timings: dict, device: str) -> tuple:
     """The same takes at geometry level: θ_GT's exact landmarks plus noise, no renderer, no MediaPipe."""
     from studio.core.calibration.calibrate import calibrate
     from studio.core.calibration.finetune import finetune
@@ -200,7 +206,8 @@ def _geometry_level(study, takes: dict[str, np.ndarray], noise_mm: float, timing
     theta_s = calibrate(rig, embedding, pairs, definition).parameters
     timings["calibrate_s"] = time.perf_counter() - started
     started = time.perf_counter()
-    finetuning = finetune(rig, theta_s, pairs, definition, study.simon_says, stage_name="theta_S_hat")
+    finetuning = finetune(rig, theta_s, pairs, definition, study.simon_says, stage_name="theta_S_hat",
+                          tracker_options={"device": device})
     timings["finetune_s"] = time.perf_counter() - started
     theta_a = RigParameters(rig.expression_names, rig.expression_deltas, {"stage": "theta_A"})
     rigs = {"theta_A": theta_a, "theta_S": theta_s, "theta_S_hat": finetuning.parameters, "theta_GT": study.theta_gt}
@@ -212,11 +219,17 @@ def _geometry_level(study, takes: dict[str, np.ndarray], noise_mm: float, timing
         landmarks = exact + study.rng.normal(0.0, noise_mm / 10.0, size=exact.shape)
         figures[name] = {}
         for label, parameters in rigs.items():
-            tracker = Tracker(rig.with_parameters(parameters), embedding)
+            tracker = Tracker(rig.with_parameters(parameters), embedding, device=device)
             tracked = tracker.solve(landmarks, tracker.performer_neutral(study.rig_points)).controls
             values = np.clip(filter_curves(tracked, np.arange(len(curves)) / FPS, "smooth", FPS), 0.0, 1.0)
             figures[name][label] = take_figures(values, curves, rig.expression_names, tweakers)
     return figures, {"captures": len(pairs) + 1, "flagged": 0}, finetuning.report
+
+
+def _cuda_name(device: str) -> str:
+    import torch
+
+    return torch.cuda.get_device_name(torch.device(device))
 
 
 def run_study_benchmark(
@@ -229,14 +242,18 @@ def run_study_benchmark(
     speech_s: float = 15.0,
     session_expressions: Sequence[str] | None = None,
     max_poses: int | None = None,
+    device: str = "cpu",
 ) -> dict:
     """The whole chain on one synthetic performer (module docstring); returns the figures as JSON data.
 
-    ``session_expressions`` (a subset of the Simon-Says set) and ``max_poses`` (held and one-sided poses kept)
+    ``device`` (``cpu``, ``cuda``) is where fine-tuning and the trackers' solves run; calibration's sparse
+    algebra, the renderer and MediaPipe are on the CPU. ``session_expressions`` (a subset of the Simon-Says set) and ``max_poses`` (held and one-sided poses kept)
     shorten the study for tests; the benchmark uses the whole set and every pose.
     """
     from studio.bench.calibration import SyntheticStudy
+    from studio.core.jobs import checked_device
 
+    device = checked_device(device)
     if level not in LEVELS:
         raise StudioError(f"unknown level {level!r}: use {' or '.join(LEVELS)}")
     started = time.perf_counter()
@@ -244,9 +261,9 @@ def run_study_benchmark(
     takes = study_takes(study.rig.expression_names, seed, eval_set, continuous_s, speech_s, max_poses)
     timings: dict = {}
     if level == "image":
-        figures, session, report = _image_level(study, takes, seed, session_expressions, timings)
+        figures, session, report = _image_level(study, takes, seed, session_expressions, timings, device)
     else:
-        figures, session, report = _geometry_level(study, takes, noise_mm, timings)
+        figures, session, report = _geometry_level(study, takes, noise_mm, timings, device)
     for take in figures.values():
         baseline = take["theta_A"]["control_l2"]
         for row in take.values():
@@ -256,6 +273,7 @@ def run_study_benchmark(
         "benchmark": "study",
         "seed": seed,
         "level": level,
+        "device": device if not device.startswith("cuda") else f"{device} ({_cuda_name(device)})",
         "noise_mm": noise_mm if level == "geometry" else None,
         "gt_rig": gt_rig or "parametric (studio.core.rig.performer_model)",
         "eval_set": eval_set or "animator (studio/resources/expression_sets/ict_animator_eval.json)",

@@ -79,7 +79,7 @@ def _bench_study(args: argparse.Namespace) -> dict:
 
     return run_study_benchmark(
         seed=args.seed, level=args.level, gt_rig=args.gt_rig, eval_set=args.eval_set, noise_mm=args.noise_mm,
-        continuous_s=args.continuous_s, speech_s=args.speech_s,
+        continuous_s=args.continuous_s, speech_s=args.speech_s, device=args.device,
     )
 
 
@@ -140,6 +140,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     bench_study.add_argument("--noise-mm", type=float, default=1.0, help="geometry level: landmark noise σ")
     bench_study.add_argument("--continuous-s", type=float, default=20.0, help="length of the continuous take, s")
     bench_study.add_argument("--speech-s", type=float, default=15.0, help="length of the speech-like take, s")
+    bench_study.add_argument("--device", default="cpu", help="where fine-tuning and tracking solve (cpu, cuda)")
     bench_memory = add_bench("track-memory", _bench_track_memory,
                              "peak memory of `track` on a short and a long take (streamed and kept)")
     bench_memory.add_argument("--seconds", type=float, default=15.0, help="length of the short take")

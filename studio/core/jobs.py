@@ -146,3 +146,32 @@ def with_torch_threads(job: Generator[Any, Any, Result], threads: int | None) ->
             raise
         except BaseException as error:  # thrown in by the driver: hand it to the job
             value, throwing = error, True
+
+
+class DeviceError(StudioError):
+    """A compute device that this machine does not have (one line saying what it has)."""
+
+
+def checked_device(name: str) -> str:
+    """``name`` as a torch device string once it is known to exist here (``cpu``, ``cuda``, ``cuda:1``).
+
+    Raises
+    ------
+    DeviceError
+        Not a torch device, or CUDA asked for on a machine (or a torch build) without it.
+    """
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise DeviceError(f"device {name!r} is not a torch device (use cpu or cuda)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            build = "a CPU-only build of torch" if torch.version.cuda is None else "no CUDA GPU visible"
+            raise DeviceError(f"device {name!r}: this machine has {build}; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    elif device.type != "cpu":
+        raise DeviceError(f"device {name!r}: the studio computes on cpu or cuda")
+    return str(device)

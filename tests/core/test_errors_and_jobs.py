@@ -77,3 +77,22 @@ def test_torch_threads_restores_after_a_failure():
         assert torch.get_num_threads() == 1
         raise JobCancelled("stop")
     assert torch.get_num_threads() == caller
+
+
+def test_a_device_is_checked_before_any_work() -> None:
+    import torch
+
+    from studio.core.jobs import DeviceError, checked_device
+
+    assert checked_device("cpu") == "cpu"
+    for name, message in (("tpu", "cpu or cuda"), ("banana", "not a torch device")):
+        with pytest.raises(DeviceError, match=message):
+            checked_device(name)
+    if torch.cuda.is_available():
+        assert checked_device("cuda").startswith("cuda")
+        with pytest.raises(DeviceError, match="CUDA device"):
+            checked_device(f"cuda:{torch.cuda.device_count()}")
+    else:
+        with pytest.raises(DeviceError, match="use --device cpu") as failure:
+            checked_device("cuda")
+        assert "\n" not in str(failure.value)

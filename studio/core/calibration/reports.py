@@ -78,6 +78,9 @@ class CalibrationReport:
         Captures with quality flags and their messages (a session's report).
     wall_seconds : float or None
         Wall time of the session's calibration job.
+    detector_response : str or None
+        The MediaPipe response model removed from the captures before calibrating (its file and
+        fingerprint), or ``None`` when the captures were calibrated as MediaPipe reported them.
     """
 
     regularization: float
@@ -96,6 +99,7 @@ class CalibrationReport:
     expressions: list[str] | None = None
     flagged_captures: dict[str, list[str]] | None = None
     wall_seconds: float | None = None
+    detector_response: str | None = None
 
     def mean_residual_mm(self) -> BeforeAfter:
         """The landmark residual averaged over the captures, mm (NaN when there are none)."""
@@ -129,6 +133,7 @@ class CalibrationReport:
             data["flagged_captures"] = self.flagged_captures
         if self.wall_seconds is not None:
             data["wall_seconds"] = self.wall_seconds
+        data["detector_response"] = self.detector_response
         return _json(data)
 
     @classmethod
@@ -154,6 +159,7 @@ class CalibrationReport:
             expressions=data.get("expressions"),
             flagged_captures=data.get("flagged_captures"),
             wall_seconds=data.get("wall_seconds"),
+            detector_response=data.get("detector_response"),
         )
 
 

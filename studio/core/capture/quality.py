@@ -7,7 +7,8 @@ not calibrate well (paper 001 Sec. 8):
 - ``barely_moved``: the face hardly changed (largest landmark displacement below ``min_motion_mm``);
 - ``moved_forbidden``: controls the expression must not move rose above ``max_extraneous`` (the eyebrows
   during a smile) -- such *capture pollution* ends up in the calibrated shape (a limitation the paper notes);
-- ``weak_target``: the expression's own controls reached less than ``min_target_ratio`` of their targets;
+- ``weak_target``: the expression's own controls reached less than ``min_target_ratio`` of their targets (of
+  what MediaPipe shows of the expression, when judged with a :class:`Yardstick`);
 - ``not_neutral``: the neutral capture shows an expression.
 
 Messages speak to someone with no animation knowledge ("Your eyebrows moved during the smile. Try to keep
@@ -30,8 +31,10 @@ from studio.core.rig.definition import RigDefinition, control_side
 from studio.core.tracking.tracker import PerformerNeutral, TrackedFrames, Tracker
 
 __all__ = [
+    "MIN_EXPECTED",
     "SEVERITIES",
     "QualityFlag",
+    "Yardstick",
     "assess_burst",
     "assess_capture",
     "extraneous_controls",
@@ -40,6 +43,40 @@ __all__ = [
 
 SEVERITIES: tuple[str, ...] = ("info", "warning", "error")
 """Flag severities: ``error`` asks for a retake, ``warning`` suggests one."""
+
+MIN_EXPECTED = 0.15
+"""An expression's control MediaPipe shows less of than this (for an obeying performer) cannot be judged: the
+landmarks show too little of it (ICT's pucker, funnel, squint, cheek puff and dimples, and the gaze, which the
+landmark rig does not move) to tell a weak performance from MediaPipe's own."""
+
+
+@dataclass(frozen=True)
+class Yardstick:
+    """What an obeying performer's capture of one expression looks like through MediaPipe.
+
+    Attributes
+    ----------
+    controls : np.ndarray
+        ``(K,)``: what the tracker (θ_A) solves from MediaPipe's expected view of the expression made as
+        asked (:func:`studio.core.calibration.detector_response.expected_view`).
+    motion_mm : float
+        The largest landmark motion of that view, mm.
+    baseline : np.ndarray
+        ``(K,)``: what the tracker makes of each control on this performer's captures that do not ask for it
+        (the median over the session's other captures; 0 with fewer than 3): a control MediaPipe shows a
+        little of on every capture of this face (a weak shape like ``browDown`` under head pose) is no
+        pollution of one capture.
+    low_gain : np.ndarray
+        ``(K,)``: the share of ``controls`` MediaPipe shows of the faintest face it was trained on
+        (:attr:`studio.core.calibration.detector_response.DetectorResponse.low_gain`); weakness is judged
+        against ``controls × low_gain``.
+    """
+
+    controls: np.ndarray
+    motion_mm: float
+    baseline: np.ndarray
+    low_gain: np.ndarray
+
 
 _REGION_FEEDBACK = {
     "brow": ("Your eyebrows moved", "Try to keep your forehead relaxed."),
@@ -111,6 +148,7 @@ def assess_capture(
     min_motion_mm: float = 1.5,
     max_extraneous: float = 0.25,
     min_target_ratio: float = 0.4,
+    yardstick: Yardstick | None = None,
 ) -> list[QualityFlag]:
     """Check one Simon-Says capture and say, in plain words, what to do better.
 
@@ -133,6 +171,13 @@ def assess_capture(
         A control the expression must not move is flagged above this value (for the neutral: any control).
     min_target_ratio : float
         The expression's controls are weak when their mean solved/target ratio is below this.
+    yardstick : Yardstick, optional
+        What an obeying performer's capture of the expression looks like through MediaPipe. When given, the
+        expression's controls are compared with its ``controls × low_gain`` (what MediaPipe shows of the
+        faintest face) instead of their targets (only where MediaPipe shows at least :data:`MIN_EXPECTED` of
+        them), a control the expression must not move is flagged when it rises ``max_extraneous`` above the
+        yardstick's ``controls`` plus its ``baseline``, and a capture barely moved only when it also moved
+        less than half of the yardstick's ``motion_mm``.
 
     Returns
     -------
@@ -168,7 +213,7 @@ def assess_capture(
 
     flags: list[QualityFlag] = []
     largest = float(motion.max()) if motion.size else 0.0
-    barely = largest < min_motion_mm
+    barely = largest < min_motion_mm and (yardstick is None or largest < 0.5 * yardstick.motion_mm)
     if barely:
         flags.append(
             QualityFlag("barely_moved", f"We could barely see a change. Try a bigger {subject}.", "error")
@@ -176,9 +221,15 @@ def assess_capture(
 
     # controls that must stay still, grouped by how the performer would understand them
     own = set(expression.controls)
+    expected = None if yardstick is None else np.asarray(yardstick.controls, np.float64)
+    if expected is not None and expected.shape != solved.shape:
+        raise ValueError(f"the yardstick's controls must have shape {solved.shape}, got {expected.shape}")
+    allowance = np.zeros_like(solved)
+    if yardstick is not None:
+        allowance = np.clip(expected, 0.0, None) + np.clip(np.asarray(yardstick.baseline, np.float64), 0.0, None)
     groups: dict[str, list[str]] = {}
     for k in must_not_move_indices(expression, definition):
-        if solved[k] <= max_extraneous:
+        if solved[k] - allowance[k] <= max_extraneous:
             continue
         control = definition.controls[k]
         other_side = control.mirror is not None and control.mirror in own
@@ -197,8 +248,12 @@ def assess_capture(
 
     if not barely and expression.controls:
         targets = {n: v for n, v in expression.controls.items() if v > 0}
+        if expected is not None:  # MediaPipe's view of the expression, where it shows enough of it to judge
+            faint = expected * np.asarray(yardstick.low_gain, np.float64)
+            targets = {n: faint[names.index(n)] for n in targets
+                       if expected[names.index(n)] >= MIN_EXPECTED and faint[names.index(n)] > 0.0}
         ratios = [solved[names.index(n)] / v for n, v in targets.items()]
-        if float(np.mean(ratios)) < min_target_ratio:
+        if ratios and float(np.mean(ratios)) < min_target_ratio:
             weak = tuple(n for n, r in zip(targets, ratios, strict=True) if r < min_target_ratio)
             flags.append(
                 QualityFlag(
@@ -217,11 +272,15 @@ def assess_burst(
     tracker: Tracker,
     neutral: PerformerNeutral,
     definition: RigDefinition,
+    yardstick: Yardstick | None = None,
 ) -> tuple[TrackedFrames, list[QualityFlag]]:
     """Solve a burst's averaged face against the performer's neutral and check it (:func:`assess_capture`).
 
     The one way the studio judges a capture: when it is saved (the guided capture) and when a session's
-    captures become calibration pairs.
+    captures become calibration pairs. A capture is judged against what MediaPipe makes of the expression
+    (the ``yardstick``, from the detector response and the session's other captures,
+    :func:`studio.core.session.calibrate.capture_yardsticks`), not against the rig's geometry: without it,
+    MediaPipe's systematic response makes most obeying captures "weaker than expected".
 
     Parameters
     ----------
@@ -233,6 +292,8 @@ def assess_burst(
         The tracker (θ_A) and the performer's neutral it solves against.
     definition : RigDefinition
         The rig's definition.
+    yardstick : Yardstick, optional
+        See :func:`assess_capture`.
 
     Returns
     -------
@@ -241,7 +302,8 @@ def assess_burst(
     """
     tracked = tracker.solve(capture.averaged[None], neutral)
     displacement_mm = 10.0 * (tracked.pose_corrected[0] - neutral.points)
-    flags = assess_capture(expression, tracked.controls[0], displacement_mm, tracker.control_names, definition)
+    flags = assess_capture(expression, tracked.controls[0], displacement_mm, tracker.control_names, definition,
+                           yardstick=yardstick)
     return tracked, flags
 
 

@@ -19,25 +19,28 @@ from pathlib import Path
 import numpy as np
 
 from studio.core.calibration.calibrate import CalibrationPair, CalibrationResult, calibrate_job
+from studio.core.calibration.detector_response import detector_response_for, expected_view, model_path
 from studio.core.calibration.finetune import FinetuneResult, FinetuneSettings, finetune_job
 from studio.core.calibration.reports import CalibrationReport, FinetuneReport
 from studio.core.capture.expression_sets import SimonSaysSet
-from studio.core.capture.quality import assess_burst
+from studio.core.capture.quality import Yardstick, assess_burst
 from studio.core.jobs import Cancel, run_job
 from studio.core.rig.definition import RigDefinition
 from studio.core.rig.metrics import animation_metrics
 from studio.core.rig.rig import RigParameters
 from studio.core.session.folder import Session, SessionError
 from studio.core.tracking.rig_bundle import RigBundle
-from studio.core.tracking.tracker import Tracker
+from studio.core.tracking.tracker import PerformerNeutral, Tracker
 
 __all__ = [
     "calibrate_session",
     "calibrate_session_job",
     "calibration_pairs",
+    "capture_yardsticks",
     "capture_metrics",
     "finetune_session",
     "finetune_session_job",
+    "geometry_of",
 ]
 
 
@@ -64,22 +67,62 @@ def calibration_pairs(
         raise SessionError(f"{session.folder}: no neutral captured; capture the neutral first")
     neutral = tracker.performer_neutral(neutral_capture.averaged)
     pairs, flags = [], {}
+    yardsticks = capture_yardsticks(session, tracker, neutral, expression_set)
     for expression in expression_set.expressions:
         if expression.is_neutral or expression.name not in session.expression_names:
             continue
         capture = session.capture(expression.name)
         if capture is None:
             continue
-        tracked, capture_flags = assess_burst(expression, capture, tracker, neutral, definition)
-        flags[expression.name] = [f.message for f in capture_flags]
-        target = tracker.rig_points + (tracked.pose_corrected[0] - neutral.points)
-        noise = capture.spread_mm / np.sqrt(max(int(capture.kept.sum()), 1)) if np.isfinite(capture.spread_mm) else None
-        pairs.append(
-            CalibrationPair(expression.name, expression.control_vector(tracker.control_names), target, noise_mm=noise)
+        target = expression.control_vector(tracker.control_names)
+        tracked, capture_flags = assess_burst(
+            expression, capture, tracker, neutral, definition, yardsticks.get(expression.name)
         )
+        flags[expression.name] = [f.message for f in capture_flags]
+        landmarks = tracker.rig_points + (tracked.pose_corrected[0] - neutral.points)
+        noise = capture.spread_mm / np.sqrt(max(int(capture.kept.sum()), 1)) if np.isfinite(capture.spread_mm) else None
+        pairs.append(CalibrationPair(expression.name, target, landmarks, noise_mm=noise))
     if not pairs:
         raise SessionError(f"{session.folder}: no expression captured yet; nothing to calibrate")
     return pairs, flags
+
+
+def capture_yardsticks(
+    session: Session,
+    tracker: Tracker,
+    neutral: PerformerNeutral,
+    expression_set: SimonSaysSet,
+    pending: dict[str, np.ndarray] | None = None,
+) -> dict[str, Yardstick]:
+    """Per captured expression, what an obeying performer's capture of it looks like through MediaPipe
+    (:class:`~studio.core.capture.quality.Yardstick`); empty when the studio has no detector response model
+    for the session's rig (captures are then judged against the rig's geometry).
+
+    The baseline of a control is the median of what ``tracker`` solves for it on the session's captures that do
+    not ask for it (0 when fewer than 3 do not). ``pending`` adds captures not saved yet (name → averaged
+    face ``(N, 3)``, aligned), e.g. the one the guided capture is judging.
+    """
+    pending = pending or {}
+    expressions = [e for e in expression_set.expressions if not e.is_neutral and e.name in session.expression_names
+                   and (e.name in pending or session.is_captured(e.name))]
+    if not expressions:
+        return {}
+    targets = np.stack([e.control_vector(tracker.control_names) for e in expressions])
+    view = expected_view(tracker, session.rig_name, targets)
+    if view is None:
+        return {}
+    faces = []
+    for e in expressions:
+        capture = None if e.name in pending else session.capture(e.name)
+        face = pending[e.name] if e.name in pending else capture.averaged if capture is not None else None
+        faces.append(face if face is not None else np.full_like(tracker.rig_points, np.nan))
+    solved = tracker.solve(np.stack(faces), neutral).controls.astype(np.float64)  # NaN rows for lost captures
+    unasked = (targets == 0) & np.isfinite(solved)
+    baseline = np.zeros(targets.shape[1])
+    for k in np.flatnonzero(unasked.sum(axis=0) >= 3):
+        baseline[k] = float(np.median(solved[unasked[:, k], k]))
+    return {e.name: Yardstick(view.controls[i], float(view.motion_mm[i]), baseline, view.low_gain)
+            for i, e in enumerate(expressions)}
 
 
 def _opened(session: Session | str | Path, bundle: RigBundle | None) -> tuple[Session, RigBundle]:
@@ -119,16 +162,33 @@ def calibrate_session_job(
     tracker = bundle.tracker()
     pairs, flags = calibration_pairs(session, tracker, bundle.definition, session.expression_set_definition())
     started = time.perf_counter()
-    result = yield from calibrate_job(bundle.rig, bundle.embedding, pairs, bundle.definition, cancel=cancel)
+    geometry_pairs, response = geometry_of(pairs, bundle)
+    result = yield from calibrate_job(bundle.rig, bundle.embedding, geometry_pairs, bundle.definition, cancel=cancel)
     report = replace(
         result.report,
         session=str(session.folder),
         expressions=[p.name for p in pairs],
         flagged_captures={name: messages for name, messages in flags.items() if messages},
         wall_seconds=time.perf_counter() - started,
+        detector_response=response,
     )
-    session.save_result("theta_S", _with_session(result.parameters, session, stage="theta_S"), report.to_json())
+    parameters = _with_session(result.parameters, session, stage="theta_S", detector_response=response or "none")
+    session.save_result("theta_S", parameters, report.to_json())
     return result, report
+
+
+def geometry_of(
+    pairs: Sequence[CalibrationPair], bundle: RigBundle
+) -> tuple[list[CalibrationPair], str | None]:
+    """The captures as the performer's geometry: MediaPipe's response to the rig's controls removed
+    (:mod:`studio.core.calibration.detector_response`) when the studio has a response model for the rig.
+
+    Returns the pairs to calibrate θ_S from and the model used (``"<file> <fingerprint>"``, None without one).
+    """
+    response = detector_response_for(bundle.name, bundle.rig.expression_names)
+    if response is None:
+        return list(pairs), None
+    return response.corrected(pairs, bundle.rig.expression_names), f"{model_path(bundle.name).name} {response.fingerprint}"
 
 
 def calibrate_session(
@@ -164,8 +224,10 @@ def finetune_session_job(
     bundle: RigBundle | None = None,
     settings: FinetuneSettings | None = None,
     cancel: Cancel = None,
+    device: str = "cpu",
 ) -> Generator[tuple[str, int, int], None, tuple[FinetuneResult, FinetuneReport]]:
-    """Fine-tune a calibrated session's tracking rig θ_S → θ̂_S, as a generator job.
+    """Fine-tune a calibrated session's tracking rig θ_S → θ̂_S, as a generator job; the tracker's solves run
+    on ``device`` (``cpu``, ``cuda``).
 
     Keeps θ̂_S (``calibration/theta_S_hat.npz``) and its report (``calibration/finetune_report.json``: loss per
     stage, the capture metrics of θ_S and θ̂_S, seconds) in the session, together and atomically; nothing is
@@ -185,7 +247,7 @@ def finetune_session_job(
     started = time.perf_counter()
     result = yield from finetune_job(
         bundle.rig, theta_s, pairs, bundle.definition, expression_set, embedding=bundle.embedding, gaze=bundle.gaze,
-        stage_name="theta_S_hat", cancel=cancel,
+        stage_name="theta_S_hat", tracker_options={"device": device}, cancel=cancel,
     )
     seconds = time.perf_counter() - started
     theta_hat = _with_session(result.parameters, session)
@@ -204,7 +266,7 @@ def finetune_session_job(
 
 
 def finetune_session(
-    session: Session | str | Path, bundle: RigBundle | None = None
+    session: Session | str | Path, bundle: RigBundle | None = None, device: str = "cpu"
 ) -> tuple[FinetuneResult, FinetuneReport]:
     """:func:`finetune_session_job` run to the end."""
-    return run_job(finetune_session_job(session, bundle))
+    return run_job(finetune_session_job(session, bundle, device=device))

@@ -42,6 +42,7 @@ from studio.core.capture.quality import QualityFlag, assess_burst
 from studio.core.jobs import Cancel, JobCancelled, is_cancelled
 from studio.core.rig.definition import RigDefinition
 from studio.core.rig.rig import fit_identity_coefficients, sample_surface
+from studio.core.session.calibrate import capture_yardsticks
 from studio.core.session.folder import Session, SessionStatus
 from studio.core.tracking.frame_sources import FrameSource
 from studio.core.tracking.live import LatestFrameReader
@@ -382,6 +383,7 @@ class _GuidedCapture:
         self.targets = {
             name: expression.control_vector(tracker.control_names) for name, expression in self.expressions.items()
         }
+        self.expression_set = expression_set  # for the captures' yardsticks (what MediaPipe makes of each)
         self.prompt = _Prompt(self.names)
         status = session.status()
         first = start_at if start_at is not None else (status.missing[0] if status.missing else self.names[-1])
@@ -509,7 +511,10 @@ class _GuidedCapture:
         if name == NEUTRAL:
             self._use_neutral(capture.averaged)
             return []
-        return assess_burst(self.expressions[name], capture, self.tracker, self.neutral, self.definition)[1]
+        yardstick = capture_yardsticks(self.session, self.tracker, self.neutral, self.expression_set,
+                                       {name: capture.averaged}).get(name)
+        return assess_burst(self.expressions[name], capture, self.tracker, self.neutral, self.definition,
+                            yardstick)[1]
 
     def _advance(self) -> None:
         """Prompt the next expression still missing (after this one, else from the start), or disarm."""

@@ -365,6 +365,37 @@ def test_brows_rising_during_smile_are_flagged(default_set: SimonSaysSet, ict: R
     assert set(flag.controls) == {"browInnerUp_L", "browOuterUp_R"}
 
 
+def test_a_yardstick_judges_against_what_mediapipe_shows(default_set: SimonSaysSet, ict: RigDefinition) -> None:
+    from studio.core.capture.quality import Yardstick
+
+    smile = default_set.expression("smile")
+    left, right = ict.index_of("mouthSmile_L"), ict.index_of("mouthSmile_R")
+    brow = ict.index_of("browInnerUp_L")
+    expected = np.zeros(ict.num_controls)
+    expected[[left, right]] = 0.5  # MediaPipe shows half of a smile
+    baseline = np.zeros(ict.num_controls)
+    baseline[brow] = 0.2  # and a little inner brow on every capture of this face
+    yardstick = Yardstick(expected, 8.0, baseline, np.full(ict.num_controls, 0.8))
+    obeyed = np.zeros(ict.num_controls)
+    obeyed[[left, right]] = 0.35
+    obeyed[brow] = 0.4
+    assert assess_capture(smile, obeyed, np.full(478, 5.0), ict.control_names, ict) != []  # against the rig
+    assert assess_capture(smile, obeyed, np.full(478, 5.0), ict.control_names, ict, yardstick=yardstick) == []
+    polluted = obeyed.copy()
+    polluted[brow] = 0.8
+    flags = assess_capture(smile, polluted, np.full(478, 5.0), ict.control_names, ict, yardstick=yardstick)
+    assert [f.code for f in flags] == ["moved_forbidden"] and flags[0].controls == ("browInnerUp_L",)
+    faint = obeyed.copy()
+    faint[[left, right]] = 0.1
+    flags = assess_capture(smile, faint, np.full(478, 5.0), ict.control_names, ict, yardstick=yardstick)
+    assert [f.code for f in flags] == ["weak_target"]
+    # MediaPipe's view too faint to judge: no weak flag, and no "barely moved" when it moved over half of it
+    unseen = Yardstick(np.zeros(ict.num_controls), 2.0, baseline, np.ones(ict.num_controls))
+    assert assess_capture(smile, faint, np.full(478, 1.2), ict.control_names, ict, yardstick=unseen) == []
+    flags = assess_capture(smile, faint, np.full(478, 1.2), ict.control_names, ict)
+    assert [f.code for f in flags] == ["barely_moved", "moved_forbidden"]  # judged against the rig
+
+
 def test_other_side_and_weak_target_flags(default_set: SimonSaysSet, ict: RigDefinition) -> None:
     wink = default_set.expression("wink_left")
     solved = np.zeros(ict.num_controls)

@@ -58,7 +58,9 @@ def test_the_report_reads_back_as_it_was_written(calibrated_session):
     saved = json.loads((session.calibration_folder / "report.json").read_text())
     assert CalibrationReport.from_json(saved) == report
     assert CalibrationReport.from_json(saved).to_json() == saved  # the file keeps its keys, in their order
-    assert list(saved)[:2] == ["session", "expressions"] and list(saved)[-2:] == ["flagged_captures", "wall_seconds"]
+    assert list(saved)[:2] == ["session", "expressions"]
+    assert list(saved)[-3:] == ["flagged_captures", "wall_seconds", "detector_response"]
+    assert saved["detector_response"].startswith("mediapipe_on_ict_facekit.npz ")  # the shipped model was used
 
 
 def test_calibrate_command_says_what_it_did_in_one_line(calibrated_session, tmp_path):
