@@ -28,20 +28,76 @@ def _cmd_session_synthetic(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress_bar(args: argparse.Namespace, description: str):
+    """A tqdm bar on stderr and the ``on_progress`` that moves it with a job's ``(what, done, total)``."""
+    from tqdm import tqdm
+
+    bar = tqdm(desc=description, unit="step", file=sys.stderr, disable=args.quiet, delay=1.0)
+
+    def show(progress: tuple[str, int, int]) -> None:
+        what, done, total = progress
+        bar.total = total
+        bar.set_description(what[:70])
+        bar.update(done - bar.n)
+
+    return bar, show
+
+
+def _print_report_card(args: argparse.Namespace, session) -> None:
+    from studio.core.jobs import checked_device, run_job
+    from studio.core.session.report_card import CARD_RIGS, read_report_card, report_card_job
+
+    found = read_report_card(session)
+    folds = args.folds if args.folds is not None else (found[0].folds if found else None)  # None: the default
+    if found is None or not found[1] or (folds is not None and found[0].folds != folds):
+        bar, show = _progress_bar(args, "report card")
+        with bar:
+            card = run_job(report_card_job(session, folds=folds, device=checked_device(args.device)),
+                           on_progress=show)
+        made = f"made in {card.seconds:.0f} s, wrote calibration/report_card.json"
+    else:
+        card, made = found[0], "current, from calibration/report_card.json"
+    labels = {"theta_A": "θ_A", "theta_S": "θ_S", "theta_S_hat": "θ̂_S"}
+    print(f"{args.folder}: report card ({made})")
+    print(f"  {'expression':<24}" + "".join(f"{labels[r]:>9}" for r in CARD_RIGS))
+    for name, errors in card.errors.items():
+        worse = [labels[r] for r in CARD_RIGS[1:] if name in card.worse_than_theta_A(r)]
+        print(f"  {name:<24}" + "".join(f"{errors[r]:9.3f}" for r in CARD_RIGS)
+              + (f"   worse than θ_A: {', '.join(worse)}" if worse else ""))
+    overall = card.overall()
+    print(f"  {'overall':<24}" + "".join(f"{overall[r]:9.3f}" for r in CARD_RIGS))
+    print(f"  {card.summary()}")
+    chosen = session.takes_rig
+    print(f"  takes use: {labels[chosen] + ' (chosen)' if chosen else 'the most refined rig'}; change with "
+          f"calibrate {args.folder} --takes-rig theta_A|theta_S|theta_S_hat|auto")
+
+
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from studio.core.session.calibrate import calibrate_session
     from studio.core.session.folder import Session
 
     session = Session.open(args.folder)
+    if args.takes_rig:
+        session.set_takes_rig(None if args.takes_rig == "auto" else args.takes_rig)
+        print(f"{args.folder}: takes show and export {args.takes_rig if args.takes_rig != 'auto' else 'the most refined rig'}"
+              " by default")
+        if not args.report:
+            return 0
+    if args.report:
+        _print_report_card(args, session)
+        return 0
     had_finetuned = session.has_rig_parameters("theta_S_hat")
     _result, report = calibrate_session(session)
     residual = report.mean_residual_mm()
     missing = session.status().missing
+    response = (f"captures corrected for MediaPipe's response ({report.detector_response})" if report.detector_response
+                else "no MediaPipe response model: captures calibrated as reported (python main.py train "
+                     "detector-response)")
     print(f"{args.folder}: calibrated {len(report.expressions)} expressions in {report.wall_seconds:.2f} s "
           f"(λ {report.regularization:g}, μ {report.smoothness:g}); landmark residual {residual.before:.2f} → "
           f"{residual.after:.2f} mm; flagged: {', '.join(report.flagged_captures) or 'none'}"
           f"{f'; not captured: {len(missing)}' if missing else ''}; wrote calibration/theta_S.npz and "
-          f"calibration/report.json")
+          f"calibration/report.json; {response}")
     if had_finetuned and not session.has_rig_parameters("theta_S_hat"):
         print(f"{args.folder}: the fine-tuned θ̂_S of the previous calibration was moved to calibration/superseded/; "
               "run finetune again", file=sys.stderr)
@@ -49,20 +105,13 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_finetune(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from studio.core.jobs import run_job
+    from studio.core.jobs import checked_device, run_job
     from studio.core.session.calibrate import finetune_session_job
 
-    with tqdm(desc="fine-tuning", unit="run", file=sys.stderr, disable=args.quiet, delay=1.0) as bar:
-
-        def show(progress: tuple[str, int, int]) -> None:
-            what, done, total = progress
-            bar.total = total
-            bar.set_description(what[:60])
-            bar.update(done - bar.n)
-
-        _result, report = run_job(finetune_session_job(args.folder), on_progress=show)
+    device = checked_device(args.device)
+    bar, show = _progress_bar(args, "fine-tuning")
+    with bar:
+        _result, report = run_job(finetune_session_job(args.folder, device=device), on_progress=show)
     before, after = report.metrics["theta_S"], report.metrics["theta_S_hat"]
     stages = ", ".join(f"{s.stage}: {s.accepted}/{s.runs}" for s in report.stages)
     print(
@@ -71,6 +120,11 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
         f"sparsity {before['sparsity']:.3f} → {after['sparsity']:.3f}, tweakers {before['tweaker']:.3f} → "
         f"{after['tweaker']:.3f}; wrote calibration/theta_S_hat.npz and calibration/finetune_report.json"
     )
+    if args.report_card:
+        from studio.core.session.folder import Session
+
+        args.folds = None
+        _print_report_card(args, Session.open(args.folder))
     return 0
 
 
@@ -90,11 +144,29 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     calibrate = commands.add_parser("calibrate", help="calibrate the rig to a session's captures (θ_A → θ_S)")
     calibrate.add_argument("folder", metavar="SESSION_DIR")
+    calibrate.add_argument(
+        "--report", action="store_true",
+        help="calibrate nothing: print the session's report card (each rig on captures it was not calibrated "
+             "on), making it first when it is missing or stale",
+    )
+    calibrate.add_argument("--folds", type=int, default=None, metavar="N",
+                           help="groups of held-out captures for the report card (default 8, or the number of "
+                                "captures when fewer: leave-one-expression-out)")
+    calibrate.add_argument("--takes-rig", choices=("theta_A", "theta_S", "theta_S_hat", "auto"),
+                           help="calibrate nothing: choose the rig takes show and export by default (auto: the "
+                                "most refined)")
+    calibrate.add_argument("--device", default="cpu",
+                           help="where the report card's fine-tunings solve (cpu, cuda); calibration itself is "
+                                "sparse algebra and runs on the CPU")
+    calibrate.add_argument("--quiet", action="store_true", help="no progress bar")
     calibrate.set_defaults(func=_cmd_calibrate)
 
     finetune = commands.add_parser(
         "finetune", help="fine-tune a calibrated session's tracking rig (θ_S → θ̂_S, for track --rig-params)"
     )
     finetune.add_argument("folder", metavar="SESSION_DIR")
+    finetune.add_argument("--device", default="cpu", help="where the tracker's solves run (cpu, cuda)")
+    finetune.add_argument("--report-card", action="store_true",
+                          help="then make the report card (calibrate --report) for the new θ̂_S")
     finetune.add_argument("--quiet", action="store_true", help="no progress bar")
     finetune.set_defaults(func=_cmd_finetune)

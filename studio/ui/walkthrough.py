@@ -4,7 +4,7 @@ A fresh session for the demo's synthetic performer (θ_GT of :data:`~studio.core
 is created, then the session window goes through it the way a person would, one step after another
 as each job reports back (the GUI thread never waits): the Simon-Says page captures every expression
 with the synthetic performer as the camera (following the prompts, auto-capture), Calibration calibrates
-and fine-tunes, Takes records a take from the synthetic performer and tracks it with θ_A, θ_S and θ̂_S,
+and fine-tunes and makes the report card, Takes records a take from the synthetic performer and tracks it with θ_A, θ_S and θ̂_S,
 Review plays it with the geometry-error heatmap on. A PNG of each page is saved into the screenshot folder, with ``walkthrough.json``
 (each step's duration and the figures it produced).
 """
@@ -51,7 +51,8 @@ class Walkthrough(QObject):
     Signals
     -------
     sigStep(str)
-        A step is done: ``open``, ``capture``, ``calibration``, ``finetune``, ``take``, ``review``.
+        A step is done: ``open``, ``capture``, ``calibration``, ``finetune``, ``report card``, ``take``,
+        ``review``.
     sigFinished(object)
         The end: ``None``, or the error's one line.
     """
@@ -130,6 +131,14 @@ class Walkthrough(QObject):
         if job == "calibration":
             self.window.calibration.finetune()
             return
+        if job == "finetune":
+            self.window.calibration.make_report_card()
+            return
+        found = self.window.calibration.model.report_card()
+        if found is not None:
+            card = found[0]
+            self.figures["report_card"] = {"overall": card.overall(), "recommended": card.recommended(),
+                                           "folds": card.folds, "summary": card.summary()}
         self.window.calibration.expression_box.setCurrentText("smile")  # before/after of one expression
         QTimer.singleShot(500, self._calibration_shown)
 

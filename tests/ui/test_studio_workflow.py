@@ -30,6 +30,7 @@ def test_the_walkthrough_goes_from_capture_to_review(qtbot, tmp_path, monkeypatc
             "captured": session.status().captured,
             "theta_S": (calibration / "theta_S.npz").exists(),
             "theta_S_hat": (calibration / "theta_S_hat.npz").exists(),
+            "report_card": (calibration / "report_card.json").exists(),
             "takes": session.take_names(),
         }
 
@@ -39,9 +40,11 @@ def test_the_walkthrough_goes_from_capture_to_review(qtbot, tmp_path, monkeypatc
     assert finished.args == [None], walkthrough.error
     names = ("neutral", "jaw_open", "smile", "brows_up")
     assert states["open"]["captured"] == ()
-    assert states["capture"] == {"captured": names, "theta_S": False, "theta_S_hat": False, "takes": []}
+    assert states["capture"] == {"captured": names, "theta_S": False, "theta_S_hat": False, "report_card": False,
+                                 "takes": []}
     assert states["calibration"]["theta_S"] and not states["calibration"]["theta_S_hat"]
     assert states["finetune"]["theta_S_hat"] and states["finetune"]["takes"] == []
+    assert states["report card"]["report_card"] and not states["finetune"]["report_card"]
     assert states["take"]["takes"] == ["take-1"]
     # the review page showed the stored take, tracked with the most refined rig, and played it
     window = walkthrough.window
@@ -55,6 +58,11 @@ def test_the_walkthrough_goes_from_capture_to_review(qtbot, tmp_path, monkeypatc
     # the calibration page showed smile's capture beside the rig posed as smile with θ_A and with θ_S
     calibration = window.calibration
     assert calibration.compared == "smile" and not calibration.capture_label.pixmap().isNull()
+    # ... and the report card: each capture tracked by rigs made without it, per expression and overall
+    assert calibration.card_table.rowCount() == 4  # 3 expressions, then the overall means
+    assert calibration.card_table.verticalHeaderItem(3).text() == "overall"
+    assert "recommended for takes" in calibration.card_label.text()
+    assert walkthrough.figures["report_card"]["folds"] == 3
     smile = calibration.comparison_views["theta_S"][0].face.vertices
     assert np.abs(smile - calibration.comparison_views["theta_A"][0].face.vertices).max() > 0.01  # cm
     # the take came from the synthetic performer: its true face is known, the heatmap shows the error
@@ -70,7 +78,7 @@ def test_the_walkthrough_goes_from_capture_to_review(qtbot, tmp_path, monkeypatc
     assert all(grid.item(names.index(n)).text().startswith("⚠") for n in flagged)
     summary = json.loads((tmp_path / "shots" / "walkthrough.json").read_text())
     assert summary["error"] is None and set(summary["steps_s"]) == {
-        "open", "capture", "calibration", "finetune", "take", "review"}
+        "open", "capture", "calibration", "finetune", "report card", "take", "review"}
     for name in SCREENSHOTS:
         assert (tmp_path / "shots" / name).stat().st_size > 10_000
 

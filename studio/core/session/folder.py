@@ -80,7 +80,11 @@ RIG_PARAMETER_FILES: dict[str, str] = {
     "theta_GT": "theta_GT.npz",
 }
 #: Reports kept in ``calibration/``: of the calibration (θ_S) and of the tracker's fine-tuning (θ̂_S).
-REPORT_FILES: dict[str, str] = {"calibration": "report.json", "finetune": "finetune_report.json"}
+REPORT_FILES: dict[str, str] = {
+    "calibration": "report.json",
+    "finetune": "finetune_report.json",
+    "report_card": "report_card.json",
+}
 #: The report kept beside each calibration stage's rig parameters.
 STAGE_REPORTS: dict[str, str] = {"theta_S": "calibration", "theta_S_hat": "finetune"}
 #: What a new result of a stage makes stale: θ̂_S is fine-tuned from θ_S.
@@ -657,6 +661,23 @@ class Session:
             _write_json_atomic(self.folder / SESSION_FILE, self._data)
         except (TypeError, ValueError) as error:
             raise SessionError(f"{self.folder / SESSION_FILE}: cannot write ({error})") from None
+
+    @property
+    def takes_rig(self) -> str | None:
+        """The rig whose tracking a take shows and exports by default (one of :data:`TRACKING_RIGS`), or
+        ``None``: the most refined the take has. The report card recommends one; the user may keep θ_A."""
+        value = self._data.get("takes_rig")
+        return value if value in TRACKING_RIGS else None
+
+    def set_takes_rig(self, rig: str | None) -> None:
+        """Choose the rig takes show and export by default (``None``: the most refined)."""
+        if rig is not None and rig not in TRACKING_RIGS:
+            raise SessionError(f"no tracking rig {rig!r} (one of {', '.join(TRACKING_RIGS)})")
+        if rig is None:
+            self._data.pop("takes_rig", None)
+        else:
+            self._data["takes_rig"] = rig
+        self._write_session_file()
 
     def set_expression_set(self, name: str, path: str | None) -> None:
         """Record which Simon-Says set the session uses (``path`` relative to the session, or ``None`` for a

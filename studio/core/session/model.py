@@ -23,6 +23,7 @@ from studio.core.capture.expression_sets import SimonSaysSet
 from studio.core.events import Event
 from studio.core.rig.rig import Rig, RigParameters
 from studio.core.session.folder import Session, SessionStatus
+from studio.core.session.report_card import ReportCard, read_report_card
 from studio.core.session.synthetic import synthetic_performer_rig
 from studio.core.session.takes import Take, load_take
 from studio.core.tracking.rig_bundle import RigBundle
@@ -130,6 +131,11 @@ class SessionModel:
             return None if data is None else FinetuneReport.from_json(data)
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
+
+    def report_card(self) -> tuple[ReportCard, bool] | None:
+        """The session's report card and whether it is current, or ``None``
+        (:func:`studio.core.session.report_card.read_report_card`)."""
+        return read_report_card(self.session)
 
     def calibration_changed_on_disk(self) -> None:
         """A job wrote θ_S or θ̂_S: forget what was read and tell the views."""

@@ -1,9 +1,12 @@
-"""The calibration page: calibrate a session (θ_A → θ_S) and fine-tune its tracker (θ_S → θ̂_S).
+"""The calibration page: calibrate a session (θ_A → θ_S), fine-tune its tracker (θ_S → θ̂_S), and the report card.
 
-Both run as core generator jobs (:func:`studio.core.session.calibrate.calibrate_session_job`,
-:func:`studio.core.session.calibrate.finetune_session_job`) in superqt workers; the GUI thread only shows
+All three run as core generator jobs (:func:`studio.core.session.calibrate.calibrate_session_job`,
+:func:`studio.core.session.calibrate.finetune_session_job`,
+:func:`studio.core.session.report_card.report_card_job`) in superqt workers; the GUI thread only shows
 their progress, a log and the reports: a pyqtgraph bar chart of each expression's landmark residual before
-and after calibration, and the fine-tuning objective and control error per stage. Cancel (or closing the
+and after calibration, the fine-tuning objective and control error per stage, and the report card — each
+capture tracked with θ_A and with a θ_S and θ̂_S made without it, per expression and overall, a calibrated rig
+that is worse than θ_A marked red — beside the choice of rig the takes use (the user may keep θ_A). Cancel (or closing the
 page) sets the job's cancel flag and stops the worker at its next yield; the jobs write their files only at
 the end, atomically, so a cancelled run leaves the session as it was.
 """
@@ -17,7 +20,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent, QPixmap
+from PySide6.QtGui import QBrush, QCloseEvent, QColor, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -25,6 +28,8 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -33,11 +38,20 @@ from studio.core.calibration.reports import CalibrationReport, FinetuneReport
 from studio.core.jobs import JobCancelled
 from studio.core.session.calibrate import calibrate_session_job, finetune_session_job
 from studio.core.session.model import SessionModel
+from studio.core.session.report_card import CARD_RIGS, ReportCard, report_card_job
 from studio.ui.widgets.rig_view import RigView
 from studio.ui.workers import job_worker
 
 #: Colours of the "before" and "after" bars.
 BEFORE_BRUSH, AFTER_BRUSH = (150, 150, 150), (60, 130, 220)
+#: Report card cells: a calibrated rig worse than θ_A there, and the best rig of a row.
+WORSE_COLOUR, BEST_COLOUR = QColor(250, 200, 200), QColor(200, 235, 200)
+RIG_LABELS = {"theta_A": "θ_A", "theta_S": "θ_S", "theta_S_hat": "fine-tuned θ_S"}
+#: The choices of rig for the takes: ``None`` is the most refined the take has.
+TAKES_RIG_CHOICES: tuple[tuple[str, str | None], ...] = (
+    ("the most refined", None), ("θ_A (keep the generic rig)", "theta_A"), ("θ_S", "theta_S"),
+    ("fine-tuned θ_S", "theta_S_hat"),
+)
 
 
 class CalibrationPage(QWidget):
@@ -69,10 +83,16 @@ class CalibrationPage(QWidget):
         self.title.setTextFormat(Qt.TextFormat.PlainText)
         self.calibrate_button = QPushButton("Calibrate (θ_A → θ_S)")
         self.finetune_button = QPushButton("Fine-tune tracker (θ_S → fine-tuned θ_S)")
+        self.card_button = QPushButton("Report card")
+        self.card_button.setToolTip(
+            "each rig tracks captures it was not calibrated on (the session is calibrated and fine-tuned 8 "
+            "times, each time without a fifth of them): a few minutes"
+        )
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.calibrate_button.clicked.connect(self.calibrate)
         self.finetune_button.clicked.connect(self.finetune)
+        self.card_button.clicked.connect(self.make_report_card)
         self.cancel_button.clicked.connect(self.cancel)
         self.progress = QProgressBar()
         self.status = QLabel("idle")
@@ -89,9 +109,16 @@ class CalibrationPage(QWidget):
         self.stage_plot.addLegend(offset=(-10, 10))
 
         buttons = QHBoxLayout()
-        for button in (self.calibrate_button, self.finetune_button, self.cancel_button):
+        for button in (self.calibrate_button, self.finetune_button, self.card_button, self.cancel_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
+        buttons.addWidget(QLabel("Takes use"))
+        self.takes_rig_box = QComboBox()
+        for label, rig in TAKES_RIG_CHOICES:
+            self.takes_rig_box.addItem(label, rig)
+        self.takes_rig_box.setToolTip("the rig whose tracking takes show and export by default")
+        self.takes_rig_box.currentIndexChanged.connect(self._takes_rig_chosen)
+        buttons.addWidget(self.takes_rig_box)
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
         layout.addLayout(buttons)
@@ -100,6 +127,18 @@ class CalibrationPage(QWidget):
         plots = QHBoxLayout()
         plots.addWidget(self.residual_plot, 3)
         plots.addWidget(self.stage_plot, 2)
+        # the report card: control error on held-out captures per expression and rig
+        card = QVBoxLayout()
+        self.card_label = QLabel("report card: not made yet")
+        self.card_label.setWordWrap(True)
+        self.card_table = QTableWidget(0, len(CARD_RIGS))
+        self.card_table.setHorizontalHeaderLabels([RIG_LABELS[r] for r in CARD_RIGS])
+        self.card_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.card_table.setToolTip("control error (L2) tracking each capture with rigs calibrated without it; "
+                                   "red: worse than θ_A, green: the best of the row")
+        card.addWidget(self.card_label)
+        card.addWidget(self.card_table, 1)
+        plots.addLayout(card, 3)
         layout.addLayout(plots, 3)
 
         # before/after of one expression: the performer's capture, the rig posed with θ_A and with θ_S
@@ -141,8 +180,15 @@ class CalibrationPage(QWidget):
         )
         self.finetune_button.setEnabled(not self.busy and calibrated)
         self.calibrate_button.setEnabled(not self.busy)
+        self.card_button.setEnabled(not self.busy and len(status.captured) > 2)
         self.show_calibration_report(model.calibration_report())
         self.show_finetune_report(model.finetune_report())
+        found = model.report_card()
+        self.show_report_card(*(found if found is not None else (None, True)))
+        chosen = model.session.takes_rig
+        self.takes_rig_box.blockSignals(True)
+        self.takes_rig_box.setCurrentIndex(max(self.takes_rig_box.findData(chosen), 0))
+        self.takes_rig_box.blockSignals(False)
         current = self.expression_box.currentText()
         captured = [name for name in status.captured if name != "neutral"]
         self.expression_box.blockSignals(True)
@@ -216,6 +262,36 @@ class CalibrationPage(QWidget):
         self.stage_plot.plot(stages, l2, pen=pg.mkPen((220, 80, 40), width=2), symbol="o", name="control L2")
         self.stage_plot.getAxis("bottom").setTicks([[(float(s), f"stage {int(s)}") for s in stages]])
 
+    def show_report_card(self, card: ReportCard | None, current: bool = True) -> None:
+        """The card's table (one row per expression, then the overall means) and its plain summary."""
+        table = self.card_table
+        if card is None:
+            table.setRowCount(0)
+            self.card_label.setText("report card: not made yet (Report card: each rig on captures it did not see)")
+            return
+        names = list(card.errors)
+        overall = card.overall()
+        table.setRowCount(len(names) + 1)
+        table.setVerticalHeaderLabels([*names, "overall"])
+        worse = {rig: set(card.worse_than_theta_A(rig)) for rig in CARD_RIGS[1:]}
+        for row, values in enumerate([*(card.errors[n] for n in names), overall]):
+            best = min(CARD_RIGS, key=lambda r, v=values: v[r])
+            for column, rig in enumerate(CARD_RIGS):
+                item = QTableWidgetItem(f"{values[rig]:.3f}")
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if row < len(names) and rig != "theta_A" and names[row] in worse[rig]:
+                    item.setBackground(QBrush(WORSE_COLOUR))
+                elif rig == best:
+                    item.setBackground(QBrush(BEST_COLOUR))
+                table.setItem(row, column, item)
+        stale = "" if current else "STALE (the rigs changed since; make it again). "
+        self.card_label.setText(f"report card: {stale}{card.summary().replace('θ̂_S', 'fine-tuned θ_S')}")
+
+    def _takes_rig_chosen(self, index: int) -> None:
+        rig = self.takes_rig_box.itemData(index)
+        self.model.session.set_takes_rig(rig)
+        self._log(f"takes use {'the most refined rig' if rig is None else RIG_LABELS[rig]} by default")
+
     # -- jobs -------------------------------------------------------------------------------------------
 
     def calibrate(self) -> None:
@@ -225,6 +301,10 @@ class CalibrationPage(QWidget):
     def finetune(self) -> None:
         """Start fine-tuning in a worker (no-op while a job runs)."""
         self._start("finetune", finetune_session_job)
+
+    def make_report_card(self) -> None:
+        """Start making the report card in a worker (no-op while a job runs)."""
+        self._start("report card", report_card_job)
 
     def cancel(self) -> None:
         """Ask the running job to stop; it ends at its next check without writing anything."""
@@ -248,8 +328,8 @@ class CalibrationPage(QWidget):
         self._worker = worker
         self._succeeded = False
         self._log(f"{name} started")
-        self.calibrate_button.setEnabled(False)
-        self.finetune_button.setEnabled(False)
+        for button in (self.calibrate_button, self.finetune_button, self.card_button):
+            button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.progress.setRange(0, 0)
         worker.start()
@@ -261,10 +341,13 @@ class CalibrationPage(QWidget):
         self.status.setText(f"{self._job_name}: {what}")
         self._log(f"{what} ({done}/{total})")
 
-    def _returned(self, result: tuple[Any, CalibrationReport | FinetuneReport]) -> None:
+    def _returned(self, result: tuple[Any, CalibrationReport | FinetuneReport] | ReportCard) -> None:
         self._succeeded = True
-        report = result[1]
         seconds = time.perf_counter() - self._started
+        if isinstance(result, ReportCard):
+            self._log(f"report card done in {seconds:.1f} s: {result.summary()}")
+            return
+        report = result[1]
         if self._job_name == "calibration":
             self._log(f"calibration done in {seconds:.1f} s: wrote calibration/theta_S.npz")
         else:

@@ -302,7 +302,7 @@ class ReviewPage(QWidget):
             return
         take = self.model.take(name)
         self.report, self.curves = take.report, take.curves
-        self.rig_box.set_rigs(list(self.curves))
+        self.rig_box.set_rigs(list(self.curves), self.model.session.takes_rig)
         self.truth_controls = take.truth_controls if self.truth_rig is not None else None
         self.heatmap_box.setEnabled(self.truth_controls is not None)
         if self.truth_controls is None:

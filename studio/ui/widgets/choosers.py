@@ -46,10 +46,12 @@ class SourceChooser(QComboBox):
 class RigChooser(QComboBox):
     """Which tracking of a take to show (``theta_A``, ``theta_S``, ``theta_S_hat``)."""
 
-    def set_rigs(self, rigs: Sequence[str]) -> None:
-        """Offer a take's rigs and choose the last (the most refined), without signalling."""
+    def set_rigs(self, rigs: Sequence[str], preferred: str | None = None) -> None:
+        """Offer a take's rigs and choose ``preferred`` (the session's choice for takes) when the take has it,
+        else the last (the most refined), without signalling."""
+        rigs = list(rigs)
         self.blockSignals(True)
         self.clear()
-        self.addItems(list(rigs))
-        self.setCurrentIndex(len(rigs) - 1)
+        self.addItems(rigs)
+        self.setCurrentIndex(rigs.index(preferred) if preferred in rigs else len(rigs) - 1)
         self.blockSignals(False)

@@ -72,6 +72,25 @@ def test_calibrate_then_finetune_in_workers_while_the_event_loop_runs(qtbot, ses
     assert (session_folder / "calibration" / "theta_S_hat.npz").exists()
     assert "fine-tuning done" in page.log.toPlainText()
 
+    # the report card: three folds (one capture out each), in a worker, then its table and its summary
+    assert page.card_table.rowCount() == 0 and "not made yet" in page.card_label.text()
+    meter = _StallMeter()
+    with qtbot.waitSignal(page.sigJobFinished, timeout=300_000) as finished:
+        page.make_report_card()
+        assert page.busy and not page.card_button.isEnabled()
+    meter.stop()
+    assert finished.args == ["report card", True]
+    assert meter.longest < 0.1, f"the GUI thread stalled {meter.longest * 1000:.0f} ms during the report card"
+    assert page.card_table.rowCount() == 4 and page.card_table.verticalHeaderItem(3).text() == "overall"
+    assert [page.card_table.horizontalHeaderItem(i).text() for i in range(3)] == ["θ_A", "θ_S", "fine-tuned θ_S"]
+    assert all(float(page.card_table.item(r, c).text()) >= 0 for r in range(4) for c in range(3))
+    assert "recommended for takes" in page.card_label.text() and "STALE" not in page.card_label.text()
+    # keeping θ_A for the takes is remembered by the session
+    page.takes_rig_box.setCurrentIndex(page.takes_rig_box.findData("theta_A"))
+    assert Session.open(session_folder).takes_rig == "theta_A"
+    page.takes_rig_box.setCurrentIndex(0)
+    assert Session.open(session_folder).takes_rig is None
+
 
 def test_cancel_stops_the_job_and_writes_nothing(qtbot, session_folder, tmp_path):
     import shutil
