@@ -46,7 +46,7 @@ CARD_RIGS: tuple[str, ...] = ("theta_A", "theta_S", "theta_S_hat")
 """The rigs the card compares."""
 
 DEFAULT_FOLDS = 8
-"""Folds by default: 8 calibrations and fine-tunings (about 4 minutes on a 2-core laptop for 40 captures)."""
+"""Folds by default: 8 calibrations and fine-tunings (215 s on the 2-core reference machine for 40 captures)."""
 
 WORSE_MARGIN = 0.05
 """Control L2 by which a rig must exceed θ_A's on an expression to be called worse there."""
