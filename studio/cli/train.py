@@ -16,7 +16,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
              "captures before calibration",
     )
     response.add_argument("--rig", default="ict_facekit", help="the rig (default ict_facekit)")
-    response.add_argument("--identities", type=int, default=8, help="random identities rendered (default 8)")
+    response.add_argument("--identities", type=int, default=12, help="random identities rendered (default 12)")
     response.add_argument("--segments", type=int, default=45,
                           help="control mixes per identity, 10 frames each (default 45)")
     response.add_argument("--seed", type=int, default=0)

@@ -76,7 +76,7 @@ _GAZE_PAIRS = (
 
 def detector_response_job(
     bundle: RigBundle,
-    identities: int = 8,
+    identities: int = 12,
     segments: int = 45,
     seed: int = 0,
     ridge: float = 1.0,

@@ -13,13 +13,12 @@ controls:
 
 ``v_MediaPipe(c) − v_neutral ≈ (B + Δ)ᵀ c``
 
-with ``B`` the rig θ_A at the landmark embedding. (A term in each control's square was tried: on a held-out
-identity it explained MediaPipe worse, 0.92 against 0.71 mm.) It is fitted by ridge regression (towards
-``Δ = 0``) over
+with ``B`` the rig θ_A at the landmark embedding. It is fitted by ridge regression (towards ``Δ = 0``) over
 renders of θ_A with random identities, head motion and random sparse control mixes, seen by MediaPipe in
-video mode and laid onto the rig's neutral exactly as a session's captures are
-(:func:`response_displacements`); the renders are made by ``python main.py train detector-response``
-(``models/detector_response/``, model card beside it). Calibration subtracts ``Δᵀ c_k`` from each capture
+video mode and laid onto the rig's neutral exactly as a session's captures are (:func:`response_displacements`);
+the renders are made by ``python main.py train detector-response`` (``models/detector_response/``, model card
+beside it). A term in each control's square was tried and dropped: on a held-out identity it explained
+MediaPipe worse (0.92 against 0.71 mm). Calibration subtracts ``Δᵀ c_k`` from each capture
 (:meth:`DetectorResponse.corrected`) so that θ_S is the performer's geometry; fine-tuning then starts from that
 θ_S and fits the tracking rig θ̂_S on the *uncorrected* captures, which is what the tracker sees.
 
@@ -52,6 +51,7 @@ __all__ = [
     "expected_view",
     "fit_detector_response",
     "low_gains",
+    "model_path",
     "response_displacements",
 ]
 
