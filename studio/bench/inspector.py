@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -42,41 +41,13 @@ def run_inspector_benchmark(frames: int = 120, seed: int = 0, control: str = "ja
     """
     display = ensure_display()
     try:
-        from PySide6.QtWidgets import QApplication
+        from studio.ui.measurements import measure_inspector_drag
 
-        from studio.ui.app import load_ict_inspection
-        from studio.ui.tools.inspector import RigInspectorWindow
-
-        app = QApplication.instance() or QApplication([])
-        inspection = load_ict_inspection()
-        window = RigInspectorWindow(inspection)
-        window.show()
-        view = window.rig_view
-        deadline = time.perf_counter() + 20
-        while view.draw_count == 0 and time.perf_counter() < deadline:
-            app.processEvents()
-        if view.draw_count == 0:
-            raise StudioError("the 3D view never drew")
-        slider = window.control_panel.sliders[control]
-        rng = np.random.default_rng(seed)
-        phase = rng.uniform(0, 1)
-        values = np.abs(((np.arange(frames) / 30.0 + phase) % 2.0) - 1.0)  # triangle wave 0..1
-        times = []
-        for value in values:
-            drawn = view.draw_count
-            start = time.perf_counter()
-            slider.setValue(float(value))
-            while view.draw_count == drawn:
-                app.processEvents()
-            times.append(time.perf_counter() - start)
-        renderer = view.gl_renderer
-        size = view.canvas.size
-        window.close()
-        app.processEvents()
+        drawn = measure_inspector_drag(frames, seed, control)
     finally:
         if display is not None:
             display.stop()
-    ms = np.asarray(times) * 1e3
+    ms = np.asarray(drawn["times"]) * 1e3
     return {
         "benchmark": "inspector_slider",
         "frames": frames,
@@ -84,10 +55,10 @@ def run_inspector_benchmark(frames: int = 120, seed: int = 0, control: str = "ja
         "fps": float(1e3 / ms.mean()),
         "ms_per_frame_mean": float(ms.mean()),
         "ms_per_frame_p95": float(np.percentile(ms, 95)),
-        "canvas_size": [int(size[0]), int(size[1])],
-        "vertices": int(inspection.rig.num_vertices),
-        "gl_renderer": str(renderer),
-        "offscreen_view": bool(getattr(view, "offscreen", False)),
+        "canvas_size": [int(drawn["size"][0]), int(drawn["size"][1])],
+        "vertices": drawn["vertices"],
+        "gl_renderer": drawn["renderer"],
+        "offscreen_view": drawn["offscreen"],
     }
 
 

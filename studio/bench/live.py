@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,7 +32,6 @@ import numpy as np
 
 from studio.bench.footage import footage_folder
 from studio.bench.inspector import ensure_display
-from studio.core.errors import StudioError
 from studio.core.tracking.frame_sources import Frame, FrameSource
 
 #: Image size the benchmark feeds (a webcam's usual 640×480).
@@ -101,82 +99,6 @@ def _default_clip() -> Path:
     return folder / "d10.mp4"
 
 
-def _run_window(rig, source, seconds: float, realtime: bool, warmup_s: float = 1.5, rig_view_size=None) -> dict:
-    """Track ``source`` in a real window for ``warmup_s + seconds``; figures over the last ``seconds``."""
-    from PySide6.QtCore import QEventLoop, QTimer
-    from PySide6.QtWidgets import QApplication
-
-    from studio.core.tracking.live import STAGES
-    from studio.ui.tools.live_view import RIG_VIEW_SIZE, LiveTrackingWindow
-
-    app = QApplication.instance() or QApplication([])
-    window = LiveTrackingWindow(rig, realtime=realtime, cameras=[], rig_view_size=rig_view_size or RIG_VIEW_SIZE)
-    window.show()
-    shown: list[tuple[float, object]] = []
-    window.sigResultShown.connect(lambda result: shown.append((time.perf_counter(), result)))
-    loop = QEventLoop()
-    stopped: list[str] = []
-    window.sigStopped.connect(lambda reason: (stopped.append(reason), loop.quit()))
-    window.start(source)
-    started = time.perf_counter()
-    # wait (in Qt's event loop: the GUI keeps drawing) until the first frame, then the warm-up, then measure
-    deadline = QTimer()
-    deadline.setSingleShot(True)
-    deadline.timeout.connect(loop.quit)
-    while not shown and not stopped and time.perf_counter() - started < 30:
-        deadline.start(50)
-        loop.exec()
-    first_at = time.perf_counter()
-    deadline.start(round(1e3 * warmup_s))
-    loop.exec()
-    begin = time.perf_counter()
-    draws_before = window.rig_view.draw_count
-    dropped_before = (shown[-1][1].frames_dropped if shown else 0, window.results_dropped)
-    index_before = len(shown)
-    window.reset_stage_times(maxlen=100_000)
-    if not stopped:
-        deadline.start(round(1e3 * seconds))
-        loop.exec()
-    end = time.perf_counter()
-    draw_ms = window.stage_times("draw")
-    gl_renderer = window.rig_view.gl_renderer
-    rig_draws = window.rig_view.draw_count - draws_before
-    window.stop()
-    window.close()
-    app.processEvents()
-    measured = [result for t, result in shown[index_before:] if t <= end]
-    if not measured:
-        raise StudioError(f"no frame shown ({stopped[0] if stopped else 'no reason'})")
-    elapsed = end - begin
-    last = measured[-1]
-    stages = {
-        name: float(np.mean([r.stage_ms[name] for r in measured if name in r.stage_ms]))
-        for name in STAGES
-        if any(name in r.stage_ms for r in measured)
-    }
-    stages["draw"] = float(np.mean(draw_ms)) if draw_ms else float("nan")
-    tracking_ms = [r.tracking_ms for r in measured if r.controls is not None]
-    latency_ms = [1e3 * (t - r.read_at_s) for t, r in shown[index_before:] if t <= end]
-    return {
-        "seconds": float(elapsed),
-        "start_s": float(first_at - started),
-        "frames_shown": len(measured),
-        "fps": float(len(measured) / elapsed),
-        "rig_draws_per_s": float(rig_draws / elapsed),
-        "source_fps": float(last.source_fps),
-        "ms_per_frame": stages,
-        "tracking_ms_mean": float(np.mean(tracking_ms)) if tracking_ms else float("nan"),
-        "tracking_ms_p95": float(np.percentile(tracking_ms, 95)) if tracking_ms else float("nan"),
-        "latency_ms_mean": float(np.mean(latency_ms)),
-        "latency_ms_p95": float(np.percentile(latency_ms, 95)),
-        "dropped_by_tracking": int(last.frames_dropped - dropped_before[0]),
-        "dropped_by_display": int(window.results_dropped - dropped_before[1]),
-        "frames_with_controls": int(sum(r.controls is not None for r in measured)),
-        "ended": stopped[0] if stopped else None,
-        "gl_renderer": gl_renderer,
-    }
-
-
 def run_live_benchmark(seconds: float = 10.0, source: str | None = None, seed: int = 0) -> dict:
     """Run the live view on a source and report end-to-end frame rate and per-stage times.
 
@@ -201,12 +123,9 @@ def run_live_benchmark(seconds: float = 10.0, source: str | None = None, seed: i
     """
     display = ensure_display()
     try:
-        from PySide6.QtWidgets import QApplication
-
         from studio.core.rig.rig import Rig
-        from studio.ui.tools.live_view import RIG_VIEW_SIZE
+        from studio.ui.measurements import RIG_VIEW_SIZE, measure_live_window
 
-        QApplication.instance() or QApplication([])
         rig = Rig.ict()
         specs = [source] if source else [f"memory:{_default_clip()}", f"synthetic:{seed}"]
         runs = {}
@@ -217,11 +136,11 @@ def run_live_benchmark(seconds: float = 10.0, source: str | None = None, seed: i
                 frames = round((seconds + 10.0) * 60)
                 for name, realtime in (("as_fast_as_possible", False), ("at_30fps", True)):
                     replay = MemoryFrames(images, 30.0, frames, f"memory:{path.name}")
-                    runs[f"memory:{path.name}:{name}"] = _run_window(rig, replay, seconds, realtime=realtime)
+                    runs[f"memory:{path.name}:{name}"] = measure_live_window(rig, replay, seconds, realtime=realtime)
             else:
                 if spec == "synthetic":
                     spec = f"synthetic:{seed}"
-                runs[spec] = _run_window(rig, spec, seconds, realtime=True)
+                runs[spec] = measure_live_window(rig, spec, seconds, realtime=True)
     finally:
         if display is not None:
             display.stop()
