@@ -2,18 +2,22 @@
 #   make demo   installs the studio into .venv and opens it on its built-in demo
 #   make test   installs the studio with its test tools (and Xvfb) and runs the whole test suite
 # Assets (ICT-FaceKit rig, MediaPipe model) are downloaded on first use, or read from $STUDIO_ASSETS_DIR.
+# The first run of either also renders the studio's own model of MediaPipe's response to the rig (about
+# 5 minutes on 2 cores, once; models/README.md): it is derived from both assets, so it is built, not shipped.
 
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: demo test install install-test system-deps lint clean
+RESPONSE_MODEL := models/detector_response/mediapipe_on_ict_facekit.npz
 
-demo: install
+.PHONY: demo test install install-test system-deps lint clean models
+
+demo: install models
 	$(PY) main.py
 
-test: install-test system-deps
+test: install-test system-deps models
 	$(PY) -m ruff check studio tests scripts main.py
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -33,6 +37,11 @@ $(VENV)/.installed-test: $(VENV)/.installed
 
 system-deps:
 	bash scripts/install-system-deps.sh
+
+models: $(RESPONSE_MODEL)
+
+$(RESPONSE_MODEL): | install
+	$(PY) main.py train detector-response --quiet --out $@
 
 lint: install-test
 	$(PY) -m ruff check studio tests scripts main.py

@@ -105,3 +105,28 @@ def record_synthetic_session(assets_dir):
 def short_clip():
     """``clip(path, frames=40) -> path``: the start of the footage clip d10.mp4 (skips without the footage)."""
     return _short_clip
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _built_detector_response_model():
+    """The studio's model of MediaPipe's response to the rig (``make models``), rendered before the first test
+    when the assets are here and it is missing, so that every test sees the studio as a user has it."""
+    if _assets_dir() is None:
+        yield None
+        return
+    from studio.core.calibration.detector_response import model_path
+
+    path = model_path("ict_facekit")
+    if not path.exists():
+        import subprocess
+        import sys
+
+        subprocess.run([sys.executable, "main.py", "train", "detector-response", "--quiet", "--out", str(path)],
+                       cwd=ROOT, check=True, timeout=1800)
+    yield path
+
+
+@pytest.fixture(scope="session")
+def detector_response_model(assets_dir, _built_detector_response_model):
+    """The path of the built response model (the test skips without the assets)."""
+    return _built_detector_response_model

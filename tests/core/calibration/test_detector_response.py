@@ -1,4 +1,4 @@
-"""MediaPipe's response to the rig's controls: the fit, the file, the shipped model, one training step."""
+"""MediaPipe's response to the rig's controls: the fit, the file, the built model, one training step."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def test_correcting_captures_removes_the_expected_bias_of_their_controls() -> No
         response.corrected([replace(pair, landmarks=np.ones((5, 3)))], ("jawOpen", "smile"))
 
 
-def test_the_shipped_model_is_the_ict_rigs_and_explains_mediapipe_better_than_the_rig(assets_dir) -> None:
+def test_the_built_model_is_the_ict_rigs_and_explains_mediapipe_better_than_the_rig(detector_response_model) -> None:
     from studio.core.tracking.rig_bundle import RigBundle
 
     bundle = RigBundle.load()
