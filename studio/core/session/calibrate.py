@@ -67,11 +67,14 @@ def calibration_pairs(
         raise SessionError(f"{session.folder}: no neutral captured; capture the neutral first")
     neutral = tracker.performer_neutral(neutral_capture.averaged)
     pairs, flags = [], {}
-    yardsticks = capture_yardsticks(session, tracker, neutral, expression_set)
+    captures = {
+        e.name: capture for e in expression_set.expressions
+        if not e.is_neutral and e.name in session.expression_names and (capture := session.capture(e.name))
+    }  # each burst read once
+    yardsticks = capture_yardsticks(session, tracker, neutral, expression_set,
+                                    {name: capture.averaged for name, capture in captures.items()})
     for expression in expression_set.expressions:
-        if expression.is_neutral or expression.name not in session.expression_names:
-            continue
-        capture = session.capture(expression.name)
+        capture = captures.get(expression.name)
         if capture is None:
             continue
         target = expression.control_vector(tracker.control_names)
@@ -92,31 +95,32 @@ def capture_yardsticks(
     tracker: Tracker,
     neutral: PerformerNeutral,
     expression_set: SimonSaysSet,
-    pending: dict[str, np.ndarray] | None = None,
+    faces: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Yardstick]:
     """Per captured expression, what an obeying performer's capture of it looks like through MediaPipe
     (:class:`~studio.core.capture.quality.Yardstick`); empty when the studio has no detector response model
     for the session's rig (captures are then judged against the rig's geometry).
 
     The baseline of a control is the median of what ``tracker`` solves for it on the session's captures that do
-    not ask for it (0 when fewer than 3 do not). ``pending`` adds captures not saved yet (name → averaged
-    face ``(N, 3)``, aligned), e.g. the one the guided capture is judging.
+    not ask for it (0 when fewer than 3 do not). ``faces`` (name → averaged face ``(N, 3)``, aligned) are used
+    instead of reading those captures from the session: ones already read, or the one the guided capture is
+    judging before it is saved.
     """
-    pending = pending or {}
+    faces = faces or {}
     expressions = [e for e in expression_set.expressions if not e.is_neutral and e.name in session.expression_names
-                   and (e.name in pending or session.is_captured(e.name))]
+                   and (e.name in faces or session.is_captured(e.name))]
     if not expressions:
         return {}
     targets = np.stack([e.control_vector(tracker.control_names) for e in expressions])
     view = expected_view(tracker, session.rig_name, targets)
     if view is None:
         return {}
-    faces = []
+    averaged = []
     for e in expressions:
-        capture = None if e.name in pending else session.capture(e.name)
-        face = pending[e.name] if e.name in pending else capture.averaged if capture is not None else None
-        faces.append(face if face is not None else np.full_like(tracker.rig_points, np.nan))
-    solved = tracker.solve(np.stack(faces), neutral).controls.astype(np.float64)  # NaN rows for lost captures
+        capture = None if e.name in faces else session.capture(e.name)
+        face = faces[e.name] if e.name in faces else capture.averaged if capture is not None else None
+        averaged.append(face if face is not None else np.full_like(tracker.rig_points, np.nan))
+    solved = tracker.solve(np.stack(averaged), neutral).controls.astype(np.float64)  # NaN rows for lost captures
     unasked = (targets == 0) & np.isfinite(solved)
     baseline = np.zeros(targets.shape[1])
     for k in np.flatnonzero(unasked.sum(axis=0) >= 3):

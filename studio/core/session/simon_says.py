@@ -384,6 +384,9 @@ class _GuidedCapture:
             name: expression.control_vector(tracker.control_names) for name, expression in self.expressions.items()
         }
         self.expression_set = expression_set  # for the captures' yardsticks (what MediaPipe makes of each)
+        # each capture's averaged face, read once: a capture is judged among the others without rereading them
+        self.faces = {name: capture.averaged for name in self.names if name != NEUTRAL
+                      and (capture := session.capture(name)) is not None}
         self.prompt = _Prompt(self.names)
         status = session.status()
         first = start_at if start_at is not None else (status.missing[0] if status.missing else self.names[-1])
@@ -511,8 +514,9 @@ class _GuidedCapture:
         if name == NEUTRAL:
             self._use_neutral(capture.averaged)
             return []
+        self.faces[name] = capture.averaged
         yardstick = capture_yardsticks(self.session, self.tracker, self.neutral, self.expression_set,
-                                       {name: capture.averaged}).get(name)
+                                       self.faces).get(name)
         return assess_burst(self.expressions[name], capture, self.tracker, self.neutral, self.definition,
                             yardstick)[1]
 
