@@ -41,6 +41,7 @@ from studio.core.io.atomic_files import npz_writer, write_atomic
 from studio.core.jobs import Cancel, JobCancelled, is_cancelled
 from studio.core.rig.state import RigState
 from studio.core.tracking.frame_sources import Frame
+from studio.core.tracking.inversion.crops import crop_box, crop_landmarks, encode_normals, face_crop
 from studio.core.tracking.reconstruction import GeometryReconstructor
 from studio.core.tracking.rig_bundle import RigBundle
 from studio.render.face_scene import Lighting
@@ -62,8 +63,6 @@ KINDS: tuple[str, ...] = ("sparse", "simon_says", "animator", "viseme", "one_sid
 
 IDENTITY_MODES = 20
 RENDER_SIZE = (640, 480)
-CROP_SCALE = 1.5
-"""The crop's side over the landmarks' larger extent."""
 
 
 def sample_controls(names: tuple[str, ...], kind: str, rng: np.random.Generator, pools: dict) -> np.ndarray:
@@ -90,23 +89,6 @@ def sample_controls(names: tuple[str, ...], kind: str, rng: np.random.Generator,
         controls[names.index("eyeBlink_L")] = controls[names.index("eyeBlink_R")] = max(
             controls[names.index("eyeBlink_L")], rng.uniform(0.0, 1.0))
     return np.clip(controls, 0.0, 1.0)
-
-
-def crop_box(landmarks_px: np.ndarray, image_size: tuple[int, int]) -> tuple[float, float, float]:
-    """The square crop around MediaPipe's landmarks ``(N, 3)``: ``(x0, y0, side)`` in pixels."""
-    xy = np.asarray(landmarks_px, np.float64)[:, :2]
-    low, high = xy.min(axis=0), xy.max(axis=0)
-    side = CROP_SCALE * float((high - low).max())
-    centre = (low + high) / 2.0
-    return float(centre[0] - side / 2), float(centre[1] - side / 2), side
-
-
-def encode_normals(normals: np.ndarray) -> np.ndarray:
-    """Camera-space unit normals ``(..., 3)`` → uint8 RGB ``(n + 1) / 2 · 255``; zero vectors (off the face)
-    stay 0."""
-    n = np.asarray(normals, np.float32)
-    covered = np.linalg.norm(n, axis=-1, keepdims=True) > 0.5
-    return np.where(covered, np.clip(np.round((n + 1.0) * 127.5), 0, 255), 0).astype(np.uint8)
 
 
 def degrade(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -190,14 +172,12 @@ def _shard(bundle: RigBundle, index: int, count: int, seed: int, size: int, pool
         if not observation.face_found:
             missed += 1
             continue
-        x0, y0, side = crop_box(observation.landmarks, renderer.size)
+        x0, y0, side = crop_box(observation.landmarks)
         scale = size / side
         warp = np.array([[scale, 0.0, -x0 * scale], [0.0, scale, -y0 * scale]])
-        rgb = cv2.warpAffine(maps.rgb, warp, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+        rgb = face_crop(maps.rgb, observation.landmarks, size)  # as tracking crops a webcam frame
         normal = cv2.warpAffine(maps.normal, warp, (size, size), flags=cv2.INTER_NEAREST)
-        landmarks = np.asarray(observation.landmarks, np.float32).copy()
-        landmarks[:, :2] = (landmarks[:, :2] - [x0, y0]) * scale
-        landmarks[:, 2] *= scale
+        landmarks = crop_landmarks(observation.landmarks, size)
         head = (normal != 0).any(axis=2, keepdims=True)  # the rendered head; the rest is backdrop
         rgb = np.where(head, rgb, random_background(size, rng))
         arrays["rgb"].append(degrade(rgb, rng))

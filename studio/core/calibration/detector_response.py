@@ -39,6 +39,7 @@ from studio.core.calibration.calibrate import CalibrationPair
 from studio.core.errors import StudioError
 from studio.core.io.atomic_files import json_text, npz_writer, write_atomic
 from studio.core.io.npz import read_npz
+from studio.core.io.resources import MODELS_DIR
 from studio.core.tracking.tracker import Tracker
 
 __all__ = [
@@ -55,8 +56,6 @@ __all__ = [
     "response_displacements",
 ]
 
-MODELS_DIR: Path = Path(os.environ.get("STUDIO_MODELS_DIR", Path(__file__).resolve().parents[3] / "models"))
-"""Where trained models live: ``STUDIO_MODELS_DIR``, else the checkout's ``models/`` folder."""
 
 MAX_OFFSET_CM = 5.0
 """A response offset larger than this at any landmark is not MediaPipe's bias but a broken file."""

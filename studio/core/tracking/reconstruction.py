@@ -17,6 +17,7 @@ import numpy as np
 from studio.core.jobs import Cancel, JobCancelled, is_cancelled
 from studio.core.tracking.face_landmarker import NUM_LANDMARKS, FaceLandmarker
 from studio.core.tracking.frame_sources import Frame, FrameSource
+from studio.core.tracking.inversion.crops import face_crop
 
 #: MediaPipe's blendshape names in the order it returns them: ``_neutral``, then the 51 ARKit names it
 #: estimates, alphabetical (no ``tongueOut``).
@@ -104,6 +105,9 @@ class FaceObservation:
         float32, column vectors. NaN when no face.
     image_size : tuple of int
         The frame's ``(width, height)`` in pixels.
+    crop : np.ndarray or None
+        The learned tracker's face crop (:func:`studio.core.tracking.inversion.crops.face_crop`), ``(s, s, 3)``
+        uint8 RGB, when the reconstructor was asked for crops and found a face; else None.
     """
 
     index: int
@@ -113,6 +117,7 @@ class FaceObservation:
     blendshapes: np.ndarray
     transform: np.ndarray
     image_size: tuple[int, int]
+    crop: np.ndarray | None = None
 
     def blendshape(self, name: str) -> float:
         """One of MediaPipe's blendshape scores by ARKit name (case-insensitive); NaN when no face."""
@@ -146,6 +151,9 @@ class GeometryReconstructor:
         The ``face_landmarker.task`` bundle; by default the asset manager's copy.
     min_confidence : float
         MediaPipe's minimum detection, presence and tracking confidence in [0, 1].
+    crop_size : int, optional
+        When given, each observation with a face also carries the learned tracker's face crop of this side
+        (pixels), made from the frame while it is at hand.
 
     Notes
     -----
@@ -160,8 +168,10 @@ class GeometryReconstructor:
         running_mode: Literal["video", "image"] = "video",
         model_path: Path | None = None,
         min_confidence: float = 0.5,
+        crop_size: int | None = None,
     ) -> None:
         self.running_mode = running_mode
+        self.crop_size = crop_size
         self._landmarker = FaceLandmarker(
             model_path, running_mode=running_mode, min_confidence=min_confidence
         )
@@ -211,6 +221,7 @@ class GeometryReconstructor:
             blendshapes=blendshapes,
             transform=np.asarray(face.transform, np.float32),
             image_size=(width, height),
+            crop=None if self.crop_size is None else face_crop(frame.image, landmarks, self.crop_size),
         )
 
     def close(self) -> None:
