@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 LABELS = {"theta_A": "θ_A", "theta_S": "θ_S", "theta_S_hat": "θ̂_S", "theta_GT": "θ_GT (oracle)",
-          "mediapipe": "MediaPipe's blendshapes"}  # fmt: skip
+          "mediapipe": "MediaPipe's blendshapes", "network": "network", "network_calibrated": "network (calibrated)"}  # fmt: skip
 
 
 def table(reports: list[dict]) -> str:
@@ -43,6 +43,11 @@ def main() -> None:
     if "mediapipe" in reports[0]["takes"][next(iter(reports[0]["takes"]))]:
         print("\nθ̂_S against MediaPipe's blendshapes (control L2): " + "; ".join(
             f"{take} {_range([100 * (r['takes'][take]['theta_S_hat']['control_l2'] / r['takes'][take]['mediapipe']['control_l2'] - 1) for r in reports])}"  # noqa: E501
+            for take in reports[0]["takes"]))
+    first = reports[0]["takes"][next(iter(reports[0]["takes"]))]
+    if "network_calibrated" in first:
+        print("\nnetwork (calibrated) against θ̂_S (control L2): " + "; ".join(
+            f"{take} {_range([100 * (r['takes'][take]['network_calibrated']['control_l2'] / r['takes'][take]['theta_S_hat']['control_l2'] - 1) for r in reports])}"  # noqa: E501
             for take in reports[0]["takes"]))
     flagged = [r["session"]["flagged"] for r in reports]
     captures = [r["session"]["captures"] for r in reports]

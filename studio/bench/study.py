@@ -17,7 +17,9 @@ records the packaged Simon-Says session through the renderer, MediaPipe and the 
 Each take is rendered and reconstructed once (MediaPipe), then solved as ``track`` solves (auto neutral,
 zero-phase smoothing) with θ_A, θ_S, θ̂_S and the oracle θ_GT as the tracker's rig; the peer row ``mediapipe``
 is MediaPipe's own 52 blendshapes mapped onto the rig's controls (each ARKit value drives the controls that
-carry it). **Geometry level** replaces renderer and MediaPipe by θ_GT's exact landmarks plus Gaussian noise
+carry it). When the learned tracker is shipped (``models/inversion/rgb_only.pt``, the default network), rows ``network`` (as
+trained on renders) and ``network_calibrated`` (calibrated on the session's captures, as ``finetune --tracker
+network`` does) track the same frames' face crops, with the same smoothing. **Geometry level** replaces renderer and MediaPipe by θ_GT's exact landmarks plus Gaussian noise
 (``--noise-mm``), as ``bench calibration`` and ``bench finetune`` do, through the same takes and figures (no
 peer row).
 
@@ -41,7 +43,7 @@ import numpy as np
 from studio.core.errors import StudioError
 
 TAKES = ("held", "continuous", "speech", "one_sided")
-RIGS = ("theta_A", "theta_S", "theta_S_hat", "theta_GT", "mediapipe")
+RIGS = ("theta_A", "theta_S", "theta_S_hat", "theta_GT", "mediapipe", "network", "network_calibrated")
 FPS = 30.0
 LEVELS = ("image", "geometry")
 
@@ -129,15 +131,21 @@ def _image_level(study, takes: dict[str, np.ndarray], seed: int, session_express
                  device: str) -> tuple:
     """Record, calibrate, fine-tune, then track every take with every rig and MediaPipe (module docstring)."""
     from studio.core.jobs import run_job
-    from studio.core.session.calibrate import calibrate_session, finetune_session
+    from studio.core.session.calibrate import (
+        calibrate_network_session_job,
+        calibrate_session,
+        finetune_session,
+    )
     from studio.core.session.synthetic import synthetic_session_job
+    from studio.core.tracking.inversion.crops import CROP_SIZE
+    from studio.core.tracking.inversion.tracker import NetworkTracker, network_path
     from studio.core.tracking.reconstruction import (
         BLENDSHAPE_NAMES,
         GeometryReconstructor,
         reconstruct_frames,
     )
     from studio.core.tracking.rig_bundle import RigBundle
-    from studio.core.tracking.take import solve_observations
+    from studio.core.tracking.take import network_tracking, solve_observations
     from studio.render.synthetic_performer import PromptedPerformerSource, SyntheticPerformerSource
 
     bundle = RigBundle.load()
@@ -156,6 +164,13 @@ def _image_level(study, takes: dict[str, np.ndarray], seed: int, session_express
         started = time.perf_counter()
         finetuning, finetune_report = finetune_session(session, bundle, device=device)
         timings["finetune_s"] = time.perf_counter() - started
+        networks = {}
+        if network_path().is_file():
+            started = time.perf_counter()
+            networks["network"] = NetworkTracker.load(network_path(), rig.expression_names, device)
+            networks["network_calibrated"], network_report = run_job(
+                calibrate_network_session_job(session, bundle, device=device))
+            timings["network_calibration_s"] = time.perf_counter() - started
         status = session.status()
         session_figures = {
             "captures": len(status.captured),
@@ -163,6 +178,9 @@ def _image_level(study, takes: dict[str, np.ndarray], seed: int, session_express
             "flagged_expressions": list(status.flagged),
             "detector_response": calibration_report.detector_response,
         }
+        if networks:
+            session_figures["network_calibration"] = {k: network_report[k] for k in (
+                "crops", "control_l1_before", "control_l1_after")}
     trackers = {
         "theta_A": bundle.tracker(device=device),
         "theta_S": bundle.tracker(calibration.parameters, device=device),
@@ -174,7 +192,7 @@ def _image_level(study, takes: dict[str, np.ndarray], seed: int, session_express
     for number, (name, curves) in enumerate(takes.items()):
         started = time.perf_counter()
         source = SyntheticPerformerSource(performer, curves, FPS, head_motion=True, seed=seed + 10 * number)
-        with GeometryReconstructor(running_mode="video") as reconstructor:
+        with GeometryReconstructor(running_mode="video", crop_size=CROP_SIZE if networks else None) as reconstructor:
             observations = run_job(reconstruct_frames(source, reconstructor))
         timings[f"{name}_render_and_mediapipe_s"] = time.perf_counter() - started
         figures[name] = {}
@@ -187,6 +205,11 @@ def _image_level(study, takes: dict[str, np.ndarray], seed: int, session_express
         peer = definition.from_arkit(dict(zip(BLENDSHAPE_NAMES, scores.T, strict=True))).astype(np.float64)
         peer[~np.array([o.face_found for o in observations])] = np.nan
         figures[name]["mediapipe"] = take_figures(peer, curves, rig.expression_names, tweakers)
+        for label, network in networks.items():
+            started = time.perf_counter()
+            tracked = network_tracking(observations, network, "smooth", FPS, tweakers).curves.values
+            timings[f"{name}_network_s"] = timings.get(f"{name}_network_s", 0.0) + time.perf_counter() - started
+            figures[name][label] = take_figures(tracked, curves, rig.expression_names, tweakers)
     return figures, session_figures, finetune_report
 
 

@@ -83,6 +83,23 @@ def _bench_study(args: argparse.Namespace) -> dict:
     )
 
 
+def _bench_inversion(args: argparse.Namespace) -> dict:
+    from studio.bench.inversion import run_inversion_benchmark
+
+    if args.samples < 1 or args.threads < 1:
+        raise ValueError("--samples and --threads must be at least 1")
+    networks = None
+    if args.network:
+        networks = {}
+        for spec in args.network:
+            name, sep, path = spec.partition("=")
+            if not sep or not name or not path:
+                raise ValueError(f"--network {spec!r}: give NAME=FILE.pt")
+            networks[name] = path
+    return run_inversion_benchmark(samples=args.samples, seed=args.seed, networks=networks, footage=args.footage,
+                                   threads=args.threads)
+
+
 def _bench_live(args: argparse.Namespace) -> dict:
     from studio.bench.live import run_live_benchmark
 
@@ -141,6 +158,14 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     bench_study.add_argument("--continuous-s", type=float, default=20.0, help="length of the continuous take, s")
     bench_study.add_argument("--speech-s", type=float, default=15.0, help="length of the speech-like take, s")
     bench_study.add_argument("--device", default="cpu", help="where fine-tuning and tracking solve (cpu, cuda)")
+    bench_inversion = add_bench("inversion", _bench_inversion,
+                                "the learned tracker (two-branch, RGB-only) against the landmark tracker and "
+                                "MediaPipe: held-out renders, real footage, ms/frame")
+    bench_inversion.add_argument("--samples", type=int, default=300, help="held-out renders (default 300)")
+    bench_inversion.add_argument("--network", action="append", metavar="NAME=FILE.pt",
+                                 help="networks to compare (default two_branch and rgb_only from models/inversion)")
+    bench_inversion.add_argument("--footage", metavar="DIR", help="clips (default: ../shared/footage if present)")
+    bench_inversion.add_argument("--threads", type=int, default=2, help="CPU threads for the speed figures")
     bench_memory = add_bench("track-memory", _bench_track_memory,
                              "peak memory of `track` on a short and a long take (streamed and kept)")
     bench_memory.add_argument("--seconds", type=float, default=15.0, help="length of the short take")

@@ -53,18 +53,27 @@ def _cmd_track(args: argparse.Namespace) -> int:
     from studio.core.tracking.rig_bundle import RigBundle
     from studio.core.tracking.take import parse_neutral, track_take
 
-    check_outputs([("--out", args.out), ("--json", args.json)], [args.video, args.rig_params])
+    if args.tracker == "network" and args.rig_params:
+        raise ValueError("--rig-params is the landmark tracker's rig; the network tracker takes --network")
+    check_outputs([("--out", args.out), ("--json", args.json)], [args.video, args.rig_params, args.network])
     neutral = parse_neutral(args.neutral)
-    parameters = RigParameters.load(args.rig_params) if args.rig_params else None
-    rig_stage = "theta_A" if parameters is None else str(parameters.metadata.get("stage", "unknown"))
     bundle = RigBundle.load()
     definition = bundle.definition
-    try:
-        tracker = bundle.tracker(parameters)
-    except StudioError as error:  # rig parameters that do not fit the rig, or make no tracker
-        if parameters is None:
-            raise
-        raise type(error)(f"{args.rig_params}: {error}") from None
+    if args.tracker == "network":
+        from studio.core.tracking.inversion.tracker import NetworkTracker, network_path
+
+        network_file = args.network or str(network_path())
+        tracker = NetworkTracker.load(network_file, bundle.rig.expression_names)
+        rig_stage = f"network ({network_file})"
+    else:
+        parameters = RigParameters.load(args.rig_params) if args.rig_params else None
+        rig_stage = "theta_A" if parameters is None else str(parameters.metadata.get("stage", "unknown"))
+        try:
+            tracker = bundle.tracker(parameters)
+        except StudioError as error:  # rig parameters that do not fit the rig, or make no tracker
+            if parameters is None:
+                raise
+            raise type(error)(f"{args.rig_params}: {error}") from None
     with VideoFileSource(args.video) as source, tqdm(
         total=source.num_frames, unit="frame", desc="tracking", file=sys.stderr, disable=args.quiet
     ) as bar:
@@ -84,7 +93,8 @@ def _cmd_track(args: argparse.Namespace) -> int:
         truncated = source.truncated
     stats = {
         "video": str(args.video), "curves": str(args.out), "filter": args.filter,
-        "rig_params": str(args.rig_params) if args.rig_params else None, "rig_stage": rig_stage, **result.stats.to_json(),
+        "tracker": args.tracker, "rig_params": str(args.rig_params) if args.rig_params else None,
+        "rig_stage": rig_stage, **result.stats.to_json(),
         "truncated": truncated,
     }
     outputs = {Path(args.out): result.curves.csv_writer()}
@@ -93,10 +103,9 @@ def _cmd_track(args: argparse.Namespace) -> int:
     write_together(outputs)  # the curves and their figures: both or neither
     if stats.get("truncated"):
         print(f"warning: {args.video}: the video ends early ({stats['truncated']})", file=sys.stderr)
-    print(
-        f"{args.out}: {stats['frames']} frames, face in {stats['frames_with_face']}, "
-        f"residual {stats['fit_residual_mm']:.2f} mm, {stats['fps']:.1f} frames/s"
-    )
+    residual = "" if args.tracker == "network" else f"residual {stats['fit_residual_mm']:.2f} mm, "
+    print(f"{args.out}: {stats['frames']} frames, face in {stats['frames_with_face']}, {residual}"
+          f"{stats['fps']:.1f} frames/s ({args.tracker} tracker)")
     return 0
 
 
@@ -113,10 +122,17 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     render.add_argument("--out", required=True, help="output PNG path")
     render.set_defaults(func=_cmd_render)
 
-    track = commands.add_parser("track", help="track a video: MediaPipe landmarks → rig controls per frame (CSV)")
+    track = commands.add_parser("track", help="track a video into rig controls per frame (CSV): MediaPipe's "
+                                              "landmarks solved against the rig, or the learned tracker")
     track.add_argument("video", help="video file (mp4, mov, avi, mkv, webm)")
     track.add_argument("--out", required=True, metavar="CURVES.csv", help="control curves, one row per frame")
+    track.add_argument("--tracker", default="landmarks", choices=["landmarks", "network"],
+                       help="landmarks: MediaPipe's landmarks solved against the rig (default); network: the "
+                            "learned tracker on the face crop (models/inversion/rgb_only.pt)")
     track.add_argument("--rig-params", metavar="THETA.npz", help="tracking rig parameters θ_T (default: ICT's own)")
+    track.add_argument("--network", metavar="NET.pt",
+                       help="the network tracker's weights (default: the shipped RGB-only network; the two-branch one, or a "
+                            "session's calibrated one)")
     track.add_argument("--neutral", default="auto", metavar="auto|A:B",
                        help="performer neutral: resting frames picked automatically, or frames A to B (exclusive)")
     track.add_argument("--filter", default="smooth", choices=["none", "one-euro", "smooth"],

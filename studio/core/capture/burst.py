@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from studio.core.errors import StudioError
+from studio.core.tracking.inversion.crops import CROP_SIZE, face_crop
 from studio.core.tracking.reconstruction import FaceObservation
 
 #: The capture every session starts with; the tracker's performer neutral comes from it.
@@ -34,6 +35,8 @@ DEFAULT_OUTLIER_MADS = 3.0
 #: Thumbnails kept per burst (first, middle and last burst frames) and their largest side in pixels.
 NUM_THUMBNAILS = 3
 THUMBNAIL_MAX_SIDE = 160
+#: Face crops kept per burst for the learned tracker's calibration (evenly spread over the frames with a face).
+NUM_CROPS = 10
 #: Smallest MAD used by :func:`average_burst` (cm): a perfectly steady burst does not reject rounding noise.
 _MIN_MAD_CM = 1e-3
 _MAD_TO_SIGMA = 1.4826
@@ -231,6 +234,12 @@ class BurstCapture:
     thumbnails : list of np.ndarray
         A few small RGB images of the burst, each ``(h, w, 3)`` uint8 (not stored in ``burst.npz``; the
         session writes them as JPEGs and does not read them back).
+    crops : np.ndarray or None
+        The learned tracker's face crops (:func:`~studio.core.tracking.inversion.crops.face_crop`) of up to
+        :data:`NUM_CROPS` burst frames with a face, evenly spread, ``(C, s, s, 3)`` uint8 RGB; None for captures
+        made before crops were kept. The learned tracker's calibration per performer trains on them.
+    crop_frames : np.ndarray or None
+        The burst frames the crops are of, ``(C,)`` int64.
     """
 
     landmarks_px: np.ndarray
@@ -245,6 +254,8 @@ class BurstCapture:
     aligned_to: str = "rig_neutral"
     flags: list = field(default_factory=list)
     thumbnails: list = field(default_factory=list)
+    crops: np.ndarray | None = None
+    crop_frames: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         frames = len(self.time_s)
@@ -266,6 +277,12 @@ class BurstCapture:
             raise ValueError(f"BurstCapture.averaged has shape {self.averaged.shape}, expected (N, 3)")
         if len(self.blendshapes) != frames:
             raise ValueError(f"BurstCapture.blendshapes has {len(self.blendshapes)} rows, expected {frames}")
+        if self.crops is not None:
+            chosen = np.asarray(self.crop_frames if self.crop_frames is not None else [], np.int64)
+            if self.crops.ndim != 4 or self.crops.shape[3] != 3 or len(chosen) != len(self.crops) or (
+                    chosen.size and (chosen.min() < 0 or chosen.max() >= frames)):
+                raise ValueError(f"BurstCapture.crops has shape {self.crops.shape}, expected (C, s, s, 3) with C "
+                                 f"burst frames in crop_frames")
 
     @property
     def num_frames(self) -> int:
@@ -353,6 +370,12 @@ def burst_from_frames(
     except CaptureError:
         raise CaptureError(f"{source_name}: no face in any of the {len(aligned_burst)} burst frames") from None
     picks = sorted({0, len(images) // 2, len(images) - 1})[:NUM_THUMBNAILS]
+    with_face = np.flatnonzero([o.face_found for o in observations])
+    chosen = with_face[np.unique(np.linspace(0, len(with_face) - 1, min(NUM_CROPS, len(with_face))).round()
+                                 .astype(np.int64))] if len(with_face) and len(images) == len(observations) else \
+        np.zeros(0, np.int64)
+    crops = np.stack([face_crop(images[i], observations[i].landmarks, CROP_SIZE) for i in chosen]) if len(chosen) \
+        else np.zeros((0, CROP_SIZE, CROP_SIZE, 3), np.uint8)
     return BurstCapture(
         landmarks_px=np.stack([o.landmarks for o in observations]).astype(np.float32),
         time_s=np.array([o.time_s for o in observations], np.float64),
@@ -365,4 +388,6 @@ def burst_from_frames(
         spread_mm=spread_mm,
         aligned_to=aligned_to,
         thumbnails=[_thumbnail(images[i]) for i in picks],
+        crops=crops,
+        crop_frames=chosen,
     )

@@ -21,6 +21,7 @@ import numpy as np
 from studio.core.calibration.calibrate import CalibrationPair, CalibrationResult, calibrate_job
 from studio.core.calibration.detector_response import detector_response_for, expected_view, model_path
 from studio.core.calibration.finetune import FinetuneResult, FinetuneSettings, finetune_job
+from studio.core.calibration.network import NetworkPairs
 from studio.core.calibration.reports import CalibrationReport, FinetuneReport
 from studio.core.capture.expression_sets import SimonSaysSet
 from studio.core.capture.quality import Yardstick, assess_burst
@@ -29,6 +30,7 @@ from studio.core.rig.definition import RigDefinition
 from studio.core.rig.metrics import animation_metrics
 from studio.core.rig.rig import RigParameters
 from studio.core.session.folder import Session, SessionError
+from studio.core.tracking.inversion.tracker import NetworkTracker
 from studio.core.tracking.rig_bundle import RigBundle
 from studio.core.tracking.tracker import PerformerNeutral, Tracker
 
@@ -274,3 +276,79 @@ def finetune_session(
 ) -> tuple[FinetuneResult, FinetuneReport]:
     """:func:`finetune_session_job` run to the end."""
     return run_job(finetune_session_job(session, bundle, device=device))
+
+
+def network_pairs(session: Session, tracker: NetworkTracker, expression_set: SimonSaysSet | None = None) -> NetworkPairs:
+    """The captures as the learned tracker's calibration pairs: each capture's face crops (and their mesh normal
+    maps) with the controls its prompt asked for; the neutral asks for none.
+
+    Raises
+    ------
+    SessionError
+        A lost or damaged capture, or no capture with face crops (captures made before the studio kept them).
+    """
+    from studio.core.calibration.network import NetworkPairs
+    from studio.core.tracking.inversion.crops import crop_landmarks, mesh_normal_map
+
+    if session.lost_captures:
+        raise SessionError(f"{session.folder}: {', '.join(session.lost_captures)} lost their burst files; retake them")
+    expression_set = expression_set or session.expression_set_definition()
+    names, targets, crops, normals, expression = [], [], [], [], []
+    for entry in expression_set.expressions:
+        capture = session.capture(entry.name) if entry.name in session.expression_names else None
+        if capture is None or capture.crops is None or not len(capture.crops):
+            continue
+        if capture.crops.shape[1] != tracker.size:
+            raise SessionError(f"{session.folder}: {entry.name}'s crops are {capture.crops.shape[1]} px, the network "
+                               f"takes {tracker.size} px")
+        k = len(names)
+        names.append(entry.name)
+        targets.append(np.zeros(len(tracker.control_names)) if entry.is_neutral
+                       else entry.control_vector(tracker.control_names))
+        crops.append(capture.crops)
+        expression.append(np.full(len(capture.crops), k, np.int64))
+        if tracker.network.uses_normals:
+            normals.append(np.stack([mesh_normal_map(crop_landmarks(capture.landmarks_px[i], tracker.size), tracker.size)
+                                     for i in capture.crop_frames]))
+    if not names:
+        raise SessionError(f"{session.folder}: no capture holds face crops (captures made before the studio kept "
+                           "them); retake the expressions to calibrate the network")
+    return NetworkPairs(tuple(names), np.concatenate(crops), np.concatenate(normals) if normals else None,
+                        np.concatenate(expression), np.asarray(targets, np.float32))
+
+
+def calibrate_network_session_job(
+    session: Session | str | Path,
+    bundle: RigBundle | None = None,
+    network: str | Path | None = None,
+    folds: int = 0,
+    device: str = "cpu",
+    cancel: Cancel = None,
+) -> Generator[tuple[str, int, int], None, tuple[NetworkTracker, dict]]:
+    """Calibrate the learned tracker (``network``: a weights file, default the shipped one, :func:`~studio.core.tracking.inversion.tracker.network_path`) to the
+    session's performer (:func:`studio.core.calibration.network.calibrate_network`), as a generator job.
+
+    Keeps it as ``calibration/network_calibrated.pt`` with its report (``calibration/network_report.json``);
+    with ``folds`` > 0 the report holds the network's report card (every expression held out once).
+    """
+    from studio.core.calibration.network import calibrate_network, held_out_network_errors
+    from studio.core.tracking.inversion.network import save_network
+    from studio.core.tracking.inversion.tracker import network_path
+
+    session, bundle = _opened(session, bundle)
+    source = Path(network) if network else network_path()
+    tracker = NetworkTracker.load(source, bundle.rig.expression_names, device)
+    started = time.perf_counter()
+    pairs = network_pairs(session, tracker)
+    calibrated = yield from calibrate_network(tracker, pairs, cancel=cancel)
+    report: dict = {"network": str(source), "session": str(session.folder), "captures": list(pairs.names),
+                    "crops": int(len(pairs.crops)), **calibrated.metadata["calibration"]}
+    if folds > 0:
+        errors = yield from held_out_network_errors(tracker, pairs, folds, cancel=cancel)
+        overall = {rig: float(np.mean([e[rig] for e in errors.values()])) for rig in ("network", "network_calibrated")}
+        report["report_card"] = {"folds": folds, "errors": errors, "overall": overall}
+    report["seconds"] = time.perf_counter() - started
+    save_network(session.network_path(), calibrated.network.cpu(),
+                 {**calibrated.metadata, "session": str(session.folder)})
+    session.write_report("network", report)
+    return calibrated, report

@@ -84,7 +84,10 @@ REPORT_FILES: dict[str, str] = {
     "calibration": "report.json",
     "finetune": "finetune_report.json",
     "report_card": "report_card.json",
+    "network": "network_report.json",
 }
+#: The learned tracker calibrated to the session's performer (``finetune --tracker network``).
+NETWORK_FILE = "network_calibrated.pt"
 #: The report kept beside each calibration stage's rig parameters.
 STAGE_REPORTS: dict[str, str] = {"theta_S": "calibration", "theta_S_hat": "finetune"}
 #: What a new result of a stage makes stale: θ̂_S is fine-tuned from θ_S.
@@ -369,6 +372,10 @@ class Session:
                 rigs[stage] = parameters
         return rigs
 
+    def network_path(self) -> Path:
+        """Where the learned tracker calibrated to this performer is kept (``calibration/network_calibrated.pt``)."""
+        return self.folder / CALIBRATION_FOLDER / NETWORK_FILE
+
     def report_path(self, kind: str) -> Path:
         """Where a report (``calibration``, ``finetune``) is kept."""
         if kind not in REPORT_FILES:
@@ -557,6 +564,9 @@ class Session:
             "flags_json": np.array(flags_json),
             "captured_at": np.array(captured_at),
         }
+        if capture.crops is not None:
+            arrays["crops"] = np.asarray(capture.crops, np.uint8)
+            arrays["crop_frames"] = np.asarray(capture.crop_frames, np.int64)
         write_npz_atomic(folder / BURST_FILE, arrays)
         quality = {"expression": name, "captured_at": captured_at, **capture.quality(), "flags": flags}
         _write_json_atomic(folder / QUALITY_FILE, quality)
@@ -617,6 +627,8 @@ class Session:
                 spread_mm=float(arrays["spread_mm"]),
                 aligned_to=str(arrays["aligned_to"]),
                 flags=json.loads(str(arrays["flags_json"])),
+                crops=arrays["crops"] if "crops" in arrays and "crop_frames" in arrays else None,
+                crop_frames=arrays["crop_frames"] if "crops" in arrays and "crop_frames" in arrays else None,
             )
         except (TypeError, ValueError) as error:  # json.JSONDecodeError is a ValueError
             raise SessionError(f"{path}: unreadable capture ({type(error).__name__}: {error})") from None

@@ -28,14 +28,18 @@ from typing import Any
 import cv2
 import numpy as np
 
+from studio.core.errors import StudioError
 from studio.core.io.atomic_files import write_json_atomic, write_npz_atomic
 from studio.core.io.curves import TakeCurves
 from studio.core.jobs import Cancel, JobCancelled, is_cancelled
 from studio.core.session.folder import TAKE_FILE, TAKE_TRUTH_FILE, TAKE_VIDEO_FILE, Session, SessionError
 from studio.core.tracking.frame_sources import FrameSource
+from studio.core.tracking.inversion.crops import CROP_SIZE
+from studio.core.tracking.inversion.tracker import NetworkTracker, network_path
 from studio.core.tracking.live import LatestFrameReader
+from studio.core.tracking.reconstruction import GeometryReconstructor
 from studio.core.tracking.rig_bundle import RigBundle
-from studio.core.tracking.take import TakeStats, solve_observations, track_take
+from studio.core.tracking.take import TakeStats, network_tracking, solve_observations, track_take
 
 __all__ = ["Take", "TakeReport", "load_take", "record_take_job", "track_session_take_job"]
 
@@ -147,6 +151,20 @@ def load_take(session: Session, name: str) -> Take:
     return Take(report, curves, controls)
 
 
+def session_networks(session: Session, bundle: RigBundle, device: str = "cpu") -> dict[str, NetworkTracker]:
+    """The learned trackers a session's takes are tracked with: ``network`` (the shipped network,
+    when installed) and ``network_calibrated`` (``calibration/network_calibrated.pt``, when the performer's
+    calibration was made). A file that cannot be read is left out; the take is still tracked."""
+    networks: dict[str, NetworkTracker] = {}
+    for label, path in (("network", network_path()), ("network_calibrated", session.network_path())):
+        if path.is_file():
+            try:
+                networks[label] = NetworkTracker.load(path, bundle.rig.expression_names, device)
+            except StudioError:
+                continue
+    return networks
+
+
 def track_session_take_job(
     session: Session,
     source: FrameSource,
@@ -159,7 +177,10 @@ def track_session_take_job(
     """Track a video into the session as take ``name`` with each of its rigs; returns its ``take.json``.
 
     MediaPipe runs once (with θ_A's tracker); the same observations are then solved with θ_S and θ̂_S when the
-    session has them. Yields ``(stage, done, total)``: ``landmarks`` per frame, then ``solve`` per rig.
+    session has them, and their face crops tracked by the learned tracker — as trained (``network``) and
+    calibrated to the performer (``network_calibrated``) — when the studio and the session have them
+    (:func:`session_networks`; the crops are held in memory while the take is tracked, 48 KB a frame). Yields
+    ``(stage, done, total)``: ``landmarks`` per frame, then ``solve`` per rig and ``network`` per network.
 
     Raises
     ------
@@ -172,9 +193,15 @@ def track_session_take_job(
     bundle = bundle if bundle is not None else RigBundle.load(session.rig_name)
     tweakers = bundle.definition.tweaker_indices()
     rigs = session.tracking_rigs()
-    base = yield from track_take(
-        source, bundle.tracker(), neutral, filter_name, tweakers, cancel=cancel
-    )
+    networks = session_networks(session, bundle)
+    reconstructor = GeometryReconstructor(running_mode="video", crop_size=CROP_SIZE) if networks else None
+    try:
+        base = yield from track_take(
+            source, bundle.tracker(), neutral, filter_name, tweakers, reconstructor=reconstructor, cancel=cancel
+        )
+    finally:
+        if reconstructor is not None:
+            reconstructor.close()
     results = {"theta_A": base}
     neutral_range = (base.neutral.start, base.neutral.stop)
     for index, (label, parameters) in enumerate(rigs.items()):
@@ -184,6 +211,9 @@ def track_session_take_job(
                 base.observations, bundle.tracker(parameters), neutral_range, filter_name, source.fps, tweakers
             )
     yield ("solve", len(rigs), len(rigs))
+    for index, (label, network) in enumerate(networks.items()):
+        yield ("network", index, len(networks))
+        results[label] = network_tracking(base.observations, network, filter_name, source.fps, tweakers)
     folder.mkdir(parents=True, exist_ok=True)
     for label, result in results.items():
         result.curves.write_csv(session.take_curves_path(name, label))

@@ -27,6 +27,8 @@ from studio.core.geometry.temporal_filters import OneEuroFilter
 from studio.core.jobs import Cancel, JobCancelled, is_cancelled, torch_threads
 from studio.core.tracking.face_landmarker import NUM_LANDMARKS
 from studio.core.tracking.frame_sources import Frame, FrameSource
+from studio.core.tracking.inversion.crops import crop_landmarks, mesh_normal_map
+from studio.core.tracking.inversion.tracker import NetworkTracker
 from studio.core.tracking.neutral import neutral_from_range
 from studio.core.tracking.reconstruction import GeometryReconstructor
 from studio.core.tracking.tracker import PerformerNeutral, Tracker
@@ -112,6 +114,9 @@ class LiveTracker:
         Frames with a face averaged (median) into the performer's neutral.
     one_euro : OneEuroFilter, optional
         The temporal filter; by default ``OneEuroFilter(1.5, 2.0)`` (as offline ``--filter one-euro``).
+    network : NetworkTracker, optional
+        The learned tracker: when given, each frame's controls come from it on the frame's face crop (pass
+        ``crop`` to :meth:`process`; its time counts as the ``solve`` stage), and no neutral is captured.
 
     Attributes
     ----------
@@ -131,11 +136,13 @@ class LiveTracker:
     """
 
     def __init__(
-        self, tracker: Tracker, neutral_frames: int = DEFAULT_NEUTRAL_FRAMES, one_euro: OneEuroFilter | None = None
+        self, tracker: Tracker, neutral_frames: int = DEFAULT_NEUTRAL_FRAMES, one_euro: OneEuroFilter | None = None,
+        network: NetworkTracker | None = None,
     ) -> None:
         if neutral_frames < 1:
             raise ValueError(f"neutral_frames must be at least 1, got {neutral_frames}")
         self.tracker = tracker
+        self.network = network
         self.neutral_frames = int(neutral_frames)
         self.one_euro = one_euro if one_euro is not None else OneEuroFilter(DEFAULT_MIN_CUTOFF_HZ, DEFAULT_BETA)
         self._samples: list[np.ndarray] = []
@@ -161,8 +168,8 @@ class LiveTracker:
 
     @property
     def has_neutral(self) -> bool:
-        """Whether the performer's neutral is set (frames are being solved)."""
-        return self.neutral is not None
+        """Whether the performer's neutral is set (frames are being solved); always with the learned tracker."""
+        return self.neutral is not None or self.network is not None
 
     def recapture_neutral(self) -> None:
         """Collect a new neutral from the next ``neutral_frames`` frames with a face (thread-safe)."""
@@ -174,7 +181,8 @@ class LiveTracker:
         self.neutral = None
         self.one_euro.reset()
 
-    def process(self, frame_index: int, time_s: float, landmarks_px: np.ndarray) -> LiveResult:
+    def process(self, frame_index: int, time_s: float, landmarks_px: np.ndarray,
+                crop: np.ndarray | None = None) -> LiveResult:
         """Track one frame.
 
         Parameters
@@ -185,6 +193,8 @@ class LiveTracker:
             The frame's time, seconds. When it does not increase (a new stream), the filter restarts.
         landmarks_px : np.ndarray
             MediaPipe landmarks in pixels, shape ``(478, 3)`` (see :class:`LiveResult`); NaN when no face.
+        crop : np.ndarray, optional
+            The frame's face crop ``(s, s, 3)`` (the observation's ``crop``), needed with the learned tracker.
 
         Returns
         -------
@@ -203,7 +213,18 @@ class LiveTracker:
         stage_ms: dict[str, float] = {}
         controls = None
         residual_mm = float("nan")
-        if face_found:
+        if face_found and self.network is not None:
+            if crop is None:
+                raise ValueError("the learned tracker needs the frame's face crop (GeometryReconstructor(crop_size=…))")
+            start = time.perf_counter()
+            normal = mesh_normal_map(crop_landmarks(landmarks, self.network.size), self.network.size) \
+                if self.network.network.uses_normals else None
+            raw = self.network.controls(crop[None], None if normal is None else normal[None])[0]
+            solved_at = time.perf_counter()
+            controls = np.clip(self.one_euro(float(time_s), raw), 0.0, 1.0).astype(np.float32)
+            stage_ms["solve"] = 1e3 * (solved_at - start)
+            stage_ms["filter"] = 1e3 * (time.perf_counter() - solved_at)
+        elif face_found:
             start = time.perf_counter()
             aligned = self.tracker.align(landmarks[None], self.neutral)  # (1, N, 3) rig space, cm
             aligned_at = time.perf_counter()
@@ -469,7 +490,7 @@ def live_tracking_job(
             with torch_threads(solver_threads):
                 observation = reconstructor.observe(frame)
                 landmarks_ms = 1e3 * (time.perf_counter() - start)
-                result = live_tracker.process(frame.index, frame.time_s, observation.landmarks)
+                result = live_tracker.process(frame.index, frame.time_s, observation.landmarks, observation.crop)
             tracked += 1
             if is_cancelled(cancel):
                 raise JobCancelled(f"{source.name}: live tracking stopped after {tracked} frames", summary())

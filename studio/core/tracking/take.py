@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Generator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from studio.core.io.curves import TakeCurves
 from studio.core.jobs import Cancel
 from studio.core.rig.metrics import sparsity, take_mean, tweaker_usage
 from studio.core.tracking.frame_sources import FrameSource
+from studio.core.tracking.inversion.tracker import NetworkTracker
 from studio.core.tracking.neutral import (
     expression_ratios,
     landmark_motion,
@@ -103,7 +104,7 @@ def filter_curves(controls: np.ndarray, time_s: np.ndarray, name: str, fps: floa
 
 def track_take(
     source: FrameSource,
-    tracker: Tracker,
+    tracker: Tracker | NetworkTracker,
     neutral: str | tuple[int, int] = "auto",
     filter_name: str = "smooth",
     tweaker_indices: Sequence[int] = (),
@@ -113,6 +114,9 @@ def track_take(
 ) -> Generator[Progress, None, TakeTracking]:
     """Track every frame of ``source`` (a generator job; see the module docstring): MediaPipe on each frame
     (:func:`~studio.core.tracking.reconstruction.reconstruct_frames`), then :func:`solve_observations`.
+
+    With a :class:`~studio.core.tracking.inversion.tracker.NetworkTracker` the controls come from the
+    learned tracker on each frame's face crop (:func:`track_network_take`; no neutral is needed).
 
     With ``keep_observations=False`` the take streams through in near-constant memory: each frame's landmarks
     go to a temporary file as they are observed (with a few figures per frame in memory to pick the neutral),
@@ -126,6 +130,9 @@ def track_take(
     JobCancelled
         ``cancel()`` returned True.
     """
+    if isinstance(tracker, NetworkTracker):
+        return (yield from track_network_take(source, tracker, filter_name, tweaker_indices, reconstructor, cancel,
+                                              keep_observations))  # fmt: skip
     if not keep_observations:
         return (yield from _track_streamed(source, tracker, neutral, filter_name, tweaker_indices, reconstructor,
                                            cancel))  # fmt: skip
@@ -212,6 +219,102 @@ def solve_observations(
     curves = TakeCurves(tracker.control_names, time_s - time_s[0], found, filtered)
     result = TakeTracking(curves, tracked.controls, tracked.residual_mm, list(observations), neutral_range, timings)
     result.stats = take_stats(result, time.perf_counter() - started, tweaker_indices)
+    return result
+
+
+#: Frames the learned tracker takes at a time.
+NETWORK_BATCH_FRAMES = 32
+_NO_NEUTRAL = NeutralRange(0, 0, "none")
+
+
+def network_tracking(
+    observations: Sequence[FaceObservation],
+    tracker: NetworkTracker,
+    filter_name: str = "smooth",
+    fps: float | None = None,
+    tweaker_indices: Sequence[int] = (),
+    controls: np.ndarray | None = None,
+) -> TakeTracking:
+    """Curves of observations that carry face crops, by the learned tracker (or from its ``controls``
+    ``(T, K)`` when already computed), filtered as :func:`solve_observations` filters; residuals are NaN (no
+    landmark solve) and no neutral is used."""
+    started = time.perf_counter()
+    found = np.array([o.face_found for o in observations])
+    if not found.any():
+        raise TrackingError(f"no face found in any of {len(observations)} frames")
+    time_s = np.array([o.time_s for o in observations], np.float64)
+    fps = fps or (len(time_s) - 1) / max(time_s[-1] - time_s[0], 1e-9)
+    t0 = time.perf_counter()
+    raw = tracker.track_observations(observations) if controls is None else np.asarray(controls, np.float32)
+    t1 = time.perf_counter()
+    filtered = filter_curves(np.where(found[:, None], raw, 0.0).astype(np.float32), time_s, filter_name, fps)
+    filtered = np.where(found[:, None], np.clip(filtered, 0.0, 1.0), np.nan).astype(np.float32)
+    frames = len(observations)
+    timings = {"landmarks": 0.0, "alignment": 0.0, "solve": 1e3 * (t1 - t0) / frames,
+               "filter": 1e3 * (time.perf_counter() - t1) / frames}
+    curves = TakeCurves(tracker.control_names, time_s - time_s[0], found, filtered)
+    result = TakeTracking(curves, raw, np.full(frames, np.nan), list(observations), _NO_NEUTRAL, timings)
+    result.stats = take_stats(result, time.perf_counter() - started, tweaker_indices)
+    return result
+
+
+def track_network_take(
+    source: FrameSource,
+    tracker: NetworkTracker,
+    filter_name: str = "smooth",
+    tweaker_indices: Sequence[int] = (),
+    reconstructor: GeometryReconstructor | None = None,
+    cancel: Cancel = None,
+    keep_observations: bool = True,
+) -> Generator[Progress, None, TakeTracking]:
+    """:func:`track_take` with the learned tracker: MediaPipe finds the face and makes the crop, the network
+    gives the controls, :data:`NETWORK_BATCH_FRAMES` frames at a time as they come (the crops are not kept,
+    so a long take streams through)."""
+    owns_reconstructor = reconstructor is None
+    reconstructor = reconstructor or GeometryReconstructor(running_mode="video", crop_size=tracker.size)
+    if reconstructor.crop_size != tracker.size:
+        raise ValueError(f"the reconstructor makes crops of {reconstructor.crop_size} px, the network takes "
+                         f"{tracker.size} px")
+    started = time.perf_counter()
+    pending: list[FaceObservation] = []
+    kept: list[FaceObservation] = []
+    parts: list[np.ndarray] = []
+    network_s = 0.0
+
+    def flush() -> None:
+        nonlocal network_s
+        t0 = time.perf_counter()
+        parts.append(tracker.track_observations(pending))
+        network_s += time.perf_counter() - t0
+        kept.extend(replace(o, crop=None) for o in pending)  # what is kept is small: the crops go
+        pending.clear()
+
+    def add(observation: FaceObservation) -> None:
+        pending.append(observation)
+        if len(pending) >= NETWORK_BATCH_FRAMES:
+            flush()
+
+    try:
+        yield from (("landmarks", done, max(total or 0, done))
+                    for done, total in reconstruct_frames(source, reconstructor, cancel, sink=add))  # fmt: skip
+    finally:
+        if owns_reconstructor:
+            reconstructor.close()
+    if pending:
+        flush()
+    if not kept:
+        raise TrackingError(f"{source.name}: no frames")
+    if not any(o.face_found for o in kept):
+        raise TrackingError(f"{source.name}: no face found in any of {len(kept)} frames")
+    yield ("network", 0, 1)
+    result = network_tracking(kept, tracker, filter_name, source.fps, tweaker_indices, np.concatenate(parts))
+    frames = len(kept)
+    result.timings_ms["solve"] = 1e3 * network_s / frames
+    result.timings_ms["landmarks"] = 1e3 * (time.perf_counter() - started - network_s) / frames
+    if not keep_observations:
+        result.observations = []
+    result.stats = take_stats(result, time.perf_counter() - started, tweaker_indices)
+    yield ("network", 1, 1)
     return result
 
 

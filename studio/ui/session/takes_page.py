@@ -119,6 +119,8 @@ class TakesPage(QWidget):
         self.progress = QProgressBar()
         self.status = QLabel("")
         self.rig_box = RigChooser()
+        self.rig_box.setToolTip("θ_A, θ_S, θ̂_S: the landmark tracker with that rig; network, network_calibrated: the "
+                                "learned tracker as trained, and calibrated to this performer")
         self.rig_box.currentTextChanged.connect(lambda _: self._plot())
         self.control_list = QListWidget()
         self.control_list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -146,7 +148,7 @@ class TakesPage(QWidget):
         left.addWidget(self.cancel_button)
         left.addWidget(self.progress)
         left.addWidget(self.status)
-        left.addWidget(QLabel("Rig"))
+        left.addWidget(QLabel("Rig or tracker"))
         left.addWidget(self.rig_box)
         left.addWidget(QLabel("Controls"))
         left.addWidget(self.control_list, 2)

@@ -54,6 +54,7 @@ from studio.core.rig.definition import RigDefinition
 from studio.core.rig.rig import Rig
 from studio.core.session.targets import open_target
 from studio.core.tracking.frame_sources import VIDEO_EXTENSIONS, FrameSource, list_cameras
+from studio.core.tracking.inversion.tracker import NetworkTracker, network_path
 from studio.core.tracking.live import (
     DEFAULT_NEUTRAL_FRAMES,
     STAGES,
@@ -105,8 +106,10 @@ class _LiveRun:
         tracker_cache: dict,
         neutral_frames: int,
         realtime: bool,
+        tracker_kind: str = "landmarks",
     ) -> None:
         self.rig = rig
+        self.tracker_kind = tracker_kind
         self.spec = spec
         self.tracker_cache = tracker_cache
         self.neutral_frames = neutral_frames
@@ -127,11 +130,18 @@ class _LiveRun:
             if tracker is None:
                 bundle = RigBundle.load()
                 tracker = self.tracker_cache["tracker"] = Tracker(self.rig, bundle.embedding, gaze=bundle.gaze)
-            self.live_tracker = LiveTracker(tracker, self.neutral_frames)
+            network = None
+            if self.tracker_kind == "network":
+                network = self.tracker_cache.get("network")
+                if network is None:
+                    network = self.tracker_cache["network"] = NetworkTracker.load(
+                        network_path(), self.rig.expression_names)
+            self.live_tracker = LiveTracker(tracker, self.neutral_frames, network=network)
             self._source = self.spec if isinstance(self.spec, FrameSource) else open_source(
                 self.spec, self.rig, SYNTHETIC_SECONDS
             )
-            self._reconstructor = GeometryReconstructor(running_mode="video")
+            self._reconstructor = GeometryReconstructor(
+                running_mode="video", crop_size=None if network is None else network.size)
             self._job = live_tracking_job(
                 self._source, self.live_tracker, self._reconstructor, self.cancel, realtime=self.realtime
             )
@@ -375,6 +385,15 @@ class LiveTrackingWindow(QMainWindow):
         self.start_button.clicked.connect(lambda: self.start())
         self.stop_button = QPushButton("Stop")
         self.stop_button.clicked.connect(self.stop)
+        self.tracker_box = QComboBox()
+        self.tracker_box.addItem("Landmarks", "landmarks")
+        self.tracker_box.addItem("Network", "network")
+        has_network = network_path().is_file()
+        self.tracker_box.model().item(1).setEnabled(has_network)
+        self.tracker_box.setToolTip(
+            "Landmarks: MediaPipe's landmarks solved against the rig (needs a neutral). Network: the learned "
+            "tracker on the face crop" + ("" if has_network else " — not installed (models/inversion/rgb_only.pt)"))
+        self.tracker_box.activated.connect(self._tracker_chosen)
         self.recapture_button = QPushButton("Recapture neutral")
         self.recapture_button.clicked.connect(self.recapture_neutral)
         self.vmc_box = QCheckBox("Stream VMC")
@@ -398,6 +417,8 @@ class LiveTrackingWindow(QMainWindow):
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Source"))
         bar.addWidget(self.source_box)
+        bar.addWidget(QLabel("Tracker"))
+        bar.addWidget(self.tracker_box)
         bar.addWidget(self.start_button)
         bar.addWidget(self.stop_button)
         bar.addWidget(self.recapture_button)
@@ -456,6 +477,31 @@ class LiveTrackingWindow(QMainWindow):
 
     # -- running ----------------------------------------------------------------------------------------
 
+    def tracker_kind(self) -> str:
+        """The tracker Start uses: ``landmarks`` or ``network``."""
+        return str(self.tracker_box.currentData())
+
+    def set_tracker_kind(self, kind: str) -> None:
+        """Choose the tracker (``landmarks``, ``network``); a running view restarts with it."""
+        index = self.tracker_box.findData(kind)
+        if index < 0:
+            raise ValueError(f"unknown tracker {kind!r}: choose landmarks or network")
+        self.tracker_box.setCurrentIndex(index)
+        self._tracker_chosen(index)
+
+    def _tracker_chosen(self, _index: int) -> None:
+        if self._run is not None and self._run.tracker_kind != self.tracker_kind():
+            self.stop()
+            QTimer.singleShot(0, self._start_when_stopped)
+
+    def _start_when_stopped(self) -> None:
+        if self._closing:
+            return
+        if self._run is not None:
+            QTimer.singleShot(20, self._start_when_stopped)
+            return
+        self.start()
+
     @property
     def is_running(self) -> bool:
         """Whether a tracking worker is running (or stopping)."""
@@ -470,7 +516,7 @@ class LiveTrackingWindow(QMainWindow):
         spec = self.source()
         mirror = isinstance(spec, str) and spec.startswith("camera")
         self.view_box.invertX(mirror)
-        run = _LiveRun(self.rig, spec, self._tracker_cache, self.neutral_frames, self.realtime)
+        run = _LiveRun(self.rig, spec, self._tracker_cache, self.neutral_frames, self.realtime, self.tracker_kind())
         # errors are shown in the status line (our errored slot), not re-raised in the GUI thread
         worker = job_worker(run.work)
         # in the worker thread, when it quits with the generator paused at a yield

@@ -44,14 +44,16 @@ class SourceChooser(QComboBox):
 
 
 class RigChooser(QComboBox):
-    """Which tracking of a take to show (``theta_A``, ``theta_S``, ``theta_S_hat``)."""
+    """Which tracking of a take to show (``theta_A``, ``theta_S``, ``theta_S_hat``; ``network``,
+    ``network_calibrated`` for the learned tracker)."""
 
     def set_rigs(self, rigs: Sequence[str], preferred: str | None = None) -> None:
         """Offer a take's rigs and choose ``preferred`` (the session's choice for takes) when the take has it,
-        else the last (the most refined), without signalling."""
+        else the last rig of the landmark tracker (the most refined), without signalling."""
         rigs = list(rigs)
+        landmark_rigs = [i for i, rig in enumerate(rigs) if not rig.startswith("network")] or [len(rigs) - 1]
         self.blockSignals(True)
         self.clear()
         self.addItems(rigs)
-        self.setCurrentIndex(rigs.index(preferred) if preferred in rigs else len(rigs) - 1)
+        self.setCurrentIndex(rigs.index(preferred) if preferred in rigs else landmark_rigs[-1])
         self.blockSignals(False)

@@ -130,8 +130,10 @@ def test_takes_page_tracks_a_video_with_every_rig_and_shows_its_curves(qtbot, se
     assert session.take_names() == ["clip"]
     take = load_take(session, "clip")
     curves = take.curves
-    assert take.report.rigs == ("theta_A", "theta_S", "theta_S_hat") and take.report.frames == 40
-    assert page.take_list.currentItem().text() == "clip" and page.metrics.rowCount() == 3
+    # the landmark tracker with each rig, then the learned tracker (the shipped network; no calibrated one yet)
+    assert take.report.rigs == ("theta_A", "theta_S", "theta_S_hat", "network") and take.report.frames == 40
+    assert page.take_list.currentItem().text() == "clip" and page.metrics.rowCount() == 4
+    assert page.rig_box.currentText() == "theta_S_hat"  # the landmark tracker's most refined rig is shown first
     shown = [item for item in page.plot.getPlotItem().listDataItems()]
     assert len(shown) == len(page.selected_controls()) == 5
     rig = page.rig_box.currentText()

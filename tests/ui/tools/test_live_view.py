@@ -103,6 +103,7 @@ def test_live_tracker_captures_the_neutral_then_tracks_and_skips_frames_without_
 class _FakeObservation:
     def __init__(self, frame: Frame) -> None:
         self.landmarks = np.full((478, 3), float(frame.index), np.float32)
+        self.crop = None  # no face crop asked for (the landmark tracker)
 
 
 class _FakeReconstructor:
@@ -117,7 +118,7 @@ class _FakeReconstructor:
 
 
 class _FakeLiveTracker:
-    def process(self, frame_index: int, time_s: float, landmarks_px: np.ndarray) -> LiveResult:
+    def process(self, frame_index: int, time_s: float, landmarks_px: np.ndarray, crop=None) -> LiveResult:
         return LiveResult(frame_index, time_s, True, landmarks_px, None, float("nan"), {})
 
 
@@ -230,6 +231,23 @@ def test_window_tracks_a_clip_with_overlay_rig_and_frame_rate(qtbot, live_window
     tracking_ms = float(re.search(r"tracking (\d+(?:\.\d+)?) ms", readout).group(1))
     assert display_fps > 0 and tracking_ms > 0, readout
     assert window.prompt_label.text() == "End of the video."
+
+
+@pytest.mark.qt
+@pytest.mark.gl
+def test_the_network_tracker_needs_no_neutral_and_follows_the_face(qtbot, live_window, clip_frames, ict_rig):
+    window = live_window
+    assert window.tracker_kind() == "landmarks"
+    window.set_tracker_kind("network")
+    shown: list[LiveResult] = []
+    window.sigResultShown.connect(shown.append)
+    with qtbot.waitSignal(window.sigStopped, timeout=60000):
+        window.start(_Frames(clip_frames[:30], name="d10"))
+    assert len(shown) >= 10 and all(r.controls is not None for r in shown)  # from the first frame on
+    values = np.stack([r.controls for r in shown])
+    assert values.max() > 0.05 and np.abs(np.diff(values, axis=0)).max() > 0.001  # it reads the face
+    with pytest.raises(ValueError, match="unknown tracker"):
+        window.set_tracker_kind("magic")
 
 
 @pytest.mark.qt
