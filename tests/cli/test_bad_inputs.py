@@ -576,3 +576,28 @@ def test_a_new_calibration_moves_the_stale_finetuned_rig_aside(recorded_session,
 
     json.loads((calibration / "report.json").read_text())  # strict JSON (no NaN literal)
     assert "NaN" not in (calibration / "report.json").read_text()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The learned tracker's files: a network that is not one, a dataset folder without shards
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 not a network", b"\x80\x02}q\x00."])
+def test_a_bad_network_file_is_one_line_and_writes_nothing(tmp_path, content, assets_dir):
+    video = tmp_path / "take.mp4"
+    video.write_bytes(b"")  # never opened: the network is read first
+    network = tmp_path / "net.pt"
+    network.write_bytes(content)
+    before = snapshot(tmp_path)
+    line = assert_refused(run("track", str(video), "--tracker", "network", "--network", str(network), "--out",
+                              str(tmp_path / "c.csv")), network)
+    assert "network" in line
+    assert snapshot(tmp_path) == before
+
+
+def test_training_on_a_folder_without_shards_is_one_line(tmp_path, assets_dir):
+    empty = tmp_path / "data"
+    empty.mkdir()
+    line = assert_refused(run("train", "inversion", "--data", str(empty), "--out", str(tmp_path / "n.pt"),
+                              "--quiet"), empty)
+    assert "dataset inversion" in line and not (tmp_path / "n.pt").exists()
