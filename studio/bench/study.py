@@ -17,7 +17,7 @@ records the packaged Simon-Says session through the renderer, MediaPipe and the 
 Each take is rendered and reconstructed once (MediaPipe), then solved as ``track`` solves (auto neutral,
 zero-phase smoothing) with θ_A, θ_S, θ̂_S and the oracle θ_GT as the tracker's rig; the peer row ``mediapipe``
 is MediaPipe's own 52 blendshapes mapped onto the rig's controls (each ARKit value drives the controls that
-carry it). When the learned tracker is shipped (``models/inversion/rgb_only.pt``, the default network), rows ``network`` (as
+carry it). When the learned tracker is shipped (``models/inversion/two_branch.pt``, the default network), rows ``network`` (as
 trained on renders) and ``network_calibrated`` (calibrated on the session's captures, as ``finetune --tracker
 network`` does) track the same frames' face crops, with the same smoothing. **Geometry level** replaces renderer and MediaPipe by θ_GT's exact landmarks plus Gaussian noise
 (``--noise-mm``), as ``bench calibration`` and ``bench finetune`` do, through the same takes and figures (no

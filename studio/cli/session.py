@@ -194,7 +194,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                           help="landmarks: fine-tune the rig θ_S → θ̂_S (default); network: calibrate the learned "
                                "tracker to the captures' face crops (calibration/network_calibrated.pt)")
     finetune.add_argument("--network", metavar="NET.pt",
-                          help="the network to calibrate (default the shipped one, models/inversion/rgb_only.pt)")
+                          help="the network to calibrate (default the shipped one, models/inversion/two_branch.pt)")
     finetune.add_argument("--device", default="cpu", help="where the tracker's solves run (cpu, cuda)")
     finetune.add_argument("--report-card", action="store_true",
                           help="then make the report card (calibrate --report) for the new θ̂_S; with --tracker "

@@ -128,10 +128,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     track.add_argument("--out", required=True, metavar="CURVES.csv", help="control curves, one row per frame")
     track.add_argument("--tracker", default="landmarks", choices=["landmarks", "network"],
                        help="landmarks: MediaPipe's landmarks solved against the rig (default); network: the "
-                            "learned tracker on the face crop (models/inversion/rgb_only.pt)")
+                            "learned tracker on the face crop (models/inversion/two_branch.pt)")
     track.add_argument("--rig-params", metavar="THETA.npz", help="tracking rig parameters θ_T (default: ICT's own)")
     track.add_argument("--network", metavar="NET.pt",
-                       help="the network tracker's weights (default: the shipped RGB-only network; the two-branch one, or a "
+                       help="the network tracker's weights (default: the shipped two-branch network; the RGB-only one, or a "
                             "session's calibrated one)")
     track.add_argument("--neutral", default="auto", metavar="auto|A:B",
                        help="performer neutral: resting frames picked automatically, or frames A to B (exclusive)")

@@ -392,7 +392,7 @@ class LiveTrackingWindow(QMainWindow):
         self.tracker_box.model().item(1).setEnabled(has_network)
         self.tracker_box.setToolTip(
             "Landmarks: MediaPipe's landmarks solved against the rig (needs a neutral). Network: the learned "
-            "tracker on the face crop" + ("" if has_network else " — not installed (models/inversion/rgb_only.pt)"))
+            "tracker on the face crop" + ("" if has_network else " — not installed (models/inversion/two_branch.pt)"))
         self.tracker_box.activated.connect(self._tracker_chosen)
         self.recapture_button = QPushButton("Recapture neutral")
         self.recapture_button.clicked.connect(self.recapture_neutral)
