@@ -37,16 +37,7 @@ def held_out_renders(bundle, samples: int, seed: int, size: int = 128) -> dict:
     from studio.core.tracking.frame_sources import Frame
     from studio.core.tracking.inversion.crops import crop_landmarks, face_crop, mesh_normal_map
     from studio.core.tracking.reconstruction import BLENDSHAPE_NAMES, GeometryReconstructor
-    from studio.render.inversion_data import (
-        IDENTITY_MODES,
-        KINDS,
-        RENDER_SIZE,
-        _pools,
-        _random_lighting,
-        degrade,
-        random_background,
-        sample_controls,
-    )
+    from studio.render.inversion_data import RENDER_SIZE, _pools, degrade, random_background, sample_scene
     from studio.render.offscreen import OffscreenRenderer
     from studio.render.synthetic_performer import TRACKING_CAMERA
 
@@ -60,15 +51,12 @@ def held_out_renders(bundle, samples: int, seed: int, size: int = 128) -> dict:
     with OffscreenRenderer(rig, RENDER_SIZE, TRACKING_CAMERA) as renderer, \
             GeometryReconstructor(running_mode="image") as reconstructor:
         while len(out["controls"]) < samples:
-            kind = int(rng.integers(0, len(KINDS)))
-            identity = np.zeros(rig.num_identity_modes, np.float32)
-            identity[:IDENTITY_MODES] = rng.normal(0.0, 1.0, IDENTITY_MODES)
-            controls = sample_controls(names, KINDS[kind], rng, pools).astype(np.float32)
-            rotation = rng.uniform([-25.0, -15.0, -10.0], [25.0, 15.0, 10.0])
-            translation = rng.uniform([-3.0, -2.0, -8.0], [3.0, 2.0, 6.0])
-            renderer.set_lighting(_random_lighting(rng))
-            maps = renderer.render_maps(RigState(controls, identity, rotation, translation))
-            rest = renderer.render_maps(RigState(np.zeros_like(controls), identity, rotation, translation))
+            kind, state, lighting = sample_scene(rig, rng, pools)
+            controls = state.controls
+            renderer.set_lighting(lighting)
+            maps = renderer.render_maps(state)
+            rest = renderer.render_maps(RigState(np.zeros_like(controls), state.identity, state.head_rotation_deg,
+                                                 state.head_translation_cm))
             seen = reconstructor.observe(Frame(0, 0.0, maps.rgb))
             at_rest = reconstructor.observe(Frame(1, 0.04, rest.rgb))
             if not (seen.face_found and at_rest.face_found):

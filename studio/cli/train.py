@@ -49,6 +49,18 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     inversion.set_defaults(func=_cmd_train_inversion)
 
 
+def _shown_on(bar):
+    """A job's ``(what, done, total)`` progress → the tqdm ``bar``."""
+
+    def show(progress: tuple[str, int, int]) -> None:
+        what, done, total = progress
+        bar.total = total
+        bar.set_description(what)
+        bar.update(done - bar.n)
+
+    return show
+
+
 def _cmd_train_detector_response(args: argparse.Namespace) -> int:
     import time
     from dataclasses import replace
@@ -72,15 +84,8 @@ def _cmd_train_detector_response(args: argparse.Namespace) -> int:
     bundle = RigBundle.load(args.rig)
     started = time.perf_counter()
     with tqdm(desc="rendering", unit="frame", file=sys.stderr, disable=args.quiet) as bar:
-
-        def show(progress: tuple[str, int, int]) -> None:
-            what, done, total = progress
-            bar.total = total
-            bar.set_description(what)
-            bar.update(done - bar.n)
-
         response = run_job(detector_response_job(bundle, args.identities, args.segments, args.seed, ridge),
-                           on_progress=show)
+                           on_progress=_shown_on(bar))
     seconds = time.perf_counter() - started
     command = (f"python main.py train detector-response --rig {args.rig} --identities {args.identities} "
                f"--segments {args.segments} --seed {args.seed} --ridge {ridge:g}")
@@ -114,16 +119,9 @@ def _cmd_train_inversion(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     bundle = RigBundle.load()
     with tqdm(desc="training", unit="step", file=sys.stderr, disable=args.quiet) as bar:
-
-        def show(progress: tuple[str, int, int]) -> None:
-            what, done, total = progress
-            bar.total = total
-            bar.set_description(what)
-            bar.update(done - bar.n)
-
         summary = run_job(train_inversion_job(args.data, out, bundle.rig, bundle.definition, args.variant,
                                               args.epochs, args.batch, learning_rate, args.seed, device,
-                                              args.checkpoint, args.limit), on_progress=show)
+                                              args.checkpoint, args.limit), on_progress=_shown_on(bar))
     held = summary["held_out"]
     print(f"{out}: {args.variant}, {summary['train_samples']} samples, {summary['steps']} steps in "
           f"{summary['seconds']:.0f} s on {device}; held out ({summary['held_out_samples']} renders): control MAE "

@@ -56,6 +56,7 @@ __all__ = [
     "inversion_dataset_job",
     "random_background",
     "sample_controls",
+    "sample_scene",
 ]
 
 KINDS: tuple[str, ...] = ("sparse", "simon_says", "animator", "viseme", "one_sided", "gaze")
@@ -146,13 +147,25 @@ def _pools(names: tuple[str, ...]) -> dict[str, np.ndarray]:
             "viseme": visemes, "one_sided": np.asarray(one_sided, np.float64)}
 
 
+def sample_scene(rig, rng: np.random.Generator, pools: dict) -> tuple[int, RigState, Lighting]:
+    """One random sample's scene: ``(kind, rig state, lighting)`` — the generator (index into :data:`KINDS`),
+    an identity (the leading :data:`IDENTITY_MODES` modes, σ = 1), its controls, a head pose (yaw ±25°, pitch
+    ±15°, roll ±10°, translation in cm) and a light rig, drawn from ``rng`` in that order."""
+    kind = int(rng.integers(0, len(KINDS)))
+    identity = np.zeros(rig.num_identity_modes, np.float32)
+    identity[:IDENTITY_MODES] = rng.normal(0.0, 1.0, IDENTITY_MODES)
+    controls = sample_controls(rig.expression_names, KINDS[kind], rng, pools).astype(np.float32)
+    rotation = rng.uniform([-25.0, -15.0, -10.0], [25.0, 15.0, 10.0])
+    translation = rng.uniform([-3.0, -2.0, -8.0], [3.0, 2.0, 6.0])
+    return kind, RigState(controls, identity, rotation, translation), _random_lighting(rng)
+
+
 def _shard(bundle: RigBundle, index: int, count: int, seed: int, size: int, pools: dict,
            renderer: OffscreenRenderer, reconstructor: GeometryReconstructor, cancel: Cancel):
     """Samples of one shard (generator of progress); returns its arrays and the faces MediaPipe missed."""
     import cv2
 
     rig = bundle.rig
-    names = rig.expression_names
     rng = np.random.default_rng([seed, index])
     arrays: dict[str, list] = {key: [] for key in ("rgb", "normal", "controls", "head_pose", "landmarks",
                                                    "identity", "kind")}
@@ -160,14 +173,11 @@ def _shard(bundle: RigBundle, index: int, count: int, seed: int, size: int, pool
     while len(arrays["rgb"]) < count:
         if is_cancelled(cancel):
             raise JobCancelled("dataset cancelled; finished shards are kept")
-        kind = int(rng.integers(0, len(KINDS)))
-        identity = np.zeros(rig.num_identity_modes, np.float32)
-        identity[:IDENTITY_MODES] = rng.normal(0.0, 1.0, IDENTITY_MODES)
-        controls = sample_controls(names, KINDS[kind], rng, pools).astype(np.float32)
-        rotation = rng.uniform([-25.0, -15.0, -10.0], [25.0, 15.0, 10.0])
-        translation = rng.uniform([-3.0, -2.0, -8.0], [3.0, 2.0, 6.0])
-        renderer.set_lighting(_random_lighting(rng))
-        maps = renderer.render_maps(RigState(controls, identity, rotation, translation))
+        kind, state, lighting = sample_scene(rig, rng, pools)
+        identity, controls, rotation, translation = (state.identity, state.controls, state.head_rotation_deg,
+                                                     state.head_translation_cm)
+        renderer.set_lighting(lighting)
+        maps = renderer.render_maps(state)
         observation = reconstructor.observe(Frame(0, 0.0, maps.rgb))
         if not observation.face_found:
             missed += 1
