@@ -51,7 +51,8 @@ def test_the_walkthrough_goes_from_capture_to_review(qtbot, tmp_path, monkeypatc
     review = window.review
     take = load_take(Session.open(folder), "take-1")
     curves = take.curves
-    assert take.report.rigs == ("theta_A", "theta_S", "theta_S_hat") and take.report.frames == 60
+    # the landmark tracker with each rig, then the shipped learned tracker (the network is not calibrated here)
+    assert take.report.rigs == ("theta_A", "theta_S", "theta_S_hat", "network") and take.report.frames == 60
     assert review.take_box.currentText() == "take-1" and review.rig_box.currentText() == "theta_S_hat"
     np.testing.assert_array_equal(review.current_curves().values, curves["theta_S_hat"].values)
     assert walkthrough.figures["review_frame"] > 0  # it played
