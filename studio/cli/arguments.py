@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import math
+import sys
 from collections.abc import Sequence
 
 
@@ -32,3 +34,19 @@ def parse_controls(pairs: Sequence[str]) -> dict[str, float]:
             raise ValueError(f"--control {name}: {number:g} is outside [0, 1]")
         controls[name] = number
     return controls
+
+
+def progress_bar(args: argparse.Namespace, description: str, unit: str = "step"):
+    """A tqdm bar on stderr (none with ``--quiet``) and the ``on_progress`` that moves it with a job's
+    ``(what, done, total)``: ``bar, show = progress_bar(args, "training")``, then ``with bar: run_job(job, show)``."""
+    from tqdm import tqdm
+
+    bar = tqdm(desc=description, unit=unit, file=sys.stderr, disable=args.quiet, delay=1.0)
+
+    def show(progress: tuple[str, int, int]) -> None:
+        what, done, total = progress
+        bar.total = total
+        bar.set_description(what[:70])
+        bar.update(done - bar.n)
+
+    return bar, show

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -25,21 +24,14 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _cmd_dataset_inversion(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    from studio.cli.arguments import progress_bar
     from studio.core.jobs import run_job
     from studio.render.inversion_data import inversion_dataset_job
 
     if args.samples < 1 or args.shard_size < 1 or not 32 <= args.size <= 512:
         raise ValueError("--samples and --shard-size must be at least 1, --size within 32–512")
-    with tqdm(desc="rendering", unit="sample", file=sys.stderr, disable=args.quiet, delay=1.0) as bar:
-
-        def show(progress: tuple[str, int, int]) -> None:
-            what, done, total = progress
-            bar.total = total
-            bar.set_description(what)
-            bar.update(done - bar.n)
-
+    bar, show = progress_bar(args, "rendering", "sample")
+    with bar:
         summary = run_job(inversion_dataset_job(args.out, args.samples, seed=args.seed, size=args.size,
                                                 shard_size=args.shard_size), on_progress=show)
     rate = f", {summary['samples_per_s']} samples/s" if summary["samples_per_s"] else ""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from studio.cli.arguments import progress_bar
+
 
 def _cmd_session_synthetic(args: argparse.Namespace) -> int:
     from tqdm import tqdm
@@ -28,21 +30,6 @@ def _cmd_session_synthetic(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress_bar(args: argparse.Namespace, description: str):
-    """A tqdm bar on stderr and the ``on_progress`` that moves it with a job's ``(what, done, total)``."""
-    from tqdm import tqdm
-
-    bar = tqdm(desc=description, unit="step", file=sys.stderr, disable=args.quiet, delay=1.0)
-
-    def show(progress: tuple[str, int, int]) -> None:
-        what, done, total = progress
-        bar.total = total
-        bar.set_description(what[:70])
-        bar.update(done - bar.n)
-
-    return bar, show
-
-
 def _print_report_card(args: argparse.Namespace, session) -> None:
     from studio.core.jobs import checked_device, run_job
     from studio.core.session.report_card import CARD_RIGS, read_report_card, report_card_job
@@ -50,7 +37,7 @@ def _print_report_card(args: argparse.Namespace, session) -> None:
     found = read_report_card(session)
     folds = args.folds if args.folds is not None else (found[0].folds if found else None)  # None: the default
     if found is None or not found[1] or (folds is not None and found[0].folds != folds):
-        bar, show = _progress_bar(args, "report card")
+        bar, show = progress_bar(args, "report card")
         with bar:
             card = run_job(report_card_job(session, folds=folds, device=checked_device(args.device)),
                            on_progress=show)
@@ -111,7 +98,7 @@ def _cmd_finetune_network(args: argparse.Namespace, device: str) -> int:
     folds = (args.folds or 8) if args.report_card else 0
     if folds < 0:
         raise ValueError("--folds must be positive")
-    bar, show = _progress_bar(args, "calibrating the network")
+    bar, show = progress_bar(args, "calibrating the network")
     with bar:
         _tracker, report = run_job(calibrate_network_session_job(args.folder, network=args.network, folds=folds,
                                                                  device=device), on_progress=show)
@@ -135,7 +122,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     device = checked_device(args.device)
     if args.tracker == "network":
         return _cmd_finetune_network(args, device)
-    bar, show = _progress_bar(args, "fine-tuning")
+    bar, show = progress_bar(args, "fine-tuning")
     with bar:
         _result, report = run_job(finetune_session_job(args.folder, device=device), on_progress=show)
     before, after = report.metrics["theta_S"], report.metrics["theta_S_hat"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -49,25 +48,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     inversion.set_defaults(func=_cmd_train_inversion)
 
 
-def _shown_on(bar):
-    """A job's ``(what, done, total)`` progress → the tqdm ``bar``."""
-
-    def show(progress: tuple[str, int, int]) -> None:
-        what, done, total = progress
-        bar.total = total
-        bar.set_description(what)
-        bar.update(done - bar.n)
-
-    return show
-
-
 def _cmd_train_detector_response(args: argparse.Namespace) -> int:
     import time
     from dataclasses import replace
 
-    from tqdm import tqdm
-
-    from studio.cli.arguments import finite_number
+    from studio.cli.arguments import finite_number, progress_bar
     from studio.core.calibration.detector_response import model_path
     from studio.core.io.atomic_files import check_outputs
     from studio.core.jobs import run_job
@@ -83,9 +68,10 @@ def _cmd_train_detector_response(args: argparse.Namespace) -> int:
     check_outputs([("--out", out)])
     bundle = RigBundle.load(args.rig)
     started = time.perf_counter()
-    with tqdm(desc="rendering", unit="frame", file=sys.stderr, disable=args.quiet) as bar:
+    bar, show = progress_bar(args, "rendering", "frame")
+    with bar:
         response = run_job(detector_response_job(bundle, args.identities, args.segments, args.seed, ridge),
-                           on_progress=_shown_on(bar))
+                           on_progress=show)
     seconds = time.perf_counter() - started
     command = (f"python main.py train detector-response --rig {args.rig} --identities {args.identities} "
                f"--segments {args.segments} --seed {args.seed} --ridge {ridge:g}")
@@ -100,9 +86,8 @@ def _cmd_train_detector_response(args: argparse.Namespace) -> int:
 
 def _cmd_train_inversion(args: argparse.Namespace) -> int:
     import torch
-    from tqdm import tqdm
 
-    from studio.cli.arguments import finite_number
+    from studio.cli.arguments import finite_number, progress_bar
     from studio.core.io.atomic_files import check_outputs
     from studio.core.jobs import checked_device, run_job
     from studio.core.tracking.inversion.tracker import network_path
@@ -118,10 +103,11 @@ def _cmd_train_inversion(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     bundle = RigBundle.load()
-    with tqdm(desc="training", unit="step", file=sys.stderr, disable=args.quiet) as bar:
+    bar, show = progress_bar(args, "training")
+    with bar:
         summary = run_job(train_inversion_job(args.data, out, bundle.rig, bundle.definition, args.variant,
                                               args.epochs, args.batch, learning_rate, args.seed, device,
-                                              args.checkpoint, args.limit), on_progress=_shown_on(bar))
+                                              args.checkpoint, args.limit), on_progress=show)
     held = summary["held_out"]
     print(f"{out}: {args.variant}, {summary['train_samples']} samples, {summary['steps']} steps in "
           f"{summary['seconds']:.0f} s on {device}; held out ({summary['held_out_samples']} renders): control MAE "

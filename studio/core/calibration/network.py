@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from studio.core.jobs import Cancel, JobCancelled, is_cancelled
+from studio.core.jobs import Cancel, JobCancelled, is_cancelled, run_job
 from studio.core.tracking.inversion.network import InversionNetwork, to_input
 from studio.core.tracking.inversion.tracker import NetworkTracker
 
@@ -193,18 +193,10 @@ def held_out_network_errors(
         held = movable[fold::folds]
         train = everything[~np.isin(pairs.expression, held)]
         test = everything[np.isin(pairs.expression, held)]
-        calibrated = yield from _quiet(calibrate_network(tracker, pairs, raw, train, cancel))
+        calibrated = run_job(calibrate_network(tracker, pairs, raw, train, cancel))
         outputs = calibrated.network.calibrate(raw[test])
         for k, error in _expression_errors(outputs, pairs, test, held).items():
             errors[pairs.names[k]] = {"network": generic[k], "network_calibrated": error}
         yield ("report card (network)", fold + 1, folds)
     return errors
 
-
-def _quiet(job: Generator) -> Generator[tuple[str, int, int], None, NetworkTracker]:
-    try:
-        while True:
-            next(job)
-    except StopIteration as stop:
-        return stop.value
-    yield  # pragma: no cover  (makes this a generator)

@@ -288,7 +288,6 @@ def network_pairs(session: Session, tracker: NetworkTracker, expression_set: Sim
         A lost or damaged capture, or no capture with face crops (captures made before the studio kept them).
     """
     from studio.core.calibration.network import NetworkPairs
-    from studio.core.tracking.inversion.crops import crop_landmarks, mesh_normal_map
 
     if session.lost_captures:
         raise SessionError(f"{session.folder}: {', '.join(session.lost_captures)} lost their burst files; retake them")
@@ -308,8 +307,7 @@ def network_pairs(session: Session, tracker: NetworkTracker, expression_set: Sim
         crops.append(capture.crops)
         expression.append(np.full(len(capture.crops), k, np.int64))
         if tracker.network.uses_normals:
-            normals.append(np.stack([mesh_normal_map(crop_landmarks(capture.landmarks_px[i], tracker.size), tracker.size)
-                                     for i in capture.crop_frames]))
+            normals.append(tracker.normal_maps(capture.landmarks_px[capture.crop_frames]))
     if not names:
         raise SessionError(f"{session.folder}: no capture holds face crops (captures made before the studio kept "
                            "them); retake the expressions to calibrate the network")

@@ -27,7 +27,6 @@ from studio.core.geometry.temporal_filters import OneEuroFilter
 from studio.core.jobs import Cancel, JobCancelled, is_cancelled, torch_threads
 from studio.core.tracking.face_landmarker import NUM_LANDMARKS
 from studio.core.tracking.frame_sources import Frame, FrameSource
-from studio.core.tracking.inversion.crops import crop_landmarks, mesh_normal_map
 from studio.core.tracking.inversion.tracker import NetworkTracker
 from studio.core.tracking.neutral import neutral_from_range
 from studio.core.tracking.reconstruction import GeometryReconstructor
@@ -217,9 +216,7 @@ class LiveTracker:
             if crop is None:
                 raise ValueError("the learned tracker needs the frame's face crop (GeometryReconstructor(crop_size=…))")
             start = time.perf_counter()
-            normal = mesh_normal_map(crop_landmarks(landmarks, self.network.size), self.network.size) \
-                if self.network.network.uses_normals else None
-            raw = self.network.controls(crop[None], None if normal is None else normal[None])[0]
+            raw = self.network.controls(crop[None], self.network.normal_maps([landmarks]))[0]
             solved_at = time.perf_counter()
             controls = np.clip(self.one_euro(float(time_s), raw), 0.0, 1.0).astype(np.float32)
             stage_ms["solve"] = 1e3 * (solved_at - start)

@@ -65,13 +65,19 @@ class NetworkTracker:
         """The crop's side, pixels."""
         return self.network.config.size
 
+    def normal_maps(self, landmarks_px: Sequence[np.ndarray]) -> np.ndarray | None:
+        """The normal branch's input for frames with MediaPipe's landmarks ``(478, 3)`` each (frame pixels):
+        ``(n, s, s, 3)`` uint8 maps of the mesh in each frame's crop; None for an RGB-only network."""
+        if not self.network.uses_normals:
+            return None
+        maps = [mesh_normal_map(crop_landmarks(points, self.size), self.size) for points in landmarks_px]
+        return np.stack(maps) if maps else np.zeros((0, self.size, self.size, 3), np.uint8)
+
     def inputs(self, image: np.ndarray, landmarks_px: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The network's inputs for one frame ``(H, W, 3)`` and MediaPipe's landmarks on it ``(478, 3)``: the
         RGB crop and (two-branch) the mesh's normal map, each ``(s, s, 3)`` uint8."""
-        crop = face_crop(image, landmarks_px, self.size)
-        normal = mesh_normal_map(crop_landmarks(landmarks_px, self.size), self.size) if self.network.uses_normals \
-            else None
-        return crop, normal
+        normals = self.normal_maps([landmarks_px])
+        return face_crop(image, landmarks_px, self.size), None if normals is None else normals[0]
 
     def controls(self, crops: np.ndarray, normals: np.ndarray | None = None) -> np.ndarray:
         """Controls ``(B, K)`` in [0, 1] for crops ``(B, s, s, 3)`` (and normal maps, two-branch)."""
@@ -94,11 +100,7 @@ class NetworkTracker:
             raise ValueError("the observations carry no face crops: reconstruct with crop_size=tracker.size")
         crops = np.stack([observations[i].crop for i in used]) if used else np.zeros((0, self.size, self.size, 3),
                                                                                        np.uint8)
-        normals = None
-        if self.network.uses_normals:
-            normals = np.stack([mesh_normal_map(crop_landmarks(observations[i].landmarks, self.size), self.size)
-                                for i in used]) if used else np.zeros_like(crops)
-        return crops, normals, np.asarray(used, np.int64)
+        return crops, self.normal_maps([observations[i].landmarks for i in used]), np.asarray(used, np.int64)
 
     def track_observations(self, observations: Sequence, batch: int = 64) -> np.ndarray:
         """Controls ``(T, K)`` float32 of observations with crops; NaN rows where no face was found."""

@@ -17,7 +17,6 @@ epoch's end; a second run with the same settings continues from it.
 from __future__ import annotations
 
 import io
-import json
 import time
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
@@ -74,16 +73,6 @@ class InversionSamples:
         return len(self.controls)
 
 
-def _dataset_index(data_dir: Path) -> dict:
-    index = data_dir / "dataset.json"
-    shards = sorted(data_dir.glob("shard_*.npz"))
-    if not shards:
-        raise DataError(f"{data_dir}: no shards (make them with python main.py dataset inversion --out {data_dir})")
-    if index.exists():
-        return json.loads(index.read_text(encoding="utf-8"))
-    return {}
-
-
 def _mesh_normals(data_dir: Path, shard: Path, landmarks: np.ndarray, size: int) -> np.ndarray:
     cache = data_dir / "mesh_normals" / f"{shard.stem}.npy"
     if cache.exists():
@@ -103,14 +92,17 @@ def load_samples(
     split: str = "train",
     limit: int | None = None,
     cancel: Cancel = None,
+    normals: bool = True,
 ) -> Generator[tuple[str, int, int], None, InversionSamples]:
     """Read the ``train`` or ``held_out`` shards of a dataset (a generator job; returns the samples).
 
-    ``limit`` keeps the first shards up to that many samples. Raises :class:`DataError` for a folder without
-    shards or with shards that are not the dataset's.
+    ``limit`` keeps the first shards up to that many samples; ``normals=False`` (an RGB-only network) leaves
+    the normal maps out (``normal`` is then empty). Raises :class:`DataError` for a folder without shards or
+    with shards that are not the dataset's.
     """
     data_dir = Path(data_dir)
-    _dataset_index(data_dir)
+    if not any(data_dir.glob("shard_*.npz")):
+        raise DataError(f"{data_dir}: no shards (make them with python main.py dataset inversion --out {data_dir})")
     held = HELD_OUT_EVERY - 1
     shards = [p for p in sorted(data_dir.glob("shard_*.npz"))
               if (int(p.stem.split("_")[1]) % HELD_OUT_EVERY == held) == (split == "held_out")]
@@ -129,7 +121,8 @@ def load_samples(
         except (OSError, KeyError, ValueError) as error:
             raise DataError(f"{shard}: not a dataset shard ({error})") from None
         size = arrays["rgb"].shape[1]
-        arrays["normal"] = _mesh_normals(data_dir, shard, arrays["landmarks"], size)
+        arrays["normal"] = _mesh_normals(data_dir, shard, arrays["landmarks"], size) if normals else \
+            np.zeros((0, size, size, 3), np.uint8)
         for key, value in arrays.items():
             parts[key].append(value)
         count += len(arrays["controls"])
@@ -269,9 +262,10 @@ def train_inversion_job(
         raise ValueError("epochs must be at least 1 and the batch at least 2")
     out = Path(out)
     checkpoint = Path(checkpoint) if checkpoint else Path(data_dir) / "checkpoints" / f"{variant}.pt"
-    train = yield from load_samples(data_dir, "train", limit, cancel)
+    normals = "normal" in VARIANTS[variant]
+    train = yield from load_samples(data_dir, "train", limit, cancel, normals)
     held_out = yield from load_samples(data_dir, "held_out", None if limit is None else max(limit // 10, 64),
-                                       cancel)
+                                       cancel, normals)
     torch.manual_seed(seed)
     config = InversionConfig(tuple(rig.expression_names), VARIANTS[variant], size=int(train.rgb.shape[1]))
     network = InversionNetwork(config).to(device)
