@@ -905,7 +905,7 @@ def _multipie68(rig: Rig) -> np.ndarray | None:
 
 
 def draw_batches(
-    rig: Rig, albedo: np.ndarray, eye_frame: np.ndarray, triangles: np.ndarray
+    rig: Rig, albedo: np.ndarray, eye_frame: np.ndarray, triangles: np.ndarray, vertex_group: np.ndarray | None = None
 ) -> list[tuple[str, str, np.ndarray]]:
     """Split the drawn triangles into batches by material, in drawing order.
 
@@ -923,6 +923,9 @@ def draw_batches(
         Per-vertex eye attributes from :func:`face_materials`, shape ``(V, 4)``.
     triangles : np.ndarray
         Drawn triangles from :func:`face_materials`, shape ``(F, 3)``.
+    vertex_group : np.ndarray, optional
+        Group index (into ``rig.group_names``) of each vertex the arrays describe, shape ``(V,)``; by default
+        the rig's own (another for a decimated mesh, :class:`DecimatedSkin`).
 
     Returns
     -------
@@ -946,7 +949,8 @@ def draw_batches(
     )
     names = list(rig.group_names)
     outer_ids = [i for i, n in enumerate(names) if n.startswith(("face", "head_neck"))]
-    outer = np.isin(np.asarray(rig.vertex_group)[triangles], outer_ids).all(axis=1)
+    groups = np.asarray(rig.vertex_group if vertex_group is None else vertex_group)
+    outer = np.isin(groups[triangles], outer_ids).all(axis=1)
     # where vertex colours contrast, interpolating linear albedo would visibly differ from sRGB: those
     # triangles go with the painted skin, whose shader linearises per fragment (the painting is a no-op there)
     colours = albedo[triangles, :3]
@@ -962,6 +966,120 @@ def draw_batches(
         ("eyelashes", "plain", np.flatnonzero(lashes)),
     ]
     return [(name, material, triangles[ids]) for name, material, ids in batches if len(ids)]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# A lighter mesh for small views
+# ----------------------------------------------------------------------------------------------------------
+
+#: Fraction of the skin's triangles :func:`decimate_skin` removes for the live view's rig.
+LIVE_SKIN_REDUCTION = 0.6
+
+
+@dataclass(frozen=True)
+class DecimatedSkin:
+    """The face with its skin (everything but eyeballs and eyelashes) decimated, driven by the full mesh.
+
+    Most of the cost of drawing the ICT head on a CPU rasterizer is per triangle, not per pixel: in a
+    400×480 view most of its 48,000 triangles cover less than a pixel. This mesh has the skin's surface
+    quadric-decimated (``fast_simplification``) and the eyeballs and eyelash cards as they are; each of its
+    vertices is a fixed barycentric blend of one triangle of the full mesh (the closest point of the skin
+    at the neutral), so any posed full mesh poses it: ``positions = driver @ vertices``.
+
+    Attributes
+    ----------
+    driver : scipy.sparse.csr_matrix
+        ``(V', V)``, float32: each row the barycentric weights (three, or one for a kept vertex).
+    triangles : np.ndarray
+        ``(F', 3)``, int32, indices into the ``V'`` vertices.
+    albedo, eye_frame : np.ndarray
+        ``(V', 4)``, float32: the materials of :func:`face_materials` blended by the same weights (tags of
+        ``eye_frame[:, 3]`` stay exact: a skin vertex blends only skin).
+    vertex_group : np.ndarray
+        ``(V',)``, int: the group of each vertex's nearest full-mesh corner.
+    max_offset_cm : float
+        Largest distance of a decimated vertex from the full skin it is laid on, at the neutral, cm.
+    """
+
+    driver: scipy.sparse.csr_matrix
+    triangles: np.ndarray
+    albedo: np.ndarray
+    eye_frame: np.ndarray
+    vertex_group: np.ndarray
+    max_offset_cm: float
+
+    @property
+    def num_vertices(self) -> int:
+        """``V'``."""
+        return int(self.driver.shape[0])
+
+    def positions(self, vertices: np.ndarray) -> np.ndarray:
+        """The decimated mesh posed like the full one: ``(V, 3)`` cm → ``(V', 3)`` float32, cm."""
+        return np.asarray(self.driver @ np.asarray(vertices, np.float32), np.float32)
+
+
+def decimate_skin(rig: Rig, reduction: float = LIVE_SKIN_REDUCTION) -> DecimatedSkin:
+    """Build the :class:`DecimatedSkin` of a rig (about 0.7 s for ICT).
+
+    Parameters
+    ----------
+    rig : Rig
+        The rig (ICT layout, as :func:`face_materials`); decimated at its neutral.
+    reduction : float
+        Fraction of the skin's triangles to remove, in ``[0, 1)``.
+    """
+    import fast_simplification
+    import trimesh
+    from scipy.spatial import cKDTree
+
+    if not 0.0 <= reduction < 1.0:
+        raise ValueError(f"reduction must be in [0, 1), got {reduction}")
+    albedo, eye_frame, triangles = face_materials(rig)
+    points = rig.neutral.astype(np.float64)
+    on_skin = (eye_frame[triangles, 3] == 3.0).all(axis=1)
+    skin, others = triangles[on_skin], triangles[~on_skin]
+    new_points, new_triangles = fast_simplification.simplify(
+        points.astype(np.float32), skin.astype(np.int32), target_reduction=float(reduction)
+    )
+    new_points = np.asarray(new_points, np.float64)
+    # lay each new point on the closest skin triangle among those around its 4 nearest skin vertices
+    skin_ids = np.unique(skin)
+    _, nearest = cKDTree(points[skin_ids]).query(new_points, k=4)
+    incidence = scipy.sparse.csr_matrix(
+        (np.ones(skin.size), (skin.ravel(), np.repeat(np.arange(len(skin)), 3))), shape=(len(points), len(skin))
+    )
+    candidates = incidence[skin_ids[nearest].ravel()].tocoo()
+    point_of, triangle_of = candidates.row // nearest.shape[1], candidates.col
+    closest = trimesh.triangles.closest_point(points[skin[triangle_of]], new_points[point_of])
+    distance = np.linalg.norm(closest - new_points[point_of], axis=1)
+    order = np.lexsort((distance, point_of))
+    best = order[np.r_[True, point_of[order][1:] != point_of[order][:-1]]]  # the nearest per point
+    corners = skin[triangle_of[best]]
+    weights = trimesh.triangles.points_to_barycentric(points[corners], closest[best])
+    weights = np.clip(weights, 0.0, None)
+    weights /= weights.sum(axis=1, keepdims=True)
+    kept = np.unique(others)  # eyeballs and eyelash cards as they are
+    count = len(new_points)
+    driver = scipy.sparse.csr_matrix(
+        (
+            np.r_[weights.ravel(), np.ones(len(kept))].astype(np.float32),
+            (np.r_[np.repeat(np.arange(count), 3), count + np.arange(len(kept))], np.r_[corners.ravel(), kept]),
+        ),
+        shape=(count + len(kept), len(points)),
+    )
+    remap = np.full(len(points), -1)
+    remap[kept] = count + np.arange(len(kept))
+    groups = np.asarray(rig.vertex_group)
+    blended_eye_frame = np.asarray(driver @ eye_frame, np.float32)
+    blended_eye_frame[:count, 3] = 3.0  # the skin tag, exactly (a blend of 3s may round)
+    return DecimatedSkin(
+        driver=driver,
+        triangles=np.ascontiguousarray(np.r_[np.asarray(new_triangles), remap[others]], np.int32),
+        albedo=np.asarray(driver @ albedo, np.float32),
+        eye_frame=blended_eye_frame,
+        vertex_group=np.r_[groups[corners[np.arange(count), weights.argmax(axis=1)]], groups[kept]],
+        max_offset_cm=float(distance[best].max()),
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -1033,6 +1151,9 @@ class FaceScene:
         The rig (ICT-FaceKit layout: vertex groups, Multi-PIE landmarks for painted features).
     parent : vispy.scene.Node
         Node the mesh is added under (``view.scene`` of a ``SceneCanvas`` view, or any node).
+    skin : DecimatedSkin, optional
+        Draw this lighter mesh (:func:`decimate_skin`) instead of the full one; positions given to
+        :meth:`set_vertices` are still the full rig's.
 
     Attributes
     ----------
@@ -1046,17 +1167,24 @@ class FaceScene:
     visuals (:meth:`set_geometry_output`) are made on first use.
     """
 
-    def __init__(self, rig: Rig, parent: scene.Node) -> None:
+    def __init__(self, rig: Rig, parent: scene.Node, skin: DecimatedSkin | None = None) -> None:
         self.rig = rig
-        albedo, eye_frame, triangles = face_materials(rig)
+        self.skin = skin
+        if skin is None:
+            albedo, eye_frame, triangles = face_materials(rig)
+            vertex_group = None
+        else:
+            albedo, eye_frame, triangles = skin.albedo, skin.eye_frame, skin.triangles
+            vertex_group = skin.vertex_group
         self.triangles = triangles
         self._parent = parent
-        self._normals = VertexNormals(triangles, rig.num_vertices)
+        self._normals = VertexNormals(triangles, len(albedo))
         self._buffers = MeshBuffers(albedo, eye_frame)
         self._albedo = np.ascontiguousarray(albedo, np.float32)
         self._on_lashes = (eye_frame[triangles, 3] == 2.0).all(axis=1)  # eyelash cards (see MeshBuffers)
         self.batches: dict[str, FaceMeshVisual] = {}
-        for order, (name, material, batch) in enumerate(draw_batches(rig, albedo, eye_frame, triangles)):
+        batches = draw_batches(rig, albedo, eye_frame, triangles, vertex_group)
+        for order, (name, material, batch) in enumerate(batches):
             if name == "eyelashes":
                 node = Eyelashes(self._buffers, batch, parent=parent)
             else:
@@ -1085,11 +1213,23 @@ class FaceScene:
         vertices : np.ndarray
             Shape ``(V, 3)``, centimetres, in the coordinates of the parent node.
         """
+        self.set_geometry(vertices, *self.geometry(vertices))
+
+    def geometry(self, vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What :meth:`set_vertices` uploads for full-mesh positions ``(V, 3)`` (cm): the drawn mesh's positions
+        and unit normals, each ``(V', 3)`` float32 (``V' = V`` unless decimated). Touches no GL state and no
+        state of the scene: another thread may call it (the live view poses the mesh off the GUI thread).
+        """
         vertices = np.ascontiguousarray(vertices, dtype=np.float32)
         if vertices.shape != (self.rig.num_vertices, 3):
             raise ValueError(f"vertices must have shape ({self.rig.num_vertices}, 3), got {vertices.shape}")
-        self._vertices = vertices
-        self._buffers.set_geometry(vertices, self._normals(vertices))
+        positions = vertices if self.skin is None else self.skin.positions(vertices)
+        return positions, self._normals(positions)
+
+    def set_geometry(self, vertices: np.ndarray, positions: np.ndarray, normals: np.ndarray) -> None:
+        """Upload what :meth:`geometry` made of ``vertices`` (``(V, 3)``, cm, kept as :attr:`vertices`)."""
+        self._vertices = np.asarray(vertices, np.float32)
+        self._buffers.set_geometry(positions, normals)
         for visual in self._visuals:
             visual.geometry_changed()
 
@@ -1108,7 +1248,7 @@ class FaceScene:
             if colours.shape != (self.rig.num_vertices, 3):
                 raise ValueError(f"colours must have shape ({self.rig.num_vertices}, 3), got {colours.shape}")
             albedo = albedo.copy()
-            albedo[:, :3] = colours
+            albedo[:, :3] = colours if self.skin is None else self.skin.driver @ colours
         self._buffers.albedo.set_data(np.ascontiguousarray(albedo))
         for visual in self._visuals:
             visual.geometry_changed()

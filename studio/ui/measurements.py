@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtCore import QEventLoop, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from studio.core.errors import StudioError
@@ -54,13 +54,22 @@ def measure_inspector_drag(frames: int, seed: int, control: str) -> dict:
             "offscreen": bool(getattr(view, "offscreen", False))}
 
 
+def _spread(values: list[float]) -> dict[str, float]:
+    """Mean, median and 95th percentile of some milliseconds (NaN when there are none)."""
+    if not values:
+        return {"mean": float("nan"), "p50": float("nan"), "p95": float("nan")}
+    return {"mean": float(np.mean(values)), "p50": float(np.percentile(values, 50)),
+            "p95": float(np.percentile(values, 95))}
+
+
 def measure_live_window(
-    rig, source, seconds: float, realtime: bool, warmup_s: float = 1.5, rig_view_size=None
+    rig, source, seconds: float, realtime: bool, warmup_s: float = 1.5, rig_view_size=None, tracker: str = "landmarks"
 ) -> dict:
     """Track ``source`` in a real live-tracking window for ``warmup_s + seconds``; figures over the last
-    ``seconds`` (``bench live``: frame rate, per-stage times, latency, drops)."""
+    ``seconds`` (``bench live``: frame rate, per-stage times, latency, drops, the GUI's longest stall)."""
     app = QApplication.instance() or QApplication([])
     window = LiveTrackingWindow(rig, realtime=realtime, cameras=[], rig_view_size=rig_view_size or RIG_VIEW_SIZE)
+    window.set_tracker_kind(tracker)
     window.show()
     shown: list[tuple[float, object]] = []
     window.sigResultShown.connect(lambda result: shown.append((time.perf_counter(), result)))
@@ -84,10 +93,17 @@ def measure_live_window(
     dropped_before = (shown[-1][1].frames_dropped if shown else 0, window.results_dropped)
     index_before = len(shown)
     window.reset_stage_times(maxlen=100_000)
+    # the GUI's event-loop stalls: a 5 ms timer that notes how late each of its ticks came
+    ticks: list[float] = []
+    stall_timer = QTimer()
+    stall_timer.setTimerType(Qt.TimerType.PreciseTimer)
+    stall_timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    stall_timer.start(5)
     if not stopped:
         deadline.start(round(1e3 * seconds))
         loop.exec()
     end = time.perf_counter()
+    stall_timer.stop()
     draw_ms = window.stage_times("draw")
     gl_renderer = window.rig_view.gl_renderer
     rig_draws = window.rig_view.draw_count - draws_before
@@ -100,14 +116,16 @@ def measure_live_window(
     elapsed = end - begin
     last = measured[-1]
     stages = {
-        name: float(np.mean([r.stage_ms[name] for r in measured if name in r.stage_ms]))
+        name: _spread([r.stage_ms[name] for r in measured if name in r.stage_ms])
         for name in STAGES
         if any(name in r.stage_ms for r in measured)
     }
-    stages["draw"] = float(np.mean(draw_ms)) if draw_ms else float("nan")
+    stages["draw"] = _spread(draw_ms)
     tracking_ms = [r.tracking_ms for r in measured if r.controls is not None]
     latency_ms = [1e3 * (t - r.read_at_s) for t, r in shown[index_before:] if t <= end]
+    stalls = np.diff(ticks) * 1e3 if len(ticks) > 1 else np.zeros(1)
     return {
+        "tracker": tracker,
         "seconds": float(elapsed),
         "start_s": float(first_at - started),
         "frames_shown": len(measured),
@@ -115,13 +133,12 @@ def measure_live_window(
         "rig_draws_per_s": float(rig_draws / elapsed),
         "source_fps": float(last.source_fps),
         "ms_per_frame": stages,
-        "tracking_ms_mean": float(np.mean(tracking_ms)) if tracking_ms else float("nan"),
-        "tracking_ms_p95": float(np.percentile(tracking_ms, 95)) if tracking_ms else float("nan"),
-        "latency_ms_mean": float(np.mean(latency_ms)),
-        "latency_ms_p95": float(np.percentile(latency_ms, 95)),
+        "tracking_ms": _spread(tracking_ms),
+        "latency_ms": _spread(latency_ms),
         "dropped_by_tracking": int(last.frames_dropped - dropped_before[0]),
         "dropped_by_display": int(window.results_dropped - dropped_before[1]),
         "frames_with_controls": int(sum(r.controls is not None for r in measured)),
+        "gui_stall_ms_max": float(stalls.max() - 5.0),
         "ended": stopped[0] if stopped else None,
         "gl_renderer": gl_renderer,
     }

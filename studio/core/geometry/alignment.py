@@ -55,7 +55,7 @@ def _as_float64(array: torch.Tensor | np.ndarray, device: torch.device | None = 
 
 def _rotate(rotation: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     """``R x`` for rotations ``(B, 3, 3)`` and points ``(B, N, 3)`` → ``(B, N, 3)``."""
-    return torch.stack([(points * rotation[:, None, i, :]).sum(dim=-1) for i in range(3)], dim=-1)
+    return (points[:, :, None, :] * rotation[:, None, :, :]).sum(dim=-1)
 
 
 def _compose(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -260,8 +260,7 @@ def _umeyama(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> SimilarityTra
     xc = x - mean_x[:, None]
     yc = y - mean_y[:, None]
     wxc = w[..., None] * xc
-    # (B, 3, 3): Σ w (y − ȳ)(x − x̄)ᵀ, one row at a time
-    covariance = torch.stack([(yc[..., i, None] * wxc).sum(dim=1) for i in range(3)], dim=1)
+    covariance = (yc[:, :, :, None] * wxc[:, :, None, :]).sum(dim=1)  # (B, 3, 3): Σ w (y − ȳ)(x − x̄)ᵀ
     u, singular, vh = torch.linalg.svd(covariance)
     sign = torch.where(_det3(u) * _det3(vh) < 0, -1.0, 1.0).to(x.dtype)
     correction = torch.ones((x.shape[0], 3), dtype=x.dtype, device=x.device)
@@ -312,6 +311,54 @@ def similarity_transform(
     return _umeyama(*_prepare_inputs(source, target, weights))
 
 
+def _umeyama_one(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray, np.ndarray] | None:
+    """:func:`_umeyama` for one frame in numpy: ``x, y (M, 3)``, ``w (M,)`` → ``(s, R, t)``, None if invalid."""
+    if (w > 0).sum() < 3:
+        return None
+    w = w / w.sum()
+    mean_x, mean_y = w @ x, w @ y
+    xc, yc = x - mean_x, y - mean_y
+    wxc = w[:, None] * xc
+    u, singular, vh = np.linalg.svd(yc.T @ wxc)
+    correction = np.array([1.0, 1.0, -1.0 if np.linalg.det(u) * np.linalg.det(vh) < 0 else 1.0])
+    rotation = u @ (correction[:, None] * vh)
+    variance_x = float((wxc * xc).sum())
+    if variance_x <= 0:
+        return None
+    scale = float(singular @ correction) / variance_x
+    return scale, rotation, mean_y - scale * rotation @ mean_x
+
+
+def _robust_one_frame(
+    x: np.ndarray, y: np.ndarray, prior: np.ndarray, iterations: int, scale_cm: float, loss: str
+) -> SimilarityTransform:
+    """:func:`robust_similarity_transform` of one frame in numpy (a live frame: torch's per-call overhead on
+    3 × 3 algebra costs more than the arithmetic); same steps, same result to rounding."""
+    finite = np.isfinite(x).all(axis=1) & np.isfinite(y).all(axis=1)
+    used = (prior > 0) & finite
+    x, y, prior = x[used], y[used], prior[used]
+    fit = _umeyama_one(x, y, prior)
+    for _ in range(iterations):
+        if fit is None:
+            break
+        scale, rotation, translation = fit
+        residual = np.linalg.norm(scale * x @ rotation.T + translation - y, axis=1)
+        sigma = max(float(np.median(residual)) / _CHI3_MEDIAN if len(residual) else scale_cm, scale_cm)
+        if loss == "tukey":
+            ratio = residual / (TUKEY_C * sigma)
+            psi = np.where(ratio < 1.0, (1.0 - ratio**2) ** 2, 0.0)
+        else:
+            psi = np.minimum(HUBER_K * sigma / np.maximum(residual, 1e-300), 1.0)
+        fit = _umeyama_one(x, y, prior * psi)
+    if fit is None:
+        nan = torch.full((1,), float("nan"), dtype=torch.float64)
+        return SimilarityTransform(nan, torch.full((1, 3, 3), float("nan"), dtype=torch.float64),
+                                   torch.full((1, 3), float("nan"), dtype=torch.float64))
+    scale, rotation, translation = fit
+    return SimilarityTransform(torch.tensor([scale], dtype=torch.float64), torch.from_numpy(rotation[None]),
+                               torch.from_numpy(translation[None]))
+
+
 def robust_similarity_transform(
     source: torch.Tensor | np.ndarray,
     target: torch.Tensor | np.ndarray,
@@ -358,6 +405,14 @@ def robust_similarity_transform(
         raise ValueError(f"loss must be 'tukey' or 'huber', got {loss!r}")
     if iterations < 0 or scale_cm <= 0:
         raise ValueError("iterations must be >= 0 and scale_cm > 0")
+    if isinstance(source, np.ndarray) and source.shape[0] == 1 and source.ndim == 3 and source.shape[2] == 3:
+        target_one = np.asarray(target, np.float64).reshape(-1, 3)
+        prior_one = np.ones(source.shape[1]) if weights is None else np.asarray(weights, np.float64).reshape(-1)
+        if target_one.shape[0] == source.shape[1] and prior_one.shape[0] == source.shape[1]:
+            if (prior_one < 0).any() or not np.isfinite(prior_one).all():
+                raise ValueError("weights must be finite and non-negative")
+            return _robust_one_frame(np.asarray(source[0], np.float64), target_one, prior_one, iterations, scale_cm,
+                                     loss)
     x, y, prior = _prepare_inputs(source, target, weights)
     transform = _umeyama(x, y, prior)
     no_weight = torch.full_like(prior, float("nan"))

@@ -6,11 +6,13 @@ face (about a second; the user is asked to look at the camera with a relaxed fac
 performer's neutral; from then on every frame is aligned, solved (a batch of one) and filtered.
 
 :func:`live_tracking_job` is the generator job (GUIDE §2) that runs it over a frame source: it yields one
-:class:`LiveResult` per tracked frame and checks for cancellation between frames. The source is read in a
-thread of its own (:class:`LatestFrameReader`) that keeps only the newest unread frame, so when tracking
-(or whoever consumes the results) is slower than the source, stale frames are dropped instead of queueing
-up as latency. A consumer that is slower still (a GUI drawing at its own pace) should keep only the latest
-result too; see :mod:`studio.ui.tools.live_view`.
+:class:`LiveResult` per tracked frame and checks for cancellation between frames. The stages overlap on
+threads of their own: the source is read by a :class:`LatestFrameReader`, MediaPipe runs in an
+:class:`ObservationStage`, and the job's thread solves, filters and poses. Each hand-off keeps only the
+newest item not yet taken, so when a stage (or whoever consumes the results) is slower than the source,
+stale frames are dropped instead of queueing up as latency: a result is never more than one frame per stage
+behind the camera. A consumer that is slower still (a GUI drawing at its own pace) should keep only the
+latest result too; see :mod:`studio.ui.tools.live_view`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -29,7 +31,7 @@ from studio.core.tracking.face_landmarker import NUM_LANDMARKS
 from studio.core.tracking.frame_sources import Frame, FrameSource
 from studio.core.tracking.inversion.tracker import NetworkTracker
 from studio.core.tracking.neutral import neutral_from_range
-from studio.core.tracking.reconstruction import GeometryReconstructor
+from studio.core.tracking.reconstruction import FaceObservation, GeometryReconstructor
 from studio.core.tracking.tracker import PerformerNeutral, Tracker
 
 #: Frames with a face collected as the performer's neutral (about one second at 30 fps).
@@ -37,8 +39,15 @@ DEFAULT_NEUTRAL_FRAMES = 30
 #: One-Euro settings for live controls (as ``python main.py track --filter one-euro``).
 DEFAULT_MIN_CUTOFF_HZ = 1.5
 DEFAULT_BETA = 2.0
-#: Stages timed per frame, in pipeline order (``draw`` is added by a display).
-STAGES = ("landmarks", "alignment", "solve", "filter")
+#: Stages timed per frame, in pipeline order (``draw`` is added by a display): ``decode`` the source's own
+#: time for the frame (decoding a video; a camera's wait for its next frame), ``mediapipe`` the landmarks,
+#: ``handoff`` the time the frame and its observation waited between the threads, ``alignment`` head-pose
+#: removal, ``solve`` the rig inversion (or the learned tracker), ``gaze`` the eyeLook controls from the
+#: irises, ``filter`` the One-Euro filter and ``pose`` what the display asked to be made of the controls
+#: (the posed mesh) off its thread.
+STAGES = ("decode", "mediapipe", "handoff", "alignment", "solve", "gaze", "filter", "pose")
+#: The stages that compute (not ``decode``, a source's own time, nor ``handoff``, waiting).
+TRACKING_STAGES = ("mediapipe", "alignment", "solve", "gaze", "filter", "pose")
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,8 @@ class LiveResult:
         Rate at which the source delivered frames over the last second, frames per second (0 at first).
     read_at_s : float
         ``time.perf_counter()`` when the frame came out of the source (for end-to-end latency), seconds.
+    posed : object
+        What :func:`live_tracking_job`'s ``pose`` made of ``controls`` (e.g. the posed mesh), or None.
     """
 
     frame_index: int
@@ -90,6 +101,7 @@ class LiveResult:
     frames_dropped: int = 0
     source_fps: float = 0.0
     read_at_s: float = float("nan")
+    posed: object = None
 
     @property
     def capturing_neutral(self) -> bool:
@@ -98,8 +110,8 @@ class LiveResult:
 
     @property
     def tracking_ms(self) -> float:
-        """Milliseconds of all stages together."""
-        return float(sum(self.stage_ms.values()))
+        """Milliseconds of the computing stages together (:data:`TRACKING_STAGES`)."""
+        return float(sum(ms for name, ms in self.stage_ms.items() if name in TRACKING_STAGES))
 
 
 class LiveTracker:
@@ -234,13 +246,16 @@ class LiveTracker:
                     self._samples = []
                     self.one_euro.reset()
             else:
-                tracked = self.tracker.solve(aligned, self.neutral)
+                tracked = self.tracker.solve(aligned, self.neutral, gaze=False)
                 solved_at = time.perf_counter()
+                self.tracker.read_gaze(tracked.controls, aligned, self.neutral)
+                gaze_at = time.perf_counter()
                 filtered = self.one_euro(float(time_s), tracked.controls[0])
                 controls = np.clip(filtered, 0.0, 1.0).astype(np.float32)
                 residual_mm = float(tracked.residual_mm[0])
                 stage_ms["solve"] = 1e3 * (solved_at - aligned_at)
-                stage_ms["filter"] = 1e3 * (time.perf_counter() - solved_at)
+                stage_ms["gaze"] = 1e3 * (gaze_at - solved_at)
+                stage_ms["filter"] = 1e3 * (time.perf_counter() - gaze_at)
         return LiveResult(
             frame_index=int(frame_index),
             time_s=float(time_s),
@@ -280,6 +295,8 @@ class LatestFrameReader:
         What the source raised, if it failed (re-raised by :meth:`take`).
     read_at_s : float
         ``time.perf_counter()`` when the frame last returned by :meth:`take` came out of the source.
+    source_ms : float
+        Milliseconds the source took to produce that frame (decoding, rendering, a camera's wait).
     """
 
     #: Falling further behind the source's clock than this (seconds) restarts the clock (no catch-up burst).
@@ -292,8 +309,10 @@ class LatestFrameReader:
         self.frames_dropped = 0
         self.error: BaseException | None = None
         self.read_at_s = float("nan")
+        self.source_ms = float("nan")
         self._slot: Frame | None = None
         self._slot_read_at_s = float("nan")
+        self._slot_source_ms = float("nan")
         self._finished = False
         self._stop = threading.Event()
         self._changed = threading.Condition()
@@ -334,6 +353,7 @@ class LatestFrameReader:
             frame, self._slot = self._slot, None
             if frame is not None:
                 self.read_at_s = self._slot_read_at_s
+                self.source_ms = self._slot_source_ms
                 self._changed.notify_all()  # a non-realtime reader waits for the slot to empty
             elif self._finished and self.error is not None:
                 raise self.error
@@ -364,7 +384,9 @@ class LatestFrameReader:
         try:
             frames = iter(self.source)
             while not self._stop.is_set():
+                asked_at = time.perf_counter()
                 frame = next(frames, None)
+                source_ms = 1e3 * (time.perf_counter() - asked_at)
                 if frame is None:
                     break
                 if self.realtime:
@@ -382,6 +404,7 @@ class LatestFrameReader:
                         self.frames_dropped += 1
                     self._slot = frame
                     self._slot_read_at_s = time.perf_counter()
+                    self._slot_source_ms = source_ms
                     self.frames_read += 1
                     self._read_times.append(self._slot_read_at_s)
                     self._changed.notify_all()
@@ -391,6 +414,136 @@ class LatestFrameReader:
             close = getattr(frames, "close", None)
             if close is not None:
                 close()  # end the iteration here, in the thread that iterated (decoder, GL context)
+            with self._changed:
+                self._finished = True
+                self._changed.notify_all()
+
+
+@dataclass(frozen=True)
+class ObservedFrame:
+    """A frame and MediaPipe's observation of it, as :class:`ObservationStage` hands them on.
+
+    Attributes
+    ----------
+    frame : Frame
+        The frame.
+    observation : FaceObservation
+        Its landmarks (and crop, when asked for).
+    read_at_s : float
+        ``time.perf_counter()`` when the frame came out of the source, seconds.
+    decode_ms, mediapipe_ms, waited_ms : float
+        The source's time for the frame, MediaPipe's, and how long the frame waited for MediaPipe.
+    observed_at_s : float
+        ``time.perf_counter()`` when the observation was made, seconds.
+    """
+
+    frame: Frame
+    observation: FaceObservation
+    read_at_s: float
+    decode_ms: float
+    mediapipe_ms: float
+    waited_ms: float
+    observed_at_s: float
+
+
+class ObservationStage:
+    """MediaPipe on a thread of its own, between a :class:`LatestFrameReader` and the solve.
+
+    It takes the newest frame from the reader, observes it and keeps only the newest observation not yet
+    taken, so MediaPipe works on frame ``n + 1`` while the solve (and the display) handle frame ``n``; MediaPipe
+    runs in native code without Python's lock, so on two cores the stages truly overlap.
+
+    Parameters
+    ----------
+    reader : LatestFrameReader
+        The frames (started; stopped by :meth:`stop`).
+    reconstructor : GeometryReconstructor
+        MediaPipe (used only from this stage's thread while it runs; not closed here).
+    realtime : bool
+        ``False``: wait until each observation is taken (nothing dropped; as fast as the consumer goes).
+
+    Attributes
+    ----------
+    frames_dropped : int
+        Observations replaced by a newer one before they were taken.
+    """
+
+    def __init__(self, reader: LatestFrameReader, reconstructor: GeometryReconstructor, realtime: bool = True) -> None:
+        self.reader = reader
+        self.reconstructor = reconstructor
+        self.realtime = bool(realtime)
+        self.frames_dropped = 0
+        self.error: BaseException | None = None
+        self._slot: ObservedFrame | None = None
+        self._finished = False
+        self._stop = threading.Event()
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="live-mediapipe", daemon=True)
+
+    def start(self) -> ObservationStage:
+        """Start observing; returns ``self``."""
+        self._thread.start()
+        return self
+
+    @property
+    def finished(self) -> bool:
+        """Whether the source has ended (or failed, or the stage was stopped) and nothing is waiting."""
+        with self._changed:
+            return self._finished and self._slot is None
+
+    def take(self, timeout_s: float = 0.05) -> ObservedFrame | None:
+        """The newest observation not yet taken, waiting up to ``timeout_s``; ``None`` if none came.
+
+        Raises
+        ------
+        Exception
+            What the source or MediaPipe raised (once the observations before the failure were taken).
+        """
+        with self._changed:
+            if self._slot is None and not self._finished:
+                self._changed.wait(timeout_s)
+            observed, self._slot = self._slot, None
+            if observed is not None:
+                self._changed.notify_all()
+            elif self._finished and self.error is not None:
+                raise self.error
+            return observed
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop after the frame being observed, wait for the thread, then stop the reader (idempotent)."""
+        self._stop.set()
+        with self._changed:
+            self._changed.notify_all()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout_s)
+        self.reader.stop()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                frame = self.reader.take(timeout_s=0.05)
+                if frame is None:
+                    if self.reader.finished:
+                        break
+                    continue
+                started = time.perf_counter()
+                observation = self.reconstructor.observe(frame)
+                observed_at = time.perf_counter()
+                observed = ObservedFrame(
+                    frame, observation, self.reader.read_at_s, self.reader.source_ms,
+                    1e3 * (observed_at - started), 1e3 * (started - self.reader.read_at_s), observed_at,
+                )
+                with self._changed:
+                    if not self.realtime:
+                        while self._slot is not None and not self._stop.is_set():
+                            self._changed.wait(0.1)
+                    if self._slot is not None:
+                        self.frames_dropped += 1
+                    self._slot = observed
+                    self._changed.notify_all()
+        except Exception as error:  # handed to the consumer by take()
+            self.error = error
+        finally:
             with self._changed:
                 self._finished = True
                 self._changed.notify_all()
@@ -425,34 +578,42 @@ def live_tracking_job(
     cancel: Cancel = None,
     realtime: bool = True,
     solver_threads: int | None = 1,
+    pose: Callable[[np.ndarray], object] | None = None,
 ) -> Generator[LiveResult, None, LiveSummary]:
     """Track a source frame by frame, newest frame first (a generator job).
+
+    Three threads overlap: the source is read by a :class:`LatestFrameReader`, MediaPipe runs in an
+    :class:`ObservationStage`, and the job's own thread solves, filters and poses. Each hand-off keeps only
+    the newest item, so a slow stage drops frames instead of queueing them as latency.
 
     Parameters
     ----------
     source : FrameSource
-        Camera, video or synthetic performer; read by a :class:`LatestFrameReader` in its own thread.
+        Camera, video or synthetic performer.
     live_tracker : LiveTracker
         Neutral capture, alignment, solve and filter.
     reconstructor : GeometryReconstructor
-        MediaPipe, in ``"video"`` running mode for a stream (not closed here).
+        MediaPipe, in ``"video"`` running mode for a stream (used from the stage's thread; not closed here).
     cancel : callable, object with ``is_set()``, or None
         Checked before and after each frame and while waiting for one.
     realtime : bool
         See :class:`LatestFrameReader`: ``True`` plays recorded sources at their frame rate and drops
         frames the tracking could not keep up with; ``False`` tracks every frame as fast as possible.
     solver_threads : int or None
-        torch intra-op threads while a frame is tracked (:func:`studio.core.jobs.torch_threads`: the
+        torch intra-op threads while a frame is solved (:func:`studio.core.jobs.torch_threads`: the
         caller's setting is back at every ``yield``): one frame's ``53×53`` solve is
         fastest on one thread (0.8 ms on two cores), while two threads that wait for each other on a busy
         two-core machine take 6 ms on average and 28 ms at the 95th percentile. ``None`` leaves torch's
         setting alone.
+    pose : callable, optional
+        ``pose(controls) -> object`` run on each frame's controls in the job's thread (timed as ``pose``),
+        its value handed on as :attr:`LiveResult.posed`: what a display needs made off its own thread.
 
     Yields
     ------
     LiveResult
-        One per tracked frame, with ``image``, ``frames_dropped``, ``source_fps``, ``read_at_s`` and the
-        ``landmarks`` stage time set.
+        One per tracked frame, with ``image``, ``frames_dropped``, ``source_fps``, ``read_at_s``, ``posed``
+        and the times of all :data:`STAGES` set.
 
     Returns
     -------
@@ -468,36 +629,50 @@ def live_tracking_job(
     """
     started = time.perf_counter()
     reader = LatestFrameReader(source, realtime=realtime).start()
+    stage = ObservationStage(reader, reconstructor, realtime=realtime).start()
     tracked = 0
 
+    def dropped() -> int:
+        return reader.frames_dropped + stage.frames_dropped
+
     def summary() -> LiveSummary:
-        return LiveSummary(reader.frames_read, tracked, reader.frames_dropped, time.perf_counter() - started)
+        return LiveSummary(reader.frames_read, tracked, dropped(), time.perf_counter() - started)
 
     try:
         while True:
             if is_cancelled(cancel):
                 raise JobCancelled(f"{source.name}: live tracking stopped after {tracked} frames", summary())
-            frame = reader.take(timeout_s=0.05)
-            if frame is None:
-                if reader.finished:
+            observed = stage.take(timeout_s=0.05)
+            if observed is None:
+                if stage.finished:
                     return summary()
                 continue
-            read_at_s = reader.read_at_s
-            start = time.perf_counter()
+            taken_at = time.perf_counter()
+            frame, observation = observed.frame, observed.observation
             with torch_threads(solver_threads):
-                observation = reconstructor.observe(frame)
-                landmarks_ms = 1e3 * (time.perf_counter() - start)
                 result = live_tracker.process(frame.index, frame.time_s, observation.landmarks, observation.crop)
+                posed, pose_ms = None, {}
+                if pose is not None and result.controls is not None:
+                    posing = time.perf_counter()
+                    posed = pose(result.controls)
+                    pose_ms = {"pose": 1e3 * (time.perf_counter() - posing)}
             tracked += 1
             if is_cancelled(cancel):
                 raise JobCancelled(f"{source.name}: live tracking stopped after {tracked} frames", summary())
             yield replace(
                 result,
-                stage_ms={"landmarks": landmarks_ms, **result.stage_ms},
+                stage_ms={
+                    "decode": observed.decode_ms,
+                    "mediapipe": observed.mediapipe_ms,
+                    "handoff": observed.waited_ms + 1e3 * (taken_at - observed.observed_at_s),
+                    **result.stage_ms,
+                    **pose_ms,
+                },
                 image=frame.image,
-                frames_dropped=reader.frames_dropped,
+                frames_dropped=dropped(),
                 source_fps=reader.source_fps(),
-                read_at_s=read_at_s,
+                read_at_s=observed.read_at_s,
+                posed=posed,
             )
     finally:
-        reader.stop()
+        stage.stop()

@@ -226,9 +226,10 @@ class Tracker:
 
     # -- solve ------------------------------------------------------------------------------------------
 
-    def solve(self, aligned: np.ndarray, neutral: PerformerNeutral) -> TrackedFrames:
+    def solve(self, aligned: np.ndarray, neutral: PerformerNeutral, gaze: bool = True) -> TrackedFrames:
         """Controls for head-pose-free landmarks ``(B, N, 3)`` (rig space, cm), as displacements from the
-        performer's ``neutral`` (from :meth:`performer_neutral` of this tracker); NaN frames give NaN rows."""
+        performer's ``neutral`` (from :meth:`performer_neutral` of this tracker); NaN frames give NaN rows.
+        ``gaze=False`` leaves the ``eyeLook`` controls as the solve found them (:meth:`read_gaze` sets them)."""
         if neutral.landmark_basis is not self._delta_points:
             raise TrackingError("this performer neutral belongs to another tracker's rig: build it with its own")
         aligned = np.asarray(aligned, np.float64)
@@ -246,11 +247,20 @@ class Tracker:
             pose_corrected[found] -= np.einsum("br,rnx->bnx", x[:, num_controls:], neutral.basis[num_controls:])
             fitted = np.einsum("bk,knx->bnx", x, neutral.basis)
             residual_mm[found] = 10.0 * np.linalg.norm(fitted - displacement[found], axis=2).mean(axis=1)
-            if self.gaze is not None:
-                gaze = self.gaze.controls(aligned[found], neutral.points)
-                for index, name in self._gaze_columns:
-                    controls[found, index] = gaze[name]
+            if gaze:
+                self.read_gaze(controls, aligned, neutral, found)
         return TrackedFrames(controls, residual_mm, aligned, pose_corrected)
+
+    def read_gaze(self, controls: np.ndarray, aligned: np.ndarray, neutral: PerformerNeutral,
+                  found: np.ndarray | None = None) -> None:
+        """Set the ``eyeLook`` columns of ``controls`` ``(B, K)`` in place from the iris landmarks of ``aligned``
+        ``(B, N, 3)`` (rows ``found``, default all); a no-op without a gaze model."""
+        if self.gaze is None:
+            return
+        rows = np.arange(len(aligned)) if found is None else found
+        gaze = self.gaze.controls(aligned[rows], neutral.points)
+        for index, name in self._gaze_columns:
+            controls[rows, index] = gaze[name]
 
     def track(self, landmarks_px: np.ndarray, neutral: PerformerNeutral) -> TrackedFrames:
         """Head-pose removal onto ``neutral`` and solve, for landmarks ``(B, N, 3)`` in MediaPipe pixels."""

@@ -9,12 +9,15 @@ tracked controls. Below, the neutral-capture prompt and a status line with the f
 blendshape values over OSC/UDP (:mod:`studio.core.io.vmc`), from the GUI thread: a UDP send never waits for the
 receiver, and building a frame's bundle costs well under a millisecond.
 
-Threads: a superqt generator worker runs :func:`studio.core.tracking.live.live_tracking_job` (MediaPipe,
-head-pose removal, solve, filter); the job reads the source in a thread of its own and keeps only the
-newest frame, so a slow consumer drops frames instead of lagging. Results arrive in the GUI thread through
-``yielded``; the GUI keeps only the latest one and shows it on the next pass of the event loop, so the GUI
-thread only draws, and tracking of frame ``n + 1`` overlaps the drawing of frame ``n``. A synthetic
-performer is rendered (EGL, offscreen) in the reader thread, which opens and closes its renderer.
+Threads (a pipeline; each hand-off keeps only the newest item, so a slow stage drops frames instead of
+lagging): the source is read in a thread of its own, MediaPipe runs in another, and a superqt generator
+worker runs :func:`studio.core.tracking.live.live_tracking_job` (head-pose removal, solve, gaze, filter) and
+poses the rig view's mesh (positions and normals of the view's decimated mesh,
+:class:`~studio.render.face_scene.DecimatedSkin`). Results arrive in the GUI thread through ``yielded``; the
+GUI keeps only the latest one and shows it at most once per display refresh, so the GUI thread only uploads
+and draws, and the rig is drawn no more often than the screen can show it. A synthetic performer is rendered
+(EGL, offscreen) in the reader thread, which opens and closes its renderer. When the machine cannot keep up,
+the status line says how many frames a second are being dropped.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QGuiApplication
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -58,6 +61,7 @@ from studio.core.tracking.inversion.tracker import NetworkTracker, network_path
 from studio.core.tracking.live import (
     DEFAULT_NEUTRAL_FRAMES,
     STAGES,
+    TRACKING_STAGES,
     LiveResult,
     LiveSummary,
     LiveTracker,
@@ -66,6 +70,8 @@ from studio.core.tracking.live import (
 from studio.core.tracking.reconstruction import GeometryReconstructor
 from studio.core.tracking.rig_bundle import RigBundle
 from studio.core.tracking.tracker import Tracker
+from studio.render.face_scene import LIVE_SKIN_REDUCTION, DecimatedSkin, decimate_skin
+from studio.render.offscreen import is_software_renderer
 from studio.render.sources import open_source
 from studio.ui.widgets.rig_view import RigView
 from studio.ui.workers import job_worker, one_line
@@ -74,6 +80,9 @@ pg.setConfigOptions(imageAxisOrder="row-major")
 
 #: Size of the rig view in pixels (its draw cost on a CPU rasterizer grows with its area).
 RIG_VIEW_SIZE = (400, 480)
+#: Most rig draws per second when a CPU rasterizer (llvmpipe) draws: there the rig view costs more than the
+#: rest of a frame together, and drawing it at every frame of a 60 fps camera leaves tracking no time.
+SOFTWARE_RIG_FPS = 30.0
 #: Spec of the synthetic performer in the source chooser.
 SYNTHETIC_SPEC = "synthetic:0"
 #: Length of the synthetic performance the live view plays, seconds.
@@ -85,6 +94,17 @@ LANDMARK_COLOR = QColor(80, 220, 255)
 STABLE_LANDMARK_COLOR = QColor(255, 170, 40)
 #: The VMC target the live view offers first.
 DEFAULT_VMC_TARGET = f"{DEFAULT_VMC_HOST}:{DEFAULT_VMC_PORT}"
+
+_DECIMATED: dict[int, tuple[Rig, DecimatedSkin]] = {}
+
+
+def _decimated_skin(rig: Rig) -> DecimatedSkin:
+    """The live view's lighter mesh of ``rig`` (built once per rig and process, about 1 s for ICT)."""
+    cached = _DECIMATED.get(id(rig))
+    if cached is None or cached[0] is not rig:
+        cached = _DECIMATED[id(rig)] = (rig, decimate_skin(rig, LIVE_SKIN_REDUCTION))
+    return cached[1]
+
 
 # ----------------------------------------------------------------------------------------------------------
 # One run of the tracking worker
@@ -107,8 +127,10 @@ class _LiveRun:
         neutral_frames: int,
         realtime: bool,
         tracker_kind: str = "landmarks",
+        pose=None,
     ) -> None:
         self.rig = rig
+        self.pose = pose
         self.tracker_kind = tracker_kind
         self.spec = spec
         self.tracker_cache = tracker_cache
@@ -124,7 +146,8 @@ class _LiveRun:
         self._lock = threading.Lock()
 
     def work(self):
-        """The worker's generator: yields :class:`LiveFrame` objects, returns a :class:`LiveSummary`."""
+        """The worker's generator: yields :class:`LiveResult` objects (``posed`` by :attr:`pose`), returns a
+        :class:`LiveSummary`."""
         try:
             tracker = self.tracker_cache.get("tracker")
             if tracker is None:
@@ -143,7 +166,8 @@ class _LiveRun:
             self._reconstructor = GeometryReconstructor(
                 running_mode="video", crop_size=None if network is None else network.size)
             self._job = live_tracking_job(
-                self._source, self.live_tracker, self._reconstructor, self.cancel, realtime=self.realtime
+                self._source, self.live_tracker, self._reconstructor, self.cancel, realtime=self.realtime,
+                pose=self.pose,
             )
             while True:
                 try:
@@ -151,9 +175,7 @@ class _LiveRun:
                 except StopIteration as end:
                     self.summary = end.value
                     return self.summary
-                # the mesh is posed here, off the GUI thread, which only uploads and draws it
-                vertices = None if result.controls is None else self.rig.evaluate(result.controls)
-                yield LiveFrame(result, vertices)
+                yield result
         except JobCancelled as cancelled:
             self.summary = cancelled.partial
             return self.summary
@@ -172,22 +194,6 @@ class _LiveRun:
                     self._source.close()
             finally:
                 self.done.set()
-
-
-@dataclass(frozen=True)
-class LiveFrame:
-    """What the worker hands the GUI per frame.
-
-    Attributes
-    ----------
-    result : LiveResult
-        The tracking result (with the frame's image).
-    vertices : np.ndarray or None
-        The rig posed by ``result.controls``, shape ``(V, 3)``, float32, cm; ``None`` without controls.
-    """
-
-    result: LiveResult
-    vertices: np.ndarray | None
 
 
 @dataclass
@@ -227,8 +233,8 @@ class _TimedGraphicsView(pg.GraphicsView):
 class _TimedRigView(RigView):
     """The rig view, reporting the time of each paint (the 3D draw happens inside it)."""
 
-    def __init__(self, rig: Rig, on_painted, parent: QWidget | None = None) -> None:
-        super().__init__(rig, parent)
+    def __init__(self, rig: Rig, on_painted, parent: QWidget | None = None, skin: DecimatedSkin | None = None) -> None:
+        super().__init__(rig, parent, skin=skin)
         self._on_painted = on_painted
 
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt API)
@@ -315,13 +321,28 @@ class LiveTrackingWindow(QMainWindow):
         self._run: _LiveRun | None = None
         self._worker = None
         self._closing = False
-        self._pending: LiveFrame | None = None
+        self._pending: LiveResult | None = None
+        self._shown_at = 0.0  # perf_counter() of the last show
         self._run_error: str | None = None
-        self._display_scheduled = False
         self.frames_displayed = 0
         self.results_dropped = 0
         self.last_result: LiveResult | None = None
         self._display_rate = _Rate.new()
+        screen = QGuiApplication.primaryScreen()
+        refresh_hz = screen.refreshRate() if screen is not None else 0.0
+        # shown at most once per refresh (a little under it, so a camera at the refresh rate never beats)
+        self._refresh_interval_s = 0.9 / (refresh_hz if refresh_hz >= 30.0 else 60.0)
+        self._drops = deque(maxlen=8)  # (time, frames dropped so far) at the last readouts
+        self._display_timer = QTimer(self)
+        self._display_timer.setSingleShot(True)
+        self._display_timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._display_timer.timeout.connect(self._show_pending)
+        self._pending_pose = None
+        self._rig_shown_at = 0.0
+        self._rig_timer = QTimer(self)
+        self._rig_timer.setSingleShot(True)
+        self._rig_timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._rig_timer.timeout.connect(self._show_pose)
         self._stage_ms = {name: deque(maxlen=30) for name in (*STAGES, "draw")}
         self._gui_seconds = 0.0  # GUI time since the last shown result: set data + paints
         self._stable = np.zeros(0, int)
@@ -369,7 +390,8 @@ class LiveTrackingWindow(QMainWindow):
         self.view_box.addItem(self.stable_item)
         self._image_size: tuple[int, int] | None = None
 
-        self.rig_view = _TimedRigView(self.rig, self._add_gui_time)
+        # a lighter mesh: in a view this small, most of the full head's triangles cover less than a pixel
+        self.rig_view = _TimedRigView(self.rig, self._add_gui_time, skin=_decimated_skin(self.rig))
         self.rig_view.setFixedSize(*self._rig_view_size)
 
     def _build_controls(self, cameras: list[int] | None) -> None:
@@ -516,14 +538,15 @@ class LiveTrackingWindow(QMainWindow):
         spec = self.source()
         mirror = isinstance(spec, str) and spec.startswith("camera")
         self.view_box.invertX(mirror)
-        run = _LiveRun(self.rig, spec, self._tracker_cache, self.neutral_frames, self.realtime, self.tracker_kind())
+        run = _LiveRun(self.rig, spec, self._tracker_cache, self.neutral_frames, self.realtime, self.tracker_kind(),
+                       pose=self._pose_function())
         # errors are shown in the status line (our errored slot), not re-raised in the GUI thread
         worker = job_worker(run.work)
         # in the worker thread, when it quits with the generator paused at a yield
         worker.aborted.connect(run.finish, Qt.ConnectionType.DirectConnection)
         me = weakref.ref(self)
 
-        def on_yielded(frame: LiveFrame, run: _LiveRun = run) -> None:
+        def on_yielded(frame: LiveResult, run: _LiveRun = run) -> None:
             window = me()
             if window is not None:
                 window._on_yielded(run, frame)
@@ -547,6 +570,23 @@ class LiveTrackingWindow(QMainWindow):
         self.prompt_label.setText("Starting…")
         self._update_buttons()
         worker.start()
+
+    def _pose_function(self):
+        """What the worker makes of a frame's controls for the rig view, off the GUI thread (which only
+        uploads and draws): the posed rig ``(V, 3)`` and the drawn mesh's positions and normals; ``None`` (not
+        posed) when the rig view could not draw it before the next frame's pose anyway."""
+        rig, scene = self.rig, self.rig_view.face
+        posed_at = [0.0]
+
+        def pose(controls: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None:
+            now = time.perf_counter()
+            if now - posed_at[0] < 0.9 * self._rig_interval_s():
+                return None
+            posed_at[0] = now
+            vertices = rig.evaluate(controls)
+            return vertices, scene.geometry(vertices)
+
+        return pose
 
     def stop(self) -> None:
         """Stop tracking (the worker finishes its frame and releases the source); returns at once."""
@@ -707,15 +747,17 @@ class LiveTrackingWindow(QMainWindow):
 
     # -- worker → GUI -----------------------------------------------------------------------------------
 
-    def _on_yielded(self, run: _LiveRun, frame: LiveFrame) -> None:
+    def _on_yielded(self, run: _LiveRun, frame: LiveResult) -> None:
         if run is not self._run or self._closing:
             return
         if self._pending is not None:
             self.results_dropped += 1
         self._pending = frame
-        if not self._display_scheduled:
-            self._display_scheduled = True
-            QTimer.singleShot(0, self._show_pending)
+        if not self._display_timer.isActive():
+            # at most one show per display refresh: a result that arrives sooner waits for the next one,
+            # and is replaced if a newer one comes in the meantime (never a queue)
+            wait_ms = 1e3 * (self._shown_at + self._refresh_interval_s - time.perf_counter())
+            self._display_timer.start(max(0, int(wait_ms)))
 
     def _on_errored(self, run: _LiveRun, error: BaseException) -> None:
         message = one_line(error)
@@ -750,17 +792,16 @@ class LiveTrackingWindow(QMainWindow):
         self._gui_seconds += seconds
 
     def _show_pending(self) -> None:
-        self._display_scheduled = False
-        frame, self._pending = self._pending, None
-        if frame is None or self._closing:
+        result, self._pending = self._pending, None
+        if result is None or self._closing:
             return
-        start = time.perf_counter()
-        result = frame.result
+        start = self._shown_at = time.perf_counter()
         if result.image is not None:
             self._show_image(result.image)
         self._show_landmarks(result)
-        if frame.vertices is not None:
-            self.rig_view.show_vertices(frame.vertices)
+        if result.posed is not None:
+            self._pending_pose = result.posed
+            self._show_pose()
         self._show_prompt(result)
         if self._vmc_sender is not None and result.controls is not None:
             self._send_vmc(result.controls)
@@ -775,6 +816,26 @@ class LiveTrackingWindow(QMainWindow):
         self._display_rate.tick(now)
         self.last_result = result
         self.sigResultShown.emit(result)
+
+    def _rig_interval_s(self) -> float:
+        """Shortest time between two rig draws: the display's refresh, or :data:`SOFTWARE_RIG_FPS`'s period
+        when a CPU rasterizer draws (there the rig costs more than all the rest of a frame)."""
+        software = is_software_renderer(self.rig_view.gl_renderer)
+        return max(self._refresh_interval_s, 1.0 / SOFTWARE_RIG_FPS) if software else self._refresh_interval_s
+
+    def _show_pose(self) -> None:
+        """Hand the newest posed mesh to the rig view, or, if the rig was drawn too recently, once it is time
+        (a newer pose replaces a waiting one)."""
+        if self._pending_pose is None or self._closing:
+            return
+        wait_s = self._rig_shown_at + self._rig_interval_s() - time.perf_counter()
+        if wait_s > 0.002:
+            if not self._rig_timer.isActive():
+                self._rig_timer.start(int(1e3 * wait_s))
+            return
+        posed, self._pending_pose = self._pending_pose, None
+        self._rig_shown_at = time.perf_counter()
+        self.rig_view.show_geometry(*posed)
 
     def _show_image(self, image: np.ndarray) -> None:
         # uint8 RGB without levels or a lookup table goes to a QImage without a copy (pyqtgraph's fast path)
@@ -834,13 +895,25 @@ class LiveTrackingWindow(QMainWindow):
         if result is None:
             return
         stages = self.stage_ms()
-        tracking = sum(stages.get(name, 0.0) for name in STAGES)
+        tracking = sum(stages.get(name, 0.0) for name in TRACKING_STAGES)
         dropped = result.frames_dropped + self.results_dropped
+        self._drops.append((time.perf_counter(), dropped))
+        per_second = self.dropping_per_second()
+        busy = f" · busy: dropping {per_second:.0f} frames/s to stay with the camera" if per_second >= 1.0 else ""
         vmc = f" · VMC {self._vmc_frames_sent} sent" if self._vmc_sender is not None else ""
         self.fps_label.setText(
             f"source {result.source_fps:.1f} fps · tracking {tracking:.1f} ms · "
-            f"display {self.display_fps():.1f} fps · dropped {dropped}{vmc}"
+            f"display {self.display_fps():.1f} fps · dropped {dropped}{busy}{vmc}"
         )
+
+    def dropping_per_second(self) -> float:
+        """Frames dropped per second over the last second of readouts (0 when none were)."""
+        if len(self._drops) < 2:
+            return 0.0
+        now = self._drops[-1][0]
+        recent = [(t, d) for t, d in self._drops if now - t <= 1.1]
+        (t0, d0), (t1, d1) = recent[0], recent[-1]
+        return (d1 - d0) / (t1 - t0) if t1 > t0 else 0.0
 
     # -- closing ----------------------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from vispy import scene
 from vispy.util import keys
 
 from studio.core.rig.rig import Rig
-from studio.render.face_scene import FaceScene
+from studio.render.face_scene import DecimatedSkin, FaceScene
 from studio.render.offscreen import (
     egl_context_scope,
     is_software_renderer,
@@ -64,6 +64,15 @@ _MODIFIERS = (
 class RigView(QWidget):
     """The rig's mesh in a vispy ``SceneCanvas`` with a turntable camera.
 
+    Parameters
+    ----------
+    rig : Rig
+        The rig shown.
+    parent : QWidget, optional
+        Parent widget.
+    skin : DecimatedSkin, optional
+        Draw this lighter mesh instead of the full one (a small live view; :func:`decimate_skin`).
+
     Attributes
     ----------
     canvas : vispy.scene.SceneCanvas
@@ -87,7 +96,7 @@ class RigView(QWidget):
 
     sigFrameDrawn = Signal(float)
 
-    def __init__(self, rig: Rig, parent: QWidget | None = None) -> None:
+    def __init__(self, rig: Rig, parent: QWidget | None = None, skin: DecimatedSkin | None = None) -> None:
         super().__init__(parent)
         self.setFocusPolicy(Qt.FocusPolicy.WheelFocus)
         self.draw_count = 0
@@ -111,7 +120,7 @@ class RigView(QWidget):
             self.offscreen = False
         with egl_context_scope() if self.offscreen else nullcontext():
             self.view = self.canvas.central_widget.add_view()
-            self.face = FaceScene(rig, parent=self.view.scene)
+            self.face = FaceScene(rig, parent=self.view.scene, skin=skin)
         if "face" in rig.group_names:
             self._center = rig.neutral[rig.group_vertices("face")].mean(axis=0)
         else:
@@ -146,6 +155,12 @@ class RigView(QWidget):
     def show_vertices(self, vertices: np.ndarray) -> None:
         """Display new positions, shape ``(V, 3)``, centimetres; the view redraws on the next paint."""
         self.face.set_vertices(vertices)
+        self.canvas.update()
+
+    def show_geometry(self, vertices: np.ndarray, geometry: tuple[np.ndarray, np.ndarray]) -> None:
+        """Display new positions ``(V, 3)`` (cm) whose drawn geometry was made elsewhere by
+        ``face.geometry(vertices)`` (another thread); the view redraws on the next paint."""
+        self.face.set_geometry(vertices, *geometry)
         self.canvas.update()
 
     def show_vertex_colours(self, colours: np.ndarray | None) -> None:

@@ -210,3 +210,23 @@ def test_shape_and_argument_checks():
         robust_similarity_transform(np.zeros((1, 5, 3)), np.zeros((5, 3)), loss="cauchy")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="rotation must have shape"):
         SimilarityTransform(torch.ones(2), torch.eye(3)[None], torch.zeros(2, 3))
+
+
+@pytest.mark.parametrize("loss", ["tukey", "huber"])
+def test_one_frame_path_matches_the_batched_one(loss):
+    """A single numpy frame (the live path) goes through the numpy fit; it must give the batched result."""
+    rng = np.random.default_rng(3)
+    target = rng.normal(size=(120, 3))
+    weights = (rng.uniform(size=120) > 0.5).astype(float)
+    angle = rng.normal(size=3) * 0.3
+    rotation = torch.linalg.matrix_exp(torch.tensor(
+        [[0, -angle[2], angle[1]], [angle[2], 0, -angle[0]], [-angle[1], angle[0], 0]])).numpy()
+    source = 3.0 * target @ rotation.T + 5.0 + rng.normal(scale=0.02, size=target.shape)
+    source[:15] += 2.0  # points moved by "expression"
+    source[7] = np.nan  # a missing landmark
+    one = robust_similarity_transform(source[None], target, weights, loss=loss)
+    batch = robust_similarity_transform(np.stack([source, source]), target, weights, loss=loss)
+    for name in ("scale", "rotation", "translation"):
+        np.testing.assert_allclose(getattr(one, name)[0].numpy(), getattr(batch, name)[0].numpy(), atol=1e-9)
+    nothing = robust_similarity_transform(np.full((1, 120, 3), np.nan), target, weights, loss=loss)
+    assert not bool(nothing.valid[0])

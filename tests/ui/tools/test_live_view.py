@@ -35,7 +35,7 @@ class _Frames(FrameSource):
 
 
 def _reader_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "live-frame-reader" and t.is_alive()]
+    return [t for t in threading.enumerate() if t.name in ("live-frame-reader", "live-mediapipe") and t.is_alive()]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -88,7 +88,7 @@ def test_live_tracker_captures_the_neutral_then_tracks_and_skips_frames_without_
     assert result.controls.shape == (ict_rig.num_controls,)
     assert result.controls[jaw] == pytest.approx(0.6, abs=0.06)
     assert np.delete(result.controls, jaw).max() < 0.15
-    assert set(result.stage_ms) == {"alignment", "solve", "filter"}
+    assert set(result.stage_ms) == {"alignment", "solve", "gaze", "filter"}
     assert result.residual_mm < 0.5
 
     gap = step(no_face)
@@ -132,7 +132,7 @@ def test_job_drops_stale_frames_instead_of_lagging_and_stops_when_cancelled():
     indices = [r.frame_index for r in results]
     assert indices == sorted(indices) and len(results) < 40
     assert results[-1].frames_dropped > 20 and indices[-1] == 59  # the newest frame, never a backlog
-    assert all(r.image is not None and "landmarks" in r.stage_ms for r in results)
+    assert all(r.image is not None and {"decode", "mediapipe", "handoff"} <= set(r.stage_ms) for r in results)
 
     # realtime=False: every frame, in order (the reader waits for each to be taken)
     every = list(
@@ -149,6 +149,32 @@ def test_job_drops_stale_frames_instead_of_lagging_and_stops_when_cancelled():
     with pytest.raises(JobCancelled) as stopped:
         next(job)
     assert stopped.value.partial.frames_tracked >= 1
+    assert not _reader_threads()
+
+
+def test_mediapipe_observes_the_next_frame_while_the_solve_handles_this_one():
+    """The stages overlap: the solve of frame n waits until MediaPipe has started on frame n + 1."""
+    started = {}
+    next_started = threading.Event()
+
+    class Reconstructor:
+        def observe(self, frame: Frame) -> _FakeObservation:
+            started[frame.index] = True
+            if frame.index == 1:
+                next_started.set()
+            return _FakeObservation(frame)
+
+    class Tracker(_FakeLiveTracker):
+        def process(self, frame_index: int, *args, **kwargs) -> LiveResult:
+            if frame_index == 0:
+                assert next_started.wait(5.0), "MediaPipe did not start frame 1 while frame 0 was solved"
+            return super().process(frame_index, *args, **kwargs)
+
+    images = [np.zeros((8, 8, 3), np.uint8)] * 4
+    posed = list(live_tracking_job(_Frames(images), Tracker(), Reconstructor(), realtime=False, solver_threads=None,
+                                   pose=lambda controls: controls.sum()))
+    assert [r.frame_index for r in posed] == [0, 1, 2, 3] and set(started) == {0, 1, 2, 3}
+    assert all(r.posed is None for r in posed)  # no controls, nothing to pose
     assert not _reader_threads()
 
 
