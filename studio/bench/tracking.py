@@ -84,6 +84,57 @@ def footage_correlations(clips: list[Path], tracker, definition) -> dict:
     }
 
 
+def offline_speed(clips: list[Path], tracker, definition) -> dict:
+    """How fast ``track`` goes on each clip, next to what bounds it (``bench tracking``'s ``offline_speed``).
+
+    Per clip: ``decode_fps`` (the video decoded alone), ``mediapipe_fps`` (one MediaPipe instance on frames
+    already decoded, without its start-up: MediaPipe's own rate), ``track_fps_one_pass`` (``track`` with
+    ``--workers 1``) and ``track_fps`` (``track`` as it runs by default: :func:`reconstruction_workers`
+    MediaPipe instances at once), both as ``track`` reports them (its wall time, start-up included), with
+    ``workers`` and the per-stage milliseconds; ``max_control_difference`` and ``mean_control_difference``
+    between the two runs' unfiltered controls.
+    """
+    import mediapipe as mp
+
+    from studio.core.jobs import run_job
+    from studio.core.tracking.face_landmarker import FaceLandmarker
+    from studio.core.tracking.frame_sources import VideoFileSource
+    from studio.core.tracking.take import reconstruction_workers, track_take
+
+    report = {}
+    for clip in clips:
+        with VideoFileSource(clip) as source:
+            started = time.perf_counter()
+            images = [frame.image for frame in source]
+            decode_s = time.perf_counter() - started
+            with FaceLandmarker(running_mode="video") as landmarker:
+                detect = landmarker._landmarker  # MediaPipe's own call, without our conversion of its result
+                started = time.perf_counter()
+                for index, image in enumerate(images):
+                    detect.detect_for_video(mp.Image(image_format=mp.ImageFormat.SRGB, data=image), 1 + 33 * index)
+                mediapipe_s = time.perf_counter() - started
+            del images
+            runs = {}
+            for workers in (1, None):
+                runs[workers] = run_job(track_take(source, tracker, "auto", "smooth", definition.tweaker_indices(),
+                                                   keep_observations=False, workers=workers))  # fmt: skip
+            difference = np.abs(runs[None].raw_controls - runs[1].raw_controls)
+            frames = source.num_frames or runs[1].curves.num_frames
+            report[clip.name] = {
+                "frames": int(frames),
+                "decode_fps": float(frames / decode_s),
+                "mediapipe_fps": float(frames / mediapipe_s),
+                "track_fps_one_pass": runs[1].stats.fps,
+                "track_fps": runs[None].stats.fps,
+                "workers": reconstruction_workers(source),
+                "ms_per_frame_one_pass": runs[1].stats.ms_per_frame,
+                "ms_per_frame": runs[None].stats.ms_per_frame,
+                "max_control_difference": float(np.nanmax(difference)),
+                "mean_control_difference": float(np.nanmean(difference)),
+            }
+    return report
+
+
 def run_tracking_benchmark(seed: int = 0, seconds: float = 12.0, footage: str | None = None, fps: float = 30.0) -> dict:
     """Run the closed loop (and the footage correlations when clips are available).
 
@@ -93,7 +144,9 @@ def run_tracking_benchmark(seed: int = 0, seconds: float = 12.0, footage: str | 
         ``control_mae`` (mean absolute control error over all frames with a face and all controls),
         ``control_mae_primary``, ``control_mae_tweaker``, ``control_mae_by_region``, the same for the
         unfiltered solve (``*_unfiltered``), ``face_fraction``, ``fit_residual_mm``, ``jitter``,
-        ``ms_per_frame`` (render, landmarks, alignment, solve, filter), ``mediapipe_correlation``.
+        ``ms_per_frame`` (render, landmarks, alignment, solve, filter), ``mediapipe_correlation`` and
+        ``offline_speed`` (:func:`offline_speed`) on the footage, and ``mediapipe_gpu_delegate``: whether
+        MediaPipe's GPU delegate runs here (and MediaPipe's reason when it does not).
     """
     from studio.core.jobs import run_job
     from studio.core.rig.control_curves import moderate_expression_curves
@@ -151,6 +204,11 @@ def run_tracking_benchmark(seed: int = 0, seconds: float = 12.0, footage: str | 
     if footage_dir is not None:
         clips = sorted(footage_dir.glob("*.mp4"))
         report["mediapipe_correlation"] = footage_correlations(clips, tracker, definition)
+        report["offline_speed"] = offline_speed(clips, tracker, definition)
+    from studio.core.tracking.face_landmarker import gpu_delegate_status
+
+    works, reason = gpu_delegate_status()
+    report["mediapipe_gpu_delegate"] = {"works": works, "reason": reason}
     return report
 
 

@@ -57,6 +57,8 @@ def _cmd_track(args: argparse.Namespace) -> int:
         raise ValueError("--rig-params is the landmark tracker's rig; the network tracker takes --network")
     check_outputs([("--out", args.out), ("--json", args.json)], [args.video, args.rig_params, args.network])
     neutral = parse_neutral(args.neutral)
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers {args.workers}: give at least 1")
     bundle = RigBundle.load()
     definition = bundle.definition
     if args.tracker == "network":
@@ -87,7 +89,8 @@ def _cmd_track(args: argparse.Namespace) -> int:
                 bar.set_description(stage)
 
         result = run_job(
-            track_take(source, tracker, neutral, args.filter, definition.tweaker_indices(), keep_observations=False),
+            track_take(source, tracker, neutral, args.filter, definition.tweaker_indices(), keep_observations=False,
+                       workers=args.workers),
             on_progress=show,
         )
         truncated = source.truncated
@@ -138,5 +141,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     track.add_argument("--filter", default="smooth", choices=["none", "one-euro", "smooth"],
                        help="temporal filter (default: zero-phase smoothing for recorded takes)")
     track.add_argument("--json", metavar="STATS.json", help="write tracking figures here")
+    track.add_argument("--workers", type=int, metavar="N",
+                       help="MediaPipe instances observing the video at once, each on a consecutive segment "
+                            "(default: one per core; 1: one pass)")
     track.add_argument("--quiet", action="store_true", help="no progress bar")
     track.set_defaults(func=_cmd_track)

@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 
 from studio.core.assets import asset_path
+from studio.core.errors import StudioError
 
 
 @contextmanager
@@ -40,6 +41,19 @@ def _native_stderr_silenced() -> Iterator[None]:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+class MediaPipeDelegateError(StudioError):
+    """MediaPipe cannot run on the asked delegate (its GPU delegate without a GPU); one-line message."""
+
+
+def gpu_delegate_status(model_path: Path | None = None) -> tuple[bool, str]:
+    """Whether MediaPipe's face landmarker runs on its GPU delegate here: ``(True, "")`` or ``(False, why)``."""
+    try:
+        FaceLandmarker(model_path, running_mode="video", delegate="gpu").close()
+    except MediaPipeDelegateError as error:
+        return False, str(error)
+    return True, ""
+
 
 #: Number of landmarks in MediaPipe's face mesh (468 mesh points + 10 iris points).
 NUM_LANDMARKS = 478
@@ -88,6 +102,15 @@ class FaceLandmarker:
         (tracking between frames; faster and steadier).
     min_confidence : float
         Minimum face detection, presence and tracking confidence in [0, 1].
+    delegate : {"cpu", "gpu"}
+        Where MediaPipe runs its models. ``"gpu"`` needs a physical GPU with OpenGL ES (mediapipe 1.2's
+        Linux wheel refuses Mesa's CPU rasterizer: "GPU emulation detected, but not supported"); see
+        :func:`gpu_delegate_status`.
+
+    Raises
+    ------
+    MediaPipeDelegateError
+        ``delegate="gpu"`` and MediaPipe cannot run there (one line, with MediaPipe's reason).
 
     Notes
     -----
@@ -99,9 +122,12 @@ class FaceLandmarker:
         model_path: Path | None = None,
         running_mode: Literal["image", "video"] = "image",
         min_confidence: float = 0.5,
+        delegate: Literal["cpu", "gpu"] = "cpu",
     ) -> None:
         if running_mode not in ("image", "video"):
             raise ValueError(f"running_mode must be 'image' or 'video', got {running_mode!r}")
+        if delegate not in ("cpu", "gpu"):
+            raise ValueError(f"delegate must be 'cpu' or 'gpu', got {delegate!r}")
         from mediapipe.tasks.python.core.base_options import BaseOptions
         from mediapipe.tasks.python.vision import FaceLandmarker as MediaPipeFaceLandmarker
         from mediapipe.tasks.python.vision import FaceLandmarkerOptions, RunningMode
@@ -111,7 +137,10 @@ class FaceLandmarker:
             raise FileNotFoundError(f"{self.model_path}: face landmarker model not found")
         self.running_mode = running_mode
         options = FaceLandmarkerOptions(
-            base_options=BaseOptions(model_asset_path=str(self.model_path)),
+            base_options=BaseOptions(
+                model_asset_path=str(self.model_path),
+                delegate=BaseOptions.Delegate.GPU if delegate == "gpu" else BaseOptions.Delegate.CPU,
+            ),
             running_mode=RunningMode.VIDEO if running_mode == "video" else RunningMode.IMAGE,
             num_faces=1,
             min_face_detection_confidence=min_confidence,
@@ -120,8 +149,15 @@ class FaceLandmarker:
             output_face_blendshapes=True,
             output_facial_transformation_matrixes=True,
         )
+        self.delegate = delegate
         with _native_stderr_silenced():
-            self._landmarker = MediaPipeFaceLandmarker.create_from_options(options)
+            try:
+                self._landmarker = MediaPipeFaceLandmarker.create_from_options(options)
+            except RuntimeError as error:
+                if delegate != "gpu":
+                    raise
+                reason = str(error).strip().rsplit(": ", 1)[-1]  # MediaPipe's last clause is the reason
+                raise MediaPipeDelegateError(f"MediaPipe's GPU delegate is not available here: {reason}") from None
         self._last_timestamp_ms = -1
         self._first_frame_done = False
 

@@ -144,8 +144,12 @@ def _check_file(path: Path, extensions: tuple[str, ...], kind: str) -> None:
 
 
 def _bgr_to_rgb(image: np.ndarray) -> np.ndarray:
+    import cv2
+
     if image.ndim == 2:
         return np.ascontiguousarray(np.repeat(image[:, :, None], 3, axis=2))
+    if image.shape[2] == 3 and image.dtype == np.uint8:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)  # a third of a reversed-view copy's time
     return np.ascontiguousarray(image[:, :, 2::-1])
 
 
@@ -195,18 +199,37 @@ class VideoFileSource(FrameSource):
         self.truncated: str | None = None
 
     def __iter__(self) -> Iterator[Frame]:
+        yield from self.frames()
+
+    def frames(self, start: int = 0, stop: int | None = None, decoder_threads: int | None = None) -> Iterator[Frame]:
+        """Frames ``start`` (inclusive) to ``stop`` (exclusive; the end by default), with their indices in the
+        whole video: a segment decoded by its own decoder (two segments can be decoded at once, by two
+        threads). The decoder seeks to ``start`` and checks that it landed on that frame's time; where it
+        cannot tell (a variable frame rate), it decodes from the first frame and skips. ``decoder_threads``:
+        FFmpeg's threads for this decoder (default: FFmpeg's choice, one per core), e.g. 1 when several
+        segments are decoded at once.
+        """
         import cv2
 
-        capture = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        if start < 0 or (stop is not None and stop < start):
+            raise ValueError(f"bad frame range {start}:{stop}")
+        options = [] if decoder_threads is None else [cv2.CAP_PROP_N_THREADS, int(decoder_threads)]
+        capture = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG, options)
         if not capture.isOpened():
             raise FrameSourceError(f"{self.path}: cannot open the video any more")
         self._capture = capture
         step = 1.0 / (self.fps or 30.0)
         previous: float | None = None
-        index = 0
+        index = start
+        pending = None
         try:
-            while True:
-                ok, image = capture.read()
+            if start > 0:
+                pending = self._seek(capture, start, step)
+            while stop is None or index < stop:
+                if pending is not None:
+                    (ok, image), pending = pending, None
+                else:
+                    ok, image = capture.read()
                 if not ok or image is None:
                     break
                 msec = float(capture.get(cv2.CAP_PROP_POS_MSEC))
@@ -219,8 +242,23 @@ class VideoFileSource(FrameSource):
         finally:
             capture.release()
             self._capture = None
-        if self.num_frames is not None and index < self.num_frames:
+        if stop is None and self.num_frames is not None and index < self.num_frames:
             self.truncated = f"decoded {index} of the {self.num_frames} frames its header announces"
+
+    def _seek(self, capture, start: int, step: float) -> tuple[bool, np.ndarray | None]:
+        """Put ``capture`` on frame ``start`` and read it; returns ``capture.read()``'s pair for that frame."""
+        import cv2
+
+        capture.set(cv2.CAP_PROP_POS_FRAMES, start)
+        ok, image = capture.read()
+        landed_s = float(capture.get(cv2.CAP_PROP_POS_MSEC)) / 1000.0
+        if ok and math.isfinite(landed_s) and abs(landed_s - start * step) < 0.25 * step:
+            return ok, image
+        capture.set(cv2.CAP_PROP_POS_FRAMES, 0)  # could not tell where it landed: from the start, skipping
+        for _ in range(start):
+            if not capture.grab():
+                return False, None
+        return capture.read()
 
     def close(self) -> None:
         """Release the decoder if an iteration is under way (idempotent)."""

@@ -154,6 +154,8 @@ class GeometryReconstructor:
     crop_size : int, optional
         When given, each observation with a face also carries the learned tracker's face crop of this side
         (pixels), made from the frame while it is at hand.
+    delegate : {"cpu", "gpu"}
+        Where MediaPipe runs (see :class:`~studio.core.tracking.face_landmarker.FaceLandmarker`).
 
     Notes
     -----
@@ -169,11 +171,12 @@ class GeometryReconstructor:
         model_path: Path | None = None,
         min_confidence: float = 0.5,
         crop_size: int | None = None,
+        delegate: Literal["cpu", "gpu"] = "cpu",
     ) -> None:
         self.running_mode = running_mode
         self.crop_size = crop_size
         self._landmarker = FaceLandmarker(
-            model_path, running_mode=running_mode, min_confidence=min_confidence
+            model_path, running_mode=running_mode, min_confidence=min_confidence, delegate=delegate
         )
         self._last_timestamp_ms: int | None = None
         self._offset_ms = 0

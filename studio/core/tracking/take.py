@@ -7,7 +7,9 @@ checks ``cancel`` between frames and returns a :class:`TakeTracking` (use
 
 from __future__ import annotations
 
+import os
 import tempfile
+import threading
 import time
 from collections.abc import Generator, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -16,7 +18,7 @@ import numpy as np
 
 from studio.core.geometry.temporal_filters import OneEuroFilter, jitter, zero_phase_smooth
 from studio.core.io.curves import TakeCurves
-from studio.core.jobs import Cancel
+from studio.core.jobs import Cancel, JobCancelled, is_cancelled, torch_threads
 from studio.core.rig.metrics import sparsity, take_mean, tweaker_usage
 from studio.core.tracking.frame_sources import FrameSource
 from studio.core.tracking.inversion.tracker import NetworkTracker
@@ -111,6 +113,7 @@ def track_take(
     reconstructor: GeometryReconstructor | None = None,
     cancel: Cancel = None,
     keep_observations: bool = True,
+    workers: int | None = None,
 ) -> Generator[Progress, None, TakeTracking]:
     """Track every frame of ``source`` (a generator job; see the module docstring): MediaPipe on each frame
     (:func:`~studio.core.tracking.reconstruction.reconstruct_frames`), then :func:`solve_observations`.
@@ -135,7 +138,7 @@ def track_take(
                                               keep_observations))  # fmt: skip
     if not keep_observations:
         return (yield from _track_streamed(source, tracker, neutral, filter_name, tweaker_indices, reconstructor,
-                                           cancel))  # fmt: skip
+                                           cancel, workers))  # fmt: skip
     owns_reconstructor = reconstructor is None
     reconstructor = reconstructor or GeometryReconstructor(running_mode="video")
     started = time.perf_counter()
@@ -337,6 +340,7 @@ class _LandmarkSpill:
         self.ratios: list[np.ndarray] = []
         self.motion: list[tuple[np.ndarray, np.ndarray]] = []
         self.pending: list[FaceObservation] = []
+        self.first_anchored: np.ndarray | None = None
         self.last_anchored: np.ndarray | None = None
         self.align_s = 0.0
 
@@ -357,6 +361,8 @@ class _LandmarkSpill:
         anchored = self.tracker.align(landmarks.astype(np.float64))  # onto the rig's neutral
         self.align_s += time.perf_counter() - started
         self.ratios.append(expression_ratios(anchored))
+        if self.first_anchored is None:
+            self.first_anchored = anchored[0]
         joined = anchored if self.last_anchored is None else np.concatenate([self.last_anchored[None], anchored])
         if len(joined) > 1:
             self.motion.append(landmark_motion(joined))
@@ -375,6 +381,129 @@ class _LandmarkSpill:
         self.file.close()
 
 
+class _SpillChain:
+    """Spills of consecutive segments of one take (observed by parallel workers) read as one spill."""
+
+    def __init__(self, spills: Sequence[_LandmarkSpill]) -> None:
+        self.spills = [spill for spill in spills if spill.frames]
+        self.frames = sum(spill.frames for spill in self.spills)
+        self.points = self.spills[0].points if self.spills else 0
+        self.time_s = [part for spill in self.spills for part in spill.time_s]
+        self.found = [part for spill in self.spills for part in spill.found]
+        self.ratios = [part for spill in self.spills for part in spill.ratios]
+        self.motion: list[tuple[np.ndarray, np.ndarray]] = []
+        for before, spill in zip([None, *self.spills[:-1]], self.spills, strict=True):
+            if before is not None:  # the step from one segment's last frame to the next one's first
+                self.motion.append(landmark_motion(np.stack([before.last_anchored, spill.first_anchored])))
+            self.motion.extend(spill.motion)
+        self.align_s = sum(spill.align_s for spill in self.spills)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Landmarks of frames ``start:stop`` across the segments, ``(B, N, 3)``, float64, MediaPipe pixels."""
+        parts, offset = [], 0
+        for spill in self.spills:
+            low, high = max(start - offset, 0), min(stop - offset, spill.frames)
+            if low < high:
+                parts.append(spill.read(low, high))
+            offset += spill.frames
+        return np.concatenate(parts) if parts else np.zeros((0, self.points, 3))
+
+    def close(self) -> None:
+        for spill in self.spills:
+            spill.close()
+
+
+#: Fewest frames per MediaPipe instance when a video is split between several (one per core).
+MIN_SEGMENT_FRAMES = 120
+#: Frames before its segment a MediaPipe instance observes and drops: by the segment's first frame it
+#: follows the face as one pass would have (found afresh, the first frames differ by up to 0.6 in a control).
+SEGMENT_LEAD_IN_FRAMES = 15
+#: Most MediaPipe instances on one video (each holds its own graph, about 100 MB).
+MAX_RECONSTRUCTION_WORKERS = 8
+
+
+def reconstruction_workers(source: FrameSource, workers: int | None = None) -> int:
+    """How many MediaPipe instances observe ``source`` at once in :func:`track_take`.
+
+    A video file of known length is split into that many consecutive segments, each decoded and observed by
+    its own thread (MediaPipe runs in native code, so two instances use two cores); other sources, and
+    videos shorter than two :data:`MIN_SEGMENT_FRAMES`, take one. ``workers=None``: one per core, at most
+    :data:`MAX_RECONSTRUCTION_WORKERS`.
+    """
+    from studio.core.tracking.frame_sources import VideoFileSource
+
+    if not isinstance(source, VideoFileSource) or not source.num_frames:
+        return 1
+    wanted = min(os.cpu_count() or 1, MAX_RECONSTRUCTION_WORKERS) if workers is None else int(workers)
+    return max(1, min(wanted, source.num_frames // MIN_SEGMENT_FRAMES))
+
+
+def _observe_segments(
+    source, count: int, tracker: Tracker, cancel: Cancel
+) -> Generator[Progress, None, _SpillChain | None]:
+    """Observe a video in ``count`` consecutive segments at once, each by its own thread and MediaPipe, into
+    one spill each (a generator job: ``("landmarks", done, total)``). Returns their chain, or None when a
+    segment came up short (a video broken before its end: then observe it in one pass instead)."""
+    total = int(source.num_frames)
+    bounds = np.linspace(0, total, count + 1).round().astype(int)
+    spills = [_LandmarkSpill(tracker) for _ in range(count)]
+    done = [0] * count
+    errors: list[BaseException] = []
+    stop = threading.Event()
+    changed = threading.Condition()
+
+    def observe(segment: int) -> None:
+        start, end = int(bounds[segment]), int(bounds[segment + 1])
+        try:
+            with GeometryReconstructor(running_mode="video") as reconstructor, torch_threads(1):
+                first = max(start - SEGMENT_LEAD_IN_FRAMES, 0)
+                for frame in source.frames(first, None if segment == count - 1 else end, decoder_threads=1):
+                    if stop.is_set():
+                        return
+                    observation = reconstructor.observe(frame)
+                    if frame.index < start:
+                        continue  # the lead-in: MediaPipe settles into following the face, as in one pass
+                    spills[segment].add(observation)
+                    done[segment] += 1  # read by the job's thread at its own pace (no wake-up per frame)
+                spills[segment].flush()
+        except BaseException as error:  # handed to the job's thread below
+            errors.append(error)
+            stop.set()
+        finally:
+            with changed:
+                changed.notify_all()
+
+    threads = [threading.Thread(target=observe, args=(i,), name=f"track-mediapipe-{i}", daemon=True)
+               for i in range(count)]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    try:
+        while any(thread.is_alive() for thread in threads):
+            if is_cancelled(cancel):
+                stop.set()
+                raise JobCancelled(f"{source.name}: tracking cancelled after {sum(done)} frames")
+            with changed:
+                changed.wait(0.2)
+            yield ("landmarks", sum(done), max(total, sum(done)))
+    except BaseException:
+        stop.set()
+        for spill in spills:
+            spill.close()
+        raise
+    finally:
+        for thread in threads:
+            thread.join()
+    if errors:
+        for spill in spills:
+            spill.close()
+        raise errors[0]
+    if any(spills[i].frames != bounds[i + 1] - bounds[i] for i in range(count - 1)):
+        for spill in spills:
+            spill.close()
+        return None
+    return _SpillChain(spills)
+
+
 def _track_streamed(
     source: FrameSource,
     tracker: Tracker,
@@ -383,21 +512,31 @@ def _track_streamed(
     tweaker_indices: Sequence[int],
     reconstructor: GeometryReconstructor | None,
     cancel: Cancel,
+    workers: int | None = None,
 ) -> Generator[Progress, None, TakeTracking]:
     """:func:`track_take` without keeping the observations (see there)."""
-    owns_reconstructor = reconstructor is None
-    reconstructor = reconstructor or GeometryReconstructor(running_mode="video")
     started = time.perf_counter()
-    spill = _LandmarkSpill(tracker)
-    try:
+    count = 1 if reconstructor is not None else reconstruction_workers(source, workers)
+    spill = (yield from _observe_segments(source, count, tracker, cancel)) if count > 1 else None
+    observed_s = time.perf_counter() - started
+    if spill is None:
+        owns_reconstructor = reconstructor is None
+        reconstructor = reconstructor or GeometryReconstructor(running_mode="video")
+        spill = _LandmarkSpill(tracker)
         try:
             yield from (("landmarks", done, max(total or 0, done))
                         for done, total in reconstruct_frames(source, reconstructor, cancel, sink=spill.add))  # fmt: skip
+        except BaseException:
+            spill.close()
+            raise
         finally:
             if owns_reconstructor:
                 reconstructor.close()
         spill.flush()
-        landmark_s = time.perf_counter() - started - spill.align_s
+        count, observed_s = 1, time.perf_counter() - started
+    try:
+        # the segments' own chunk alignments ran side by side, inside the observing
+        landmark_s = observed_s - spill.align_s / count
         frames = spill.frames
         if frames == 0:
             raise TrackingError(f"{source.name}: no frames")

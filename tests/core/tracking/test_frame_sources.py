@@ -478,3 +478,24 @@ def test_mediapipe_sees_the_synthetic_face_at_tracking_size(ict_rig, performer_c
 
 
 
+
+
+def test_mediapipes_gpu_delegate_runs_or_says_why_in_one_line(assets_dir):
+    """The GPU delegate is tried for real: where MediaPipe cannot use it (no physical GPU), one line says why."""
+    from studio.core.tracking.face_landmarker import (
+        FaceLandmarker,
+        MediaPipeDelegateError,
+        gpu_delegate_status,
+    )
+
+    works, reason = gpu_delegate_status()
+    if works:
+        assert reason == ""
+        with FaceLandmarker(delegate="gpu") as landmarker:
+            assert landmarker.delegate == "gpu"
+    else:
+        assert reason.startswith("MediaPipe's GPU delegate is not available here: ") and "\n" not in reason
+        with pytest.raises(MediaPipeDelegateError):
+            FaceLandmarker(delegate="gpu")
+    with pytest.raises(ValueError, match="delegate"):
+        FaceLandmarker(delegate="tpu")

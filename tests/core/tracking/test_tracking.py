@@ -150,3 +150,71 @@ def test_a_streamed_take_is_tracked_exactly_as_a_kept_one(assets_dir, tmp_path, 
     assert streamed.curves.csv_text() == kept.curves.csv_text()
     np.testing.assert_array_equal(streamed.raw_controls, kept.raw_controls)
     assert streamed.stats.fit_residual_mm == kept.stats.fit_residual_mm
+
+
+def test_a_video_decodes_the_same_in_segments_as_in_one_pass(tmp_path, short_clip, footage):
+    from studio.core.tracking.frame_sources import VideoFileSource
+
+    for path in (short_clip(tmp_path / "clip.avi", frames=90), footage("d14.mp4")):
+        with VideoFileSource(path) as video:
+            whole = list(video)
+            parts = [*video.frames(0, 37), *video.frames(37, 80, decoder_threads=1), *video.frames(80)]
+        assert len(parts) == len(whole) == video.num_frames
+        for one, other in zip(whole, parts, strict=True):
+            assert (one.index, one.time_s) == (other.index, other.time_s)
+            np.testing.assert_array_equal(one.image, other.image)
+
+
+def test_a_video_observed_by_two_mediapipes_at_once_tracks_as_one_pass(assets_dir, tmp_path, short_clip):
+    """Two MediaPipe instances on consecutive segments (``track``'s default on two cores): the same frames,
+    faces and neutral; controls within MediaPipe's own dependence on where it began following the face."""
+    from studio.core.jobs import JobCancelled, run_job
+    from studio.core.tracking import take
+    from studio.core.tracking.frame_sources import VideoFileSource
+    from studio.core.tracking.rig_bundle import RigBundle
+
+    clip = short_clip(tmp_path / "clip.avi", frames=300)
+    bundle = RigBundle.load()
+    tracker = bundle.tracker()
+    results = {}
+    for workers in (1, 2):
+        with VideoFileSource(clip) as source:
+            assert take.reconstruction_workers(source, workers) == workers
+            results[workers] = run_job(take.track_take(source, tracker, (0, 20), "smooth", keep_observations=False,
+                                                       workers=workers))
+    one, two = results[1], results[2]
+    assert two.curves.num_frames == one.curves.num_frames == 300
+    np.testing.assert_array_equal(two.curves.face_found, one.curves.face_found)
+    np.testing.assert_array_equal(two.curves.time_s, one.curves.time_s)
+    difference = np.abs(two.raw_controls - one.raw_controls)
+    assert np.nanmean(difference) < 0.005 and np.nanmax(difference) < 0.15
+    np.testing.assert_array_equal(two.raw_controls[:150 - take.SEGMENT_LEAD_IN_FRAMES],
+                                  one.raw_controls[:150 - take.SEGMENT_LEAD_IN_FRAMES])  # the first segment: exact
+
+    # cancelled while both observe: JobCancelled, no MediaPipe thread left behind
+    with VideoFileSource(clip) as source:
+        job = take.track_take(source, tracker, keep_observations=False, workers=2, cancel=lambda: True)
+        with pytest.raises(JobCancelled):
+            run_job(job)
+    import threading
+
+    assert not [t for t in threading.enumerate() if t.name.startswith("track-mediapipe")]
+
+
+def test_a_video_broken_inside_a_segment_is_tracked_in_one_pass(assets_dir, tmp_path, short_clip):
+    from studio.core.jobs import run_job
+    from studio.core.tracking import take
+    from studio.core.tracking.frame_sources import VideoFileSource
+    from studio.core.tracking.rig_bundle import RigBundle
+
+    real = short_clip(tmp_path / "real.avi", frames=300)
+    cut = tmp_path / "cut.avi"
+    data = real.read_bytes()
+    cut.write_bytes(data[: len(data) // 3])  # the header still says 300 frames; the first segment breaks off
+    tracker = RigBundle.load().tracker()
+    with VideoFileSource(cut) as source:
+        assert source.num_frames == 300 and take.reconstruction_workers(source, 2) == 2
+        result = run_job(take.track_take(source, tracker, keep_observations=False, workers=2))
+        assert source.truncated
+    assert 50 < result.curves.num_frames < 150
+    np.testing.assert_allclose(result.curves.time_s, np.arange(result.curves.num_frames) / 30.0, atol=1e-9)
