@@ -973,12 +973,15 @@ def draw_batches(
 # ----------------------------------------------------------------------------------------------------------
 
 #: Fraction of the skin's triangles :func:`decimate_skin` removes for the live view's rig.
-LIVE_SKIN_REDUCTION = 0.6
+LIVE_SKIN_REDUCTION = 0.75
+#: Groups :func:`decimate_skin` keeps as they are: the teeth are many small separate pieces, which
+#: decimation welds into spikes across the open mouth.
+EXACT_GROUPS = ("teeth",)
 
 
 @dataclass(frozen=True)
 class DecimatedSkin:
-    """The face with its skin (everything but eyeballs and eyelashes) decimated, driven by the full mesh.
+    """The face with its skin (everything but eyeballs, eyelashes and teeth) decimated, driven by the full mesh.
 
     Most of the cost of drawing the ICT head on a CPU rasterizer is per triangle, not per pixel: in a
     400×480 view most of its 48,000 triangles cover less than a pixel. This mesh has the skin's surface
@@ -1036,7 +1039,9 @@ def decimate_skin(rig: Rig, reduction: float = LIVE_SKIN_REDUCTION) -> Decimated
         raise ValueError(f"reduction must be in [0, 1), got {reduction}")
     albedo, eye_frame, triangles = face_materials(rig)
     points = rig.neutral.astype(np.float64)
-    on_skin = (eye_frame[triangles, 3] == 3.0).all(axis=1)
+    names = list(rig.group_names)
+    exact = np.isin(np.asarray(rig.vertex_group), [names.index(g) for g in EXACT_GROUPS if g in names])
+    on_skin = (eye_frame[triangles, 3] == 3.0).all(axis=1) & ~exact[triangles].any(axis=1)
     skin, others = triangles[on_skin], triangles[~on_skin]
     new_points, new_triangles = fast_simplification.simplify(
         points.astype(np.float32), skin.astype(np.int32), target_reduction=float(reduction)

@@ -90,6 +90,32 @@ def test_face_materials_hide_helper_shells(ict_rig):
     assert albedo[mouth, :3].mean() < 0.5 * albedo[face, :3].mean(), "the mouth interior should be dark"
 
 
+def test_the_decimated_skin_is_lighter_and_lies_on_the_full_face_as_it_moves(ict_rig):
+    from studio.render.face_scene import EXACT_GROUPS, LIVE_SKIN_REDUCTION, decimate_skin, face_materials
+
+    skin = decimate_skin(ict_rig, LIVE_SKIN_REDUCTION)
+    _albedo, eye_frame, triangles = face_materials(ict_rig)
+    assert len(skin.triangles) < 0.6 * len(triangles)
+    assert skin.triangles.max() < skin.num_vertices and skin.max_offset_cm < 0.2  # within 2 mm of the skin
+    row_sums = np.asarray(skin.driver.sum(axis=1)).ravel()
+    np.testing.assert_allclose(row_sums, 1.0, atol=1e-5)  # barycentric blends
+    # eyeballs, eyelash cards and the exact groups are carried over vertex for vertex
+    names = list(ict_rig.group_names)
+    teeth = np.flatnonzero(np.asarray(ict_rig.vertex_group) == names.index(EXACT_GROUPS[0]))
+    drawn_teeth = np.intersect1d(teeth, triangles)
+    kept_columns = skin.driver[skin.driver.getnnz(axis=1) == 1].indices
+    assert np.isin(drawn_teeth, kept_columns).all()
+    assert set(np.unique(skin.eye_frame[:, 3])) <= set(np.unique(eye_frame[:, 3]))  # material tags exact
+    # posed by the full rig: an open jaw moves the decimated chin as it moves the full one
+    controls = np.zeros(ict_rig.num_controls, np.float32)
+    controls[ict_rig.control_index("jawOpen")] = 1.0
+    opened = ict_rig.evaluate(controls)
+    moved = skin.positions(opened) - skin.positions(ict_rig.neutral)
+    full_moved = opened - ict_rig.neutral
+    assert np.abs(moved).max() == pytest.approx(np.abs(full_moved).max(), rel=0.1)
+    assert moved[:, 1].min() < -1.0  # the chin drops by centimetres
+
+
 # -- offscreen renders --------------------------------------------------------------------------------------
 
 

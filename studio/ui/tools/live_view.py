@@ -14,7 +14,7 @@ lagging): the source is read in a thread of its own, MediaPipe runs in another, 
 worker runs :func:`studio.core.tracking.live.live_tracking_job` (head-pose removal, solve, gaze, filter) and
 poses the rig view's mesh (positions and normals of the view's decimated mesh,
 :class:`~studio.render.face_scene.DecimatedSkin`). Results arrive in the GUI thread through ``yielded``; the
-GUI keeps only the latest one and shows it at most once per display refresh, so the GUI thread only uploads
+GUI keeps only the latest one and shows it at most twice per display refresh, so the GUI thread only uploads
 and draws, and the rig is drawn no more often than the screen can show it. A synthetic performer is rendered
 (EGL, offscreen) in the reader thread, which opens and closes its renderer. When the machine cannot keep up,
 the status line says how many frames a second are being dropped.
@@ -330,8 +330,10 @@ class LiveTrackingWindow(QMainWindow):
         self._display_rate = _Rate.new()
         screen = QGuiApplication.primaryScreen()
         refresh_hz = screen.refreshRate() if screen is not None else 0.0
-        # shown at most once per refresh (a little under it, so a camera at the refresh rate never beats)
-        self._refresh_interval_s = 0.9 / (refresh_hz if refresh_hz >= 30.0 else 60.0)
+        self._refresh_interval_s = 1.0 / (refresh_hz if refresh_hz >= 30.0 else 60.0)
+        # results are shown at most twice per refresh: a camera at the refresh rate delivers with a few ms of
+        # jitter, and pacing at the refresh itself would replace (drop) every result that came early
+        self._display_interval_s = 0.5 * self._refresh_interval_s
         self._drops = deque(maxlen=8)  # (time, frames dropped so far) at the last readouts
         self._display_timer = QTimer(self)
         self._display_timer.setSingleShot(True)
@@ -754,9 +756,9 @@ class LiveTrackingWindow(QMainWindow):
             self.results_dropped += 1
         self._pending = frame
         if not self._display_timer.isActive():
-            # at most one show per display refresh: a result that arrives sooner waits for the next one,
-            # and is replaced if a newer one comes in the meantime (never a queue)
-            wait_ms = 1e3 * (self._shown_at + self._refresh_interval_s - time.perf_counter())
+            # paced to the display (see __init__): a result that arrives sooner waits, and is replaced if a
+            # newer one comes in the meantime (never a queue)
+            wait_ms = 1e3 * (self._shown_at + self._display_interval_s - time.perf_counter())
             self._display_timer.start(max(0, int(wait_ms)))
 
     def _on_errored(self, run: _LiveRun, error: BaseException) -> None:

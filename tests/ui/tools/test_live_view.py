@@ -436,3 +436,56 @@ def test_the_vmc_stream_can_be_retargeted(qtbot, live_window, ict_rig):
     np.testing.assert_allclose(values, rook.arkit(rook.retarget(controls)), atol=1e-6)
     window.stream_as_box.setCurrentIndex(0)  # back to the tracked controls
     np.testing.assert_allclose(window.stream_mapping()(controls)[1], default(controls)[1])
+
+
+@pytest.mark.qt
+@pytest.mark.gl
+def test_the_live_rig_view_draws_a_decimated_mesh_that_looks_like_the_full_one(qtbot, ict_rig):
+    from PySide6.QtGui import QImage
+
+    from studio.render.face_scene import decimate_skin
+    from studio.ui.widgets.rig_view import RigView
+
+    controls = np.zeros(ict_rig.num_controls, np.float32)
+    for name, value in (("jawOpen", 0.5), ("mouthSmile_L", 0.6), ("eyeBlink_R", 0.8)):
+        controls[ict_rig.control_index(name)] = value
+    vertices = ict_rig.evaluate(controls)
+    images = {}
+    for name, skin in (("full", None), ("decimated", decimate_skin(ict_rig))):
+        view = RigView(ict_rig, skin=skin)
+        qtbot.addWidget(view)
+        view.setFixedSize(400, 480)
+        view.show()
+        qtbot.waitExposed(view)
+        view.show_geometry(vertices, view.face.geometry(vertices))  # as the live worker hands it over
+        grabbed = view.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+        images[name] = np.array(grabbed.constBits(), np.uint8).reshape(480, grabbed.bytesPerLine())[:, :1200]
+        images[name] = images[name].reshape(480, 400, 3).astype(int)
+        view.close()
+    difference = np.abs(images["full"] - images["decimated"])
+    assert images["full"].std() > 20  # a face was drawn
+    assert difference.mean() < 1.6 and np.percentile(difference.max(axis=2), 99) < 40
+
+
+@pytest.mark.qt
+@pytest.mark.gl
+def test_a_busy_view_draws_the_rig_at_most_30_times_a_second_and_says_it_drops(qtbot, ict_rig, clip_frames):
+    from studio.ui.tools.live_view import SOFTWARE_RIG_FPS, LiveTrackingWindow
+
+    window = LiveTrackingWindow(ict_rig, neutral_frames=5, realtime=True, cameras=[])
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    # a 240 fps "camera": far faster than this machine tracks, so frames must be dropped, never queued
+    window.start(_Frames(clip_frames * 20, fps=240.0, name="fast"))
+    qtbot.waitUntil(lambda: window.rig_view.draw_count >= 3 and "busy: dropping" in window.fps_label.text(),
+                    timeout=30000)
+    draws, started = window.rig_view.draw_count, time.perf_counter()
+    qtbot.wait(1500)
+    rate = (window.rig_view.draw_count - draws) / (time.perf_counter() - started)
+    if "llvmpipe" in window.rig_view.gl_renderer:
+        assert rate <= SOFTWARE_RIG_FPS * 1.15
+    assert window.dropping_per_second() > 10
+    assert 0 < window.last_result.frame_index - window.frames_displayed  # frames were skipped, not queued
+    window.close()
+    assert not _reader_threads()
