@@ -28,7 +28,7 @@ import numpy as np
 
 from studio.core.rig.rig import Rig
 from studio.core.rig.state import RigState
-from studio.render.face_scene import Camera, FaceScene, Lighting
+from studio.render.face_scene import Camera, DecimatedSkin, FaceScene, Lighting
 
 #: Background colour of colour renders (sRGB, mid grey, as a plain studio backdrop).
 BACKGROUND = (0.42, 0.43, 0.45)
@@ -227,6 +227,8 @@ class OffscreenRenderer:
         Light rig (see :class:`studio.render.face_scene.Lighting`).
     background : tuple of float
         Background sRGB colour in [0, 1].
+    skin : DecimatedSkin, optional
+        Draw this lighter mesh (:func:`~studio.render.face_scene.decimate_skin`) instead of the full one.
 
     Notes
     -----
@@ -240,6 +242,7 @@ class OffscreenRenderer:
         camera: Camera | None = None,
         lighting: Lighting | None = None,
         background: tuple[float, float, float] = BACKGROUND,
+        skin: DecimatedSkin | None = None,
     ) -> None:
         load_egl_backend()
         from vispy import app, gloo, scene
@@ -258,7 +261,7 @@ class OffscreenRenderer:
             )
             self._camera_node = scene.Node(parent=self._canvas.scene)
             self._camera_node.transform = MatrixTransform()
-            self.face = FaceScene(rig, parent=self._camera_node)
+            self.face = FaceScene(rig, parent=self._camera_node, skin=skin)
             self.set_camera(self.camera)
             self.set_lighting(lighting if lighting is not None else Lighting())
             self._canvas.set_current()

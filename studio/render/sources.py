@@ -21,6 +21,7 @@ import os
 from studio.core.rig.control_curves import moderate_expression_curves
 from studio.core.rig.rig import Rig
 from studio.core.tracking.frame_sources import FrameSource, FrameSourceError, open_frame_source
+from studio.render.face_scene import DecimatedSkin
 from studio.render.synthetic_performer import PromptedPerformerSource, SyntheticPerformerSource
 
 __all__ = ["PROMPTED", "SYNTHETIC", "is_synthetic", "open_source", "reads_in_real_time"]
@@ -55,7 +56,9 @@ def reads_in_real_time(spec: str | os.PathLike | FrameSource) -> bool:
     return not is_synthetic(spec)
 
 
-def open_source(spec: str | os.PathLike, performer: Rig | None = None, seconds: float = 600.0) -> FrameSource:
+def open_source(
+    spec: str | os.PathLike, performer: Rig | None = None, seconds: float = 600.0, skin: DecimatedSkin | None = None
+) -> FrameSource:
     """Open the source a user named.
 
     Parameters
@@ -66,6 +69,8 @@ def open_source(spec: str | os.PathLike, performer: Rig | None = None, seconds: 
         The rig a synthetic performer plays (θ_GT applied for a session's performer); by default the ICT rig.
     seconds : float
         Length of a ``synthetic`` performance, seconds (rendered at 640×480, 30 fps, as it is read).
+    skin : DecimatedSkin, optional
+        A ``synthetic`` performer renders this lighter mesh of ``performer`` (the live view's).
 
     Returns
     -------
@@ -86,4 +91,4 @@ def open_source(spec: str | os.PathLike, performer: Rig | None = None, seconds: 
         return PromptedPerformerSource(rig, fps=SYNTHETIC_FPS, seed=seed)
     frames = max(1, round(seconds * SYNTHETIC_FPS))
     curves = moderate_expression_curves(rig.expression_names, frames, SYNTHETIC_FPS, seed)
-    return SyntheticPerformerSource(rig, curves, fps=SYNTHETIC_FPS, seed=seed)
+    return SyntheticPerformerSource(rig, curves, fps=SYNTHETIC_FPS, seed=seed, skin=skin)

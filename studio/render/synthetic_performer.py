@@ -18,7 +18,7 @@ import numpy as np
 from studio.core.rig.rig import Rig
 from studio.core.rig.state import RigState
 from studio.core.tracking.frame_sources import Frame, FrameSource
-from studio.render.face_scene import Camera
+from studio.render.face_scene import Camera, DecimatedSkin
 from studio.render.offscreen import OffscreenRenderer
 
 #: Camera for tracking renders: at 640×480 MediaPipe's face mesh spans ~56 % of the image height
@@ -86,6 +86,9 @@ class SyntheticPerformerSource(FrameSource):
         Camera in rig space; by default :data:`TRACKING_CAMERA`.
     seed : int
         Seed of the head motion.
+    skin : DecimatedSkin, optional
+        Render this lighter mesh (the live view's, where the performer is rendered beside tracking on the
+        same cores) instead of the full one; the benchmarks render the full rig.
 
     Notes
     -----
@@ -104,6 +107,7 @@ class SyntheticPerformerSource(FrameSource):
         size: tuple[int, int] = (640, 480),
         camera: Camera | None = None,
         seed: int = 0,
+        skin: DecimatedSkin | None = None,
     ) -> None:
         curves = np.asarray(curves, np.float32)
         if curves.ndim != 2 or curves.shape[1] != rig.num_controls:
@@ -124,6 +128,7 @@ class SyntheticPerformerSource(FrameSource):
         self.size = (int(size[0]), int(size[1]))
         self.camera = camera if camera is not None else TRACKING_CAMERA
         self.seed = int(seed)
+        self.skin = skin
         self.head_motion = bool(head_motion)
         self.name = f"synthetic:{self.seed}"
         if self.head_motion:
@@ -145,7 +150,7 @@ class SyntheticPerformerSource(FrameSource):
         )
 
     def __iter__(self) -> Iterator[Frame]:
-        renderer = OffscreenRenderer(self.rig, size=self.size, camera=self.camera)
+        renderer = OffscreenRenderer(self.rig, size=self.size, camera=self.camera, skin=self.skin)
         self._renderer = renderer
         try:
             for index in range(self.num_frames):

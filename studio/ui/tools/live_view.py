@@ -160,8 +160,9 @@ class _LiveRun:
                     network = self.tracker_cache["network"] = NetworkTracker.load(
                         network_path(), self.rig.expression_names)
             self.live_tracker = LiveTracker(tracker, self.neutral_frames, network=network)
+            # a synthetic performer renders the view's lighter mesh: it shares the cores with tracking
             self._source = self.spec if isinstance(self.spec, FrameSource) else open_source(
-                self.spec, self.rig, SYNTHETIC_SECONDS
+                self.spec, self.rig, SYNTHETIC_SECONDS, skin=_decimated_skin(self.rig)
             )
             self._reconstructor = GeometryReconstructor(
                 running_mode="video", crop_size=None if network is None else network.size)
