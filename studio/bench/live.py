@@ -5,7 +5,8 @@ figures are read from what it showed: ``fps`` is results shown per second (each 
 and, once the neutral is captured, a redrawn rig), ``ms_per_frame`` the mean, median and 95th percentile of
 each stage (:data:`studio.core.tracking.live.STAGES`: decode, MediaPipe, hand-off, alignment, solve, gaze,
 filter, pose on the tracking threads; ``draw``: GUI time per shown frame, that is setting the image,
-landmarks and mesh plus painting both views), ``dropped`` the source frames tracking skipped plus the
+landmarks and mesh plus painting both views; ``rig_draw``: the part of it that drew the rig, on the frames
+that redrew it), ``dropped`` the source frames tracking skipped plus the
 results the GUI replaced before showing them, ``latency_ms`` the time from a frame leaving the source to its
 result being handed to the views (the paint follows within one event-loop pass) and ``gui_stall_ms_max`` the
 longest the GUI's event loop was kept from a 5 ms timer.

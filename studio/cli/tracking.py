@@ -62,10 +62,12 @@ def _cmd_track(args: argparse.Namespace) -> int:
     bundle = RigBundle.load()
     definition = bundle.definition
     if args.tracker == "network":
+        from studio.core.jobs import checked_device, preferred_device
         from studio.core.tracking.inversion.tracker import NetworkTracker, network_path
 
         network_file = args.network or str(network_path())
-        tracker = NetworkTracker.load(network_file, bundle.rig.expression_names)
+        tracker = NetworkTracker.load(network_file, bundle.rig.expression_names,
+                                      device=checked_device(args.device or preferred_device()))
         rig_stage = f"network ({network_file})"
     else:
         parameters = RigParameters.load(args.rig_params) if args.rig_params else None
@@ -141,6 +143,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     track.add_argument("--filter", default="smooth", choices=["none", "one-euro", "smooth"],
                        help="temporal filter (default: zero-phase smoothing for recorded takes)")
     track.add_argument("--json", metavar="STATS.json", help="write tracking figures here")
+    track.add_argument("--device", metavar="DEVICE",
+                       help="where the network tracker runs: cpu, cuda (default: cuda when there is a GPU)")
     track.add_argument("--workers", type=int, metavar="N",
                        help="MediaPipe instances observing the video at once, each on a consecutive segment "
                             "(default: one per core; 1: one pass)")

@@ -152,6 +152,15 @@ class DeviceError(StudioError):
     """A compute device that this machine does not have (one line saying what it has)."""
 
 
+def preferred_device() -> str:
+    """Where batched network inference goes when nobody says: ``"cuda"`` when a CUDA GPU is visible, else
+    ``"cpu"``. (One live frame's 53-control solve stays on the CPU: it is a few small kernels, which a GPU's
+    launch latency would not speed up.)"""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def checked_device(name: str) -> str:
     """``name`` as a torch device string once it is known to exist here (``cpu``, ``cuda``, ``cuda:1``).
 

@@ -90,6 +90,7 @@ def measure_live_window(
     loop.exec()
     begin = time.perf_counter()
     draws_before = window.rig_view.draw_count
+    rig_draws_ms_before = len(window.rig_view.draw_ms)
     dropped_before = (shown[-1][1].frames_dropped if shown else 0, window.results_dropped)
     index_before = len(shown)
     window.reset_stage_times(maxlen=100_000)
@@ -107,6 +108,7 @@ def measure_live_window(
     draw_ms = window.stage_times("draw")
     gl_renderer = window.rig_view.gl_renderer
     rig_draws = window.rig_view.draw_count - draws_before
+    rig_draw_ms = list(window.rig_view.draw_ms)[rig_draws_ms_before:]
     window.stop()
     window.close()
     app.processEvents()
@@ -121,6 +123,7 @@ def measure_live_window(
         if any(name in r.stage_ms for r in measured)
     }
     stages["draw"] = _spread(draw_ms)
+    stages["rig_draw"] = _spread(rig_draw_ms)  # part of "draw", on the frames that redrew the rig
     tracking_ms = [r.tracking_ms for r in measured if r.controls is not None]
     latency_ms = [1e3 * (t - r.read_at_s) for t, r in shown[index_before:] if t <= end]
     stalls = np.diff(ticks) * 1e3 if len(ticks) > 1 else np.zeros(1)

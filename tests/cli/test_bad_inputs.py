@@ -601,3 +601,17 @@ def test_training_on_a_folder_without_shards_is_one_line(tmp_path, assets_dir):
     line = assert_refused(run("train", "inversion", "--data", str(empty), "--out", str(tmp_path / "n.pt"),
                               "--quiet"), empty)
     assert "dataset inversion" in line and not (tmp_path / "n.pt").exists()
+
+
+def test_track_refuses_a_device_it_lacks_and_no_workers_in_one_line(tmp_path, assets_dir, short_clip):
+    import torch
+
+    clip = short_clip(tmp_path / "clip.avi", frames=10)
+    before = snapshot(tmp_path)
+    assert_refused(run("track", str(clip), "--out", str(tmp_path / "o.csv"), "--workers", "0"), "--workers")
+    if not torch.cuda.is_available():
+        assert_refused(run("track", str(clip), "--tracker", "network", "--device", "cuda",
+                           "--out", str(tmp_path / "o.csv")), "cuda")  # fmt: skip
+    assert_refused(run("track", str(clip), "--tracker", "network", "--device", "tpu",
+                       "--out", str(tmp_path / "o.csv")), "tpu")  # fmt: skip
+    assert snapshot(tmp_path) == before

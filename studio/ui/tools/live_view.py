@@ -50,7 +50,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.io.vmc import DEFAULT_VMC_HOST, DEFAULT_VMC_PORT, VmcSender, parse_host_port
-from studio.core.jobs import JobCancelled
+from studio.core.jobs import JobCancelled, preferred_device
 from studio.core.retarget.stream import StreamMapping, arkit_stream_mapping, target_stream_mapping
 from studio.core.retarget.targets import RetargetTarget, available_targets
 from studio.core.rig.definition import RigDefinition
@@ -158,7 +158,7 @@ class _LiveRun:
                 network = self.tracker_cache.get("network")
                 if network is None:
                     network = self.tracker_cache["network"] = NetworkTracker.load(
-                        network_path(), self.rig.expression_names)
+                        network_path(), self.rig.expression_names, device=preferred_device())
             self.live_tracker = LiveTracker(tracker, self.neutral_frames, network=network)
             # a synthetic performer renders the view's lighter mesh: it shares the cores with tracking
             self._source = self.spec if isinstance(self.spec, FrameSource) else open_source(

@@ -126,6 +126,7 @@ class RigView(QWidget):
         else:
             self._center = rig.neutral.mean(axis=0)
         self.view.camera = scene.TurntableCamera(fov=30.0, up="+y")
+        self.draw_ms: deque[float] = deque(maxlen=100_000)  # milliseconds of each draw (scene + read-back)
         self.reset_view()
         self.canvas.events.draw.connect(self._on_draw)
 
@@ -231,6 +232,7 @@ class RigView(QWidget):
 
     def _draw(self) -> None:
         """Draw the scene into the framebuffer and read it into the image (top row first)."""
+        started = time.perf_counter()
         size = self._physical_size()
         width, height = size
         with egl_context_scope():
@@ -256,6 +258,7 @@ class RigView(QWidget):
             finally:
                 canvas.pop_fbo()
                 canvas.context.flush_commands()
+        self.draw_ms.append(1e3 * (time.perf_counter() - started))
 
     def _resize_canvas(self, size: tuple[int, int]) -> None:
         """Match the canvas, its framebuffer and the image to ``size`` (physical pixels)."""
