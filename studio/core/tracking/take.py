@@ -362,11 +362,11 @@ class _LandmarkSpill:
         self.align_s += time.perf_counter() - started
         self.ratios.append(expression_ratios(anchored))
         if self.first_anchored is None:
-            self.first_anchored = anchored[0]
+            self.first_anchored = anchored[0].copy()  # not a view: it would keep the whole chunk alive
         joined = anchored if self.last_anchored is None else np.concatenate([self.last_anchored[None], anchored])
         if len(joined) > 1:
             self.motion.append(landmark_motion(joined))
-        self.last_anchored = anchored[-1]
+        self.last_anchored = anchored[-1].copy()
         self.frames += len(self.pending)
         self.pending = []
 
