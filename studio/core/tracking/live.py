@@ -269,7 +269,121 @@ class LiveTracker:
         )
 
 
-class LatestFrameReader:
+class NewestSlot:
+    """The hand-off between two threads that keeps only the newest item not yet taken.
+
+    Parameters
+    ----------
+    realtime : bool
+        ``True``: an item not taken before the next one is put is dropped (counted in :attr:`dropped`).
+        ``False``: :meth:`put` waits until the previous item was taken (nothing is dropped).
+
+    Attributes
+    ----------
+    dropped : int
+        Items replaced by a newer one before they were taken.
+    error : BaseException or None
+        What the producer failed with (re-raised by :meth:`take` once nothing is waiting).
+    """
+
+    def __init__(self, realtime: bool = True) -> None:
+        self.realtime = bool(realtime)
+        self.dropped = 0
+        self.error: BaseException | None = None
+        self._item: object | None = None
+        self._finished = False
+        self._stopping = False
+        self._changed = threading.Condition()
+
+    def put(self, item: object) -> None:
+        """Hand ``item`` over (a non-realtime slot first waits until the previous one was taken or stop)."""
+        with self._changed:
+            if not self.realtime:
+                while self._item is not None and not self._stopping:
+                    self._changed.wait(0.1)
+            if self._item is not None:
+                self.dropped += 1
+            self._item = item
+            self._changed.notify_all()
+
+    def take(self, timeout_s: float = 0.05) -> object | None:
+        """The newest item not yet taken, waiting up to ``timeout_s`` for one; ``None`` if none came.
+
+        Raises
+        ------
+        Exception
+            What the producer failed with, once the items before the failure were taken.
+        """
+        with self._changed:
+            if self._item is None and not self._finished:
+                self._changed.wait(timeout_s)
+            item, self._item = self._item, None
+            if item is not None:
+                self._changed.notify_all()  # a non-realtime producer waits for the slot to empty
+            elif self._finished and self.error is not None:
+                raise self.error
+            return item
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """The producer is done (with ``error`` if it failed)."""
+        with self._changed:
+            self.error = error if error is not None else self.error
+            self._finished = True
+            self._changed.notify_all()
+
+    def stop(self) -> None:
+        """Release a producer waiting in :meth:`put`."""
+        with self._changed:
+            self._stopping = True
+            self._changed.notify_all()
+
+    @property
+    def finished(self) -> bool:
+        """Whether the producer is done and nothing is waiting."""
+        with self._changed:
+            return self._finished and self._item is None
+
+
+class _SlotThread:
+    """A thread that produces into a :class:`NewestSlot` (the reader, the MediaPipe stage)."""
+
+    def __init__(self, realtime: bool, name: str) -> None:
+        self.realtime = bool(realtime)
+        self._slot = NewestSlot(realtime)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self):
+        """Start the thread; returns ``self``."""
+        self._thread.start()
+        return self
+
+    @property
+    def frames_dropped(self) -> int:
+        """Items replaced by a newer one before they were taken."""
+        return self._slot.dropped
+
+    @property
+    def finished(self) -> bool:
+        """Whether the producer has ended (or failed, or was stopped) and nothing is waiting."""
+        return self._slot.finished
+
+    @property
+    def alive(self) -> bool:
+        """Whether the thread is running."""
+        return self._thread.is_alive()
+
+    def _stop_thread(self, timeout_s: float) -> None:
+        self._stop.set()
+        self._slot.stop()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class LatestFrameReader(_SlotThread):
     """Reads a frame source in a thread of its own and keeps only the newest frame not yet taken.
 
     Parameters
@@ -303,37 +417,23 @@ class LatestFrameReader:
     MAX_LAG_S = 0.1
 
     def __init__(self, source: FrameSource, realtime: bool = True, name: str = "live-frame-reader") -> None:
+        super().__init__(realtime, name)
         self.source = source
-        self.realtime = bool(realtime)
         self.frames_read = 0
-        self.frames_dropped = 0
-        self.error: BaseException | None = None
         self.read_at_s = float("nan")
         self.source_ms = float("nan")
-        self._slot: Frame | None = None
-        self._slot_read_at_s = float("nan")
-        self._slot_source_ms = float("nan")
-        self._finished = False
-        self._stop = threading.Event()
-        self._changed = threading.Condition()
         self._read_times: deque[float] = deque(maxlen=240)
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def start(self) -> LatestFrameReader:
-        """Start reading; returns ``self``."""
-        self._thread.start()
-        return self
+        self._times_lock = threading.Lock()
 
     @property
-    def finished(self) -> bool:
-        """Whether the source has ended (or failed, or the reader was stopped) and no frame is waiting."""
-        with self._changed:
-            return self._finished and self._slot is None
+    def error(self) -> BaseException | None:
+        """What the source raised, if it failed."""
+        return self._slot.error
 
     def source_fps(self) -> float:
         """Frames read per second over the last second (0 before two frames)."""
         now = time.perf_counter()
-        with self._changed:
+        with self._times_lock:
             recent = [t for t in self._read_times if now - t <= 1.0]
         if len(recent) < 2:
             return 0.0
@@ -347,30 +447,15 @@ class LatestFrameReader:
         Exception
             What the source raised (once the frames before the failure were taken).
         """
-        with self._changed:
-            if self._slot is None and not self._finished:
-                self._changed.wait(timeout_s)
-            frame, self._slot = self._slot, None
-            if frame is not None:
-                self.read_at_s = self._slot_read_at_s
-                self.source_ms = self._slot_source_ms
-                self._changed.notify_all()  # a non-realtime reader waits for the slot to empty
-            elif self._finished and self.error is not None:
-                raise self.error
-            return frame
+        item = self._slot.take(timeout_s)
+        if item is None:
+            return None
+        frame, self.read_at_s, self.source_ms = item
+        return frame
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Ask the reader to stop after the frame it is reading and wait for its thread (idempotent)."""
-        self._stop.set()
-        with self._changed:
-            self._changed.notify_all()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout_s)
-
-    @property
-    def alive(self) -> bool:
-        """Whether the reader's thread is running."""
-        return self._thread.is_alive()
+        self._stop_thread(timeout_s)
 
     def _wait_until(self, deadline: float) -> None:
         delay = deadline - time.perf_counter()
@@ -381,6 +466,7 @@ class LatestFrameReader:
         frames: Iterator[Frame] | None = None
         clock_start: float | None = None
         first_time_s = 0.0
+        failure: BaseException | None = None
         try:
             frames = iter(self.source)
             while not self._stop.is_set():
@@ -396,27 +482,18 @@ class LatestFrameReader:
                     self._wait_until(clock_start + frame.time_s - first_time_s)
                     if self._stop.is_set():
                         break
-                with self._changed:
-                    if not self.realtime:
-                        while self._slot is not None and not self._stop.is_set():
-                            self._changed.wait(0.1)
-                    if self._slot is not None:
-                        self.frames_dropped += 1
-                    self._slot = frame
-                    self._slot_read_at_s = time.perf_counter()
-                    self._slot_source_ms = source_ms
-                    self.frames_read += 1
-                    self._read_times.append(self._slot_read_at_s)
-                    self._changed.notify_all()
+                read_at = time.perf_counter()
+                with self._times_lock:
+                    self._read_times.append(read_at)
+                self.frames_read += 1
+                self._slot.put((frame, read_at, source_ms))
         except Exception as error:  # handed to the consumer by take()
-            self.error = error
+            failure = error
         finally:
             close = getattr(frames, "close", None)
             if close is not None:
                 close()  # end the iteration here, in the thread that iterated (decoder, GL context)
-            with self._changed:
-                self._finished = True
-                self._changed.notify_all()
+            self._slot.finish(failure)
 
 
 @dataclass(frozen=True)
@@ -446,7 +523,7 @@ class ObservedFrame:
     observed_at_s: float
 
 
-class ObservationStage:
+class ObservationStage(_SlotThread):
     """MediaPipe on a thread of its own, between a :class:`LatestFrameReader` and the solve.
 
     It takes the newest frame from the reader, observes it and keeps only the newest observation not yet
@@ -469,27 +546,9 @@ class ObservationStage:
     """
 
     def __init__(self, reader: LatestFrameReader, reconstructor: GeometryReconstructor, realtime: bool = True) -> None:
+        super().__init__(realtime, "live-mediapipe")
         self.reader = reader
         self.reconstructor = reconstructor
-        self.realtime = bool(realtime)
-        self.frames_dropped = 0
-        self.error: BaseException | None = None
-        self._slot: ObservedFrame | None = None
-        self._finished = False
-        self._stop = threading.Event()
-        self._changed = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="live-mediapipe", daemon=True)
-
-    def start(self) -> ObservationStage:
-        """Start observing; returns ``self``."""
-        self._thread.start()
-        return self
-
-    @property
-    def finished(self) -> bool:
-        """Whether the source has ended (or failed, or the stage was stopped) and nothing is waiting."""
-        with self._changed:
-            return self._finished and self._slot is None
 
     def take(self, timeout_s: float = 0.05) -> ObservedFrame | None:
         """The newest observation not yet taken, waiting up to ``timeout_s``; ``None`` if none came.
@@ -499,26 +558,15 @@ class ObservationStage:
         Exception
             What the source or MediaPipe raised (once the observations before the failure were taken).
         """
-        with self._changed:
-            if self._slot is None and not self._finished:
-                self._changed.wait(timeout_s)
-            observed, self._slot = self._slot, None
-            if observed is not None:
-                self._changed.notify_all()
-            elif self._finished and self.error is not None:
-                raise self.error
-            return observed
+        return self._slot.take(timeout_s)
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop after the frame being observed, wait for the thread, then stop the reader (idempotent)."""
-        self._stop.set()
-        with self._changed:
-            self._changed.notify_all()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout_s)
+        self._stop_thread(timeout_s)
         self.reader.stop()
 
     def _run(self) -> None:
+        failure: BaseException | None = None
         try:
             while not self._stop.is_set():
                 frame = self.reader.take(timeout_s=0.05)
@@ -529,24 +577,14 @@ class ObservationStage:
                 started = time.perf_counter()
                 observation = self.reconstructor.observe(frame)
                 observed_at = time.perf_counter()
-                observed = ObservedFrame(
+                self._slot.put(ObservedFrame(
                     frame, observation, self.reader.read_at_s, self.reader.source_ms,
                     1e3 * (observed_at - started), 1e3 * (started - self.reader.read_at_s), observed_at,
-                )
-                with self._changed:
-                    if not self.realtime:
-                        while self._slot is not None and not self._stop.is_set():
-                            self._changed.wait(0.1)
-                    if self._slot is not None:
-                        self.frames_dropped += 1
-                    self._slot = observed
-                    self._changed.notify_all()
+                ))  # fmt: skip
         except Exception as error:  # handed to the consumer by take()
-            self.error = error
+            failure = error
         finally:
-            with self._changed:
-                self._finished = True
-                self._changed.notify_all()
+            self._slot.finish(failure)
 
 
 @dataclass(frozen=True)
