@@ -477,31 +477,25 @@ def _observe_segments(
                for i in range(count)]  # fmt: skip
     for thread in threads:
         thread.start()
+    complete = False
     try:
         while any(thread.is_alive() for thread in threads):
             if is_cancelled(cancel):
-                stop.set()
                 raise JobCancelled(f"{source.name}: tracking cancelled after {sum(done)} frames")
             with changed:
                 changed.wait(0.2)
             yield ("landmarks", sum(done), max(total, sum(done)))
-    except BaseException:
-        stop.set()
-        for spill in spills:
-            spill.close()
-        raise
+        if errors:
+            raise errors[0]
+        complete = all(spills[i].frames == bounds[i + 1] - bounds[i] for i in range(count - 1))
     finally:
+        stop.set()
         for thread in threads:
-            thread.join()
-    if errors:
-        for spill in spills:
-            spill.close()
-        raise errors[0]
-    if any(spills[i].frames != bounds[i + 1] - bounds[i] for i in range(count - 1)):
-        for spill in spills:
-            spill.close()
-        return None
-    return _SpillChain(spills)
+            thread.join()  # before the spills close: a worker may still be writing to one
+        if not complete:
+            for spill in spills:
+                spill.close()
+    return _SpillChain(spills) if complete else None
 
 
 def _track_streamed(
