@@ -340,12 +340,6 @@ class LiveTrackingWindow(QMainWindow):
         self._display_timer.setSingleShot(True)
         self._display_timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._display_timer.timeout.connect(self._show_pending)
-        self._pending_pose = None
-        self._rig_shown_at = 0.0
-        self._rig_timer = QTimer(self)
-        self._rig_timer.setSingleShot(True)
-        self._rig_timer.setTimerType(Qt.TimerType.PreciseTimer)
-        self._rig_timer.timeout.connect(self._show_pose)
         self._stage_ms = {name: deque(maxlen=30) for name in (*STAGES, "draw")}
         self._gui_seconds = 0.0  # GUI time since the last shown result: set data + paints
         self._stable = np.zeros(0, int)
@@ -576,8 +570,10 @@ class LiveTrackingWindow(QMainWindow):
 
     def _pose_function(self):
         """What the worker makes of a frame's controls for the rig view, off the GUI thread (which only
-        uploads and draws): the posed rig ``(V, 3)`` and the drawn mesh's positions and normals; ``None`` (not
-        posed) when the rig view could not draw it before the next frame's pose anyway."""
+        uploads and draws): the posed rig ``(V, 3)`` and the drawn mesh's positions and normals. Only one
+        frame per :meth:`_rig_interval_s` is posed (less a tenth, for the camera's jitter); the others get
+        ``None`` and leave the rig as it is: this is what holds the rig to the display's refresh, and to
+        about :data:`SOFTWARE_RIG_FPS` draws a second on a CPU rasterizer."""
         rig, scene = self.rig, self.rig_view.face
         posed_at = [0.0]
 
@@ -803,8 +799,7 @@ class LiveTrackingWindow(QMainWindow):
             self._show_image(result.image)
         self._show_landmarks(result)
         if result.posed is not None:
-            self._pending_pose = result.posed
-            self._show_pose()
+            self.rig_view.show_geometry(*result.posed)
         self._show_prompt(result)
         if self._vmc_sender is not None and result.controls is not None:
             self._send_vmc(result.controls)
@@ -825,20 +820,6 @@ class LiveTrackingWindow(QMainWindow):
         when a CPU rasterizer draws (there the rig costs more than all the rest of a frame)."""
         software = is_software_renderer(self.rig_view.gl_renderer)
         return max(self._refresh_interval_s, 1.0 / SOFTWARE_RIG_FPS) if software else self._refresh_interval_s
-
-    def _show_pose(self) -> None:
-        """Hand the newest posed mesh to the rig view, or, if the rig was drawn too recently, once it is time
-        (a newer pose replaces a waiting one)."""
-        if self._pending_pose is None or self._closing:
-            return
-        wait_s = self._rig_shown_at + self._rig_interval_s() - time.perf_counter()
-        if wait_s > 0.002:
-            if not self._rig_timer.isActive():
-                self._rig_timer.start(int(1e3 * wait_s))
-            return
-        posed, self._pending_pose = self._pending_pose, None
-        self._rig_shown_at = time.perf_counter()
-        self.rig_view.show_geometry(*posed)
 
     def _show_image(self, image: np.ndarray) -> None:
         # uint8 RGB without levels or a lookup table goes to a QImage without a copy (pyqtgraph's fast path)
