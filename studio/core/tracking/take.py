@@ -20,7 +20,7 @@ from studio.core.geometry.temporal_filters import OneEuroFilter, jitter, zero_ph
 from studio.core.io.curves import TakeCurves
 from studio.core.jobs import Cancel, JobCancelled, is_cancelled, torch_threads
 from studio.core.rig.metrics import sparsity, take_mean, tweaker_usage
-from studio.core.tracking.frame_sources import FrameSource
+from studio.core.tracking.frame_sources import FrameSource, VideoFileSource
 from studio.core.tracking.inversion.tracker import NetworkTracker
 from studio.core.tracking.neutral import (
     expression_ratios,
@@ -430,8 +430,6 @@ def reconstruction_workers(source: FrameSource, workers: int | None = None) -> i
     videos shorter than two :data:`MIN_SEGMENT_FRAMES`, take one. ``workers=None``: one per core, at most
     :data:`MAX_RECONSTRUCTION_WORKERS`.
     """
-    from studio.core.tracking.frame_sources import VideoFileSource
-
     if not isinstance(source, VideoFileSource) or not source.num_frames:
         return 1
     wanted = min(os.cpu_count() or 1, MAX_RECONSTRUCTION_WORKERS) if workers is None else int(workers)
@@ -439,7 +437,7 @@ def reconstruction_workers(source: FrameSource, workers: int | None = None) -> i
 
 
 def _observe_segments(
-    source, count: int, tracker: Tracker, cancel: Cancel
+    source: VideoFileSource, count: int, tracker: Tracker, cancel: Cancel
 ) -> Generator[Progress, None, _SpillChain | None]:
     """Observe a video in ``count`` consecutive segments at once, each by its own thread and MediaPipe, into
     one spill each (a generator job: ``("landmarks", done, total)``). Returns their chain, or None when a
