@@ -106,6 +106,26 @@ def _bench_live(args: argparse.Namespace) -> dict:
     return run_live_benchmark(seconds=args.seconds, source=args.source, seed=args.seed)
 
 
+def _bench_emotion(args: argparse.Namespace) -> dict:
+    from studio.bench.emotion import run_emotion_benchmark
+
+    png_dir = args.png_dir or (str(Path(args.json).parent) if args.json else None)
+    return run_emotion_benchmark(per_emotion_image=args.per_emotion, take_seconds=args.take_seconds,
+                                 png_dir=png_dir, model=args.model)
+
+
+def _bench_generator(args: argparse.Namespace) -> dict:
+    from studio.bench.generator import run_generator_benchmark
+
+    return run_generator_benchmark(seed=args.seed, model=args.model, classifier=args.classifier)
+
+
+def _bench_temporal(args: argparse.Namespace) -> dict:
+    from studio.bench.temporal import run_temporal_benchmark
+
+    return run_temporal_benchmark(seconds=args.seconds, model=args.model)
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register ``bench`` and its benchmarks."""
     bench = commands.add_parser("bench", help="run a benchmark and write its figures as JSON")
@@ -172,6 +192,24 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     bench_memory.add_argument("--minutes", type=float, default=5.0, help="length of the long take")
     bench_memory.add_argument("--footage", metavar="DIR", help="folder with d10.mp4 (default: ../shared/footage)")
     bench_live = add_bench("live", _bench_live, "live view end to end: landmarks + solve + filter + draw, frames/s")
+    bench_emotion = add_bench("emotion", _bench_emotion,
+                              "emotion recognition on held-out controls and through the image path (rendered "
+                              "performers → MediaPipe → tracker), and the emotion agreement of retargeted takes")
+    bench_emotion.add_argument("--per-emotion", type=int, default=10,
+                               help="image path: expressions of each emotion per performer (6 performers)")
+    bench_emotion.add_argument("--take-seconds", type=float, default=20.0, help="length of each retargeted take")
+    bench_emotion.add_argument("--png-dir", metavar="DIR", help="where the confusion PNGs go (default: beside --json)")
+    bench_emotion.add_argument("--model", metavar="FILE.pt", help="the classifier (default the shipped one)")
+    bench_generator = add_bench("generator", _bench_generator,
+                                "the generative expression model: recognised emotion, impossible poses, diversity "
+                                "and transition steps of its samples")
+    bench_generator.add_argument("--model", metavar="FILE.pt", help="the generator (default the shipped one)")
+    bench_generator.add_argument("--classifier", metavar="FILE.pt", help="the emotion classifier (default shipped)")
+    bench_temporal = add_bench("temporal", _bench_temporal,
+                               "raw, One-Euro, zero-phase and the learned temporal model on rendered, tracked takes "
+                               "with a 10-frame gap")
+    bench_temporal.add_argument("--seconds", type=float, default=20.0, help="length of each take")
+    bench_temporal.add_argument("--model", metavar="FILE.pt", help="the temporal model (default the shipped one)")
     bench_live.add_argument("--seconds", type=float, default=10.0, help="measured seconds per run")
     bench_live.add_argument("--source", metavar="SOURCE",
                             help="memory:VIDEO (pre-decoded 640×480, the default with d10.mp4), synthetic:SEED, "

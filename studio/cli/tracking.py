@@ -140,7 +140,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                             "session's calibrated one)")
     track.add_argument("--neutral", default="auto", metavar="auto|A:B",
                        help="performer neutral: resting frames picked automatically, or frames A to B (exclusive)")
-    track.add_argument("--filter", default="smooth", choices=["none", "one-euro", "smooth"],
+    track.add_argument("--filter", default="smooth", choices=["none", "one-euro", "smooth", "learned"],
                        help="temporal filter (default: zero-phase smoothing for recorded takes)")
     track.add_argument("--json", metavar="STATS.json", help="write tracking figures here")
     track.add_argument("--device", metavar="DEVICE",

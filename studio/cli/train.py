@@ -47,6 +47,45 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     inversion.add_argument("--quiet", action="store_true", help="no progress bar")
     inversion.set_defaults(func=_cmd_train_inversion)
 
+    emotion = models.add_parser(
+        "emotion",
+        help="the emotion classifier (paper 000's seven emotions) on rig controls: synthetic expressions from "
+             "FACS prototypes, and training performers rendered and read back by MediaPipe and the tracker",
+    )
+    emotion.add_argument("--steps", type=int, default=3000, help="training steps (default 3000)")
+    emotion.add_argument("--performers", type=int, default=24,
+                         help="training performers rendered through the image path (default 24; 0: none)")
+    emotion.add_argument("--per-emotion", type=int, default=24,
+                         help="expressions of each emotion each rendered performer holds (default 24)")
+    emotion.add_argument("--seed", type=int, default=0)
+    emotion.add_argument("--out", metavar="FILE.pt", help="default models/emotion/classifier.pt")
+    emotion.add_argument("--quiet", action="store_true", help="no progress bar")
+    emotion.set_defaults(func=_cmd_train_emotion)
+
+    generator = models.add_parser(
+        "generator",
+        help="the generative expression model (conditional VAE with an adversarial term): emotion and intensity "
+             "→ controls, variations and transitions",
+    )
+    generator.add_argument("--steps", type=int, default=3000, help="training steps (default 3000)")
+    generator.add_argument("--seed", type=int, default=0)
+    generator.add_argument("--out", metavar="FILE.pt", help="default models/generator/cvae.pt")
+    generator.add_argument("--quiet", action="store_true", help="no progress bar")
+    generator.set_defaults(func=_cmd_train_generator)
+
+    temporal = models.add_parser(
+        "temporal",
+        help="the temporal model for tracked curves (1-D CNN + GRU, causal for live and with 8 frames of "
+             "lookahead offline): synthetic performances with a tracking-noise model measured on footage",
+    )
+    temporal.add_argument("--footage", metavar="DIR",
+                          help="the real clips the noise model is measured on (default the shared footage)")
+    temporal.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
+    temporal.add_argument("--seed", type=int, default=0)
+    temporal.add_argument("--out", metavar="FILE.pt", help="default models/temporal/denoiser.pt")
+    temporal.add_argument("--quiet", action="store_true", help="no progress bar")
+    temporal.set_defaults(func=_cmd_train_temporal)
+
 
 def _cmd_train_detector_response(args: argparse.Namespace) -> int:
     import time
@@ -113,4 +152,114 @@ def _cmd_train_inversion(args: argparse.Namespace) -> int:
           f"{summary['seconds']:.0f} s on {device}; held out ({summary['held_out_samples']} renders): control MAE "
           f"{held['control_mae']:.4f}, face vertex error {held['vertex_error_mm']:.2f} mm, mouth "
           f"{held['vertex_error_mm_by_region']['mouth']:.2f} mm, gaze MAE {held['gaze_mae']:.4f}")
+    return 0
+
+
+def _training_performers(seed: int, count: int) -> list[int]:
+    """Seeds of the performers a model is trained on: ``100·seed + 1 …``; the benchmarks' performers are 501+."""
+    return [100 * seed + 1 + i for i in range(count)]
+
+
+def _cmd_train_emotion(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from studio.cli.arguments import progress_bar
+    from studio.core.expression.classifier import train_emotion_job
+    from studio.core.expression.model_files import model_path
+    from studio.core.io.atomic_files import check_outputs
+    from studio.core.jobs import run_job
+    from studio.core.tracking.rig_bundle import RigBundle
+    from studio.render.emotion_data import tracked_expressions_job
+
+    if args.steps < 1 or args.performers < 0 or args.per_emotion < 1:
+        raise ValueError("--steps and --per-emotion must be at least 1, --performers at least 0")
+    out = args.out or str(model_path("emotion"))
+    check_outputs([("--out", out)])
+    bundle = RigBundle.load()
+    seen = None
+    performers = _training_performers(args.seed, args.performers)
+    if performers:
+        bar, show = progress_bar(args, "rendering", "frame")
+        with bar:
+            tracked = run_job(tracked_expressions_job(bundle, performers, args.per_emotion), on_progress=show)
+        seen = (np.concatenate([tracked.tracked, tracked.mediapipe]), np.concatenate([tracked.labels] * 2))
+    command = (f"python main.py train emotion --steps {args.steps} --performers {args.performers} "
+               f"--per-emotion {args.per_emotion} --seed {args.seed}")
+    bar, show = progress_bar(args, "training")
+    with bar:
+        figures = run_job(train_emotion_job(bundle.definition, out, steps=args.steps, seed=args.seed, seen=seen,
+                                            command=command), on_progress=show)
+    held = figures["held_out"]
+    worst = min(held["accuracy_by_emotion"].items(), key=lambda item: item[1])
+    print(f"{out}: {figures['parameters']} parameters, {figures['file_bytes'] / 1024:.0f} KB, {figures['steps']} "
+          f"steps in {figures['seconds']:.0f} s ({figures['seen_samples']} image-path samples); held-out persons "
+          f"{100 * held['accuracy']:.1f} % (lowest {worst[0]} {100 * worst[1]:.1f} %)")
+    return 0
+
+
+def _cmd_train_temporal(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from studio.bench.footage import footage_folder
+    from studio.cli.arguments import progress_bar
+    from studio.core.expression.model_files import model_path
+    from studio.core.expression.temporal import measure_tracking_noise, train_temporal_job
+    from studio.core.io.atomic_files import check_outputs
+    from studio.core.jobs import run_job
+    from studio.core.tracking.frame_sources import VideoFileSource
+    from studio.core.tracking.rig_bundle import RigBundle
+    from studio.core.tracking.take import track_take
+
+    if args.steps < 1:
+        raise ValueError("--steps must be at least 1")
+    folder = Path(args.footage) if args.footage else footage_folder()
+    clips = sorted(folder.glob("*.mp4")) if folder is not None and folder.is_dir() else []
+    if not clips:
+        raise ValueError("no footage to measure the tracking noise on: give --footage DIR with .mp4 clips")
+    out = args.out or str(model_path("temporal"))
+    check_outputs([("--out", out)])
+    bundle = RigBundle.load()
+    takes, fps = [], []
+    bar, show = progress_bar(args, "tracking the footage", "frame")
+    with bar:
+        for clip in clips:
+            with VideoFileSource(clip) as source:
+                result = run_job(track_take(source, bundle.tracker(), "auto", "none",
+                                            bundle.definition.tweaker_indices()), on_progress=show)
+            takes.append(result.raw_controls)
+            fps.append(source.fps)
+    noise = measure_tracking_noise(takes, float(np.median(fps)), tuple(c.name for c in clips))
+    command = f"python main.py train temporal --steps {args.steps} --seed {args.seed}"
+    bar, show = progress_bar(args, "training")
+    with bar:
+        figures = run_job(train_temporal_job(bundle.definition, noise, out, steps=args.steps, seed=args.seed,
+                                             command=command), on_progress=show)
+    print(f"{out}: noise measured on {noise.frames} frames of {len(clips)} clips (median σ "
+          f"{np.median(noise.sigma):.4f}, correlation {noise.correlation:.2f}, no face {100 * noise.dropout_fraction:.1f} "
+          f"%); {figures['parameters']} parameters, {figures['file_bytes'] / 1024:.0f} KB, {figures['steps']} steps in "
+          f"{figures['seconds']:.0f} s, final loss {figures['loss']:.4f}")
+    return 0
+
+
+def _cmd_train_generator(args: argparse.Namespace) -> int:
+    from studio.cli.arguments import progress_bar
+    from studio.core.expression.generator import train_generator_job
+    from studio.core.expression.model_files import model_path
+    from studio.core.io.atomic_files import check_outputs
+    from studio.core.jobs import run_job
+    from studio.core.rig.definition import RigDefinition
+
+    if args.steps < 1:
+        raise ValueError("--steps must be at least 1")
+    out = args.out or str(model_path("generator"))
+    check_outputs([("--out", out)])
+    command = f"python main.py train generator --steps {args.steps} --seed {args.seed}"
+    bar, show = progress_bar(args, "training")
+    with bar:
+        figures = run_job(train_generator_job(RigDefinition.ict(), out, steps=args.steps, seed=args.seed,
+                                              command=command), on_progress=show)
+    print(f"{out}: {figures['parameters']} parameters, {figures['file_bytes'] / 1024:.0f} KB, {figures['steps']} steps "
+          f"in {figures['seconds']:.0f} s, reconstruction error {figures['reconstruction']:.4f} per control")
     return 0

@@ -5,7 +5,8 @@ is created, then the session window goes through it the way a person would, one 
 as each job reports back (the GUI thread never waits): the Simon-Says page captures every expression
 with the synthetic performer as the camera (following the prompts, auto-capture), Calibration calibrates
 and fine-tunes and makes the report card, Takes records a take from the synthetic performer and tracks it with θ_A, θ_S and θ̂_S,
-Review plays it with the geometry-error heatmap on. A PNG of each page is saved into the screenshot folder, with ``walkthrough.json``
+Review plays it with the geometry-error heatmap on and the emotion strip filled, Generate shows a generated
+expression on the stylized target and keeps a transition as a take. A PNG of each page is saved into the screenshot folder, with ``walkthrough.json``
 (each step's duration and the figures it produced).
 """
 
@@ -27,7 +28,8 @@ from studio.ui.session.takes_page import SYNTHETIC_TAKE
 from studio.ui.windows import open_session_window
 
 #: Screenshots, in the order they are taken.
-SCREENSHOTS = ("1-capture.png", "2-capture-review.png", "3-calibration.png", "4-takes.png", "5-review.png")
+SCREENSHOTS = ("1-capture.png", "2-capture-review.png", "3-calibration.png", "4-takes.png", "5-review.png",
+               "6-generate.png")
 
 
 class Walkthrough(QObject):
@@ -68,6 +70,7 @@ class Walkthrough(QObject):
         self.session_folder = Path(session_folder)
         self.expression_names = expression_names
         self.take_seconds = take_seconds
+        self._waited = 0  # polls of the step waiting on a worker
         self.window = None
         self.error: str | None = None
         self.steps: dict[str, float] = {}
@@ -158,7 +161,7 @@ class Walkthrough(QObject):
         self.figures["take"] = {rig: {"sparsity": stats.sparsity, "tweaker": stats.tweaker}
                                 for rig, stats in self.window.takes.report.stats.items()}
         self._shoot(SCREENSHOTS[3])
-        self.window.tabs.setCurrentIndex(self.window.tabs.count() - 1)  # Review
+        self.window.tabs.setCurrentIndex(self.window.tabs.indexOf(self.window._review_tab))
         review = self.window.review
         review.heatmap_box.setChecked(review.heatmap_box.isEnabled())
         review.play_button.setChecked(True)
@@ -174,8 +177,53 @@ class Walkthrough(QObject):
         curves = review.current_curves()
         start = min(int(round(curves.fps)), curves.num_frames - 1)
         review.show_frame(start + int(np.argmax(np.nan_to_num(curves.values[start:]).sum(axis=1))))
+        self._waited = 0
+        self._when_emotions_shown()
+
+    def _when_emotions_shown(self) -> None:
+        """The review's emotion strip fills in a worker: shoot once it has (or after 20 s without)."""
+        review = self.window.review
+        if review.emotion_strip.performer is None and self._waited < 200:
+            self._waited += 1
+            QTimer.singleShot(100, self._when_emotions_shown)
+            return
+        if review.emotion_strip.performer is not None:
+            self.figures["review_emotion"] = review.emotion_strip.title.text()
         self._shoot(SCREENSHOTS[4])
         self._mark("review")
+        self.window.tabs.setCurrentIndex(self.window.tabs.indexOf(self.window._generate_tab))
+        self._waited = 0
+        self._when_generator_loaded()
+
+    def _when_generator_loaded(self) -> None:
+        page = self.window.generate
+        if page.generator is None:
+            self._waited += 1
+            if self._waited > 300:
+                self.fail(f"the generative model did not load: {page.status.text()}")
+                return
+            QTimer.singleShot(100, self._when_generator_loaded)
+            return
+        page.emotion_box.setCurrentText("surprise")
+        page.intensity.setValue(120)
+        page.to_box.setCurrentText("happiness")
+        page.target_box.setCurrentIndex(page.target_box.findData("toon"))
+        self._waited = 0
+        self._when_target_shown()
+
+    def _when_target_shown(self) -> None:
+        page = self.window.generate
+        if (page.target is None or page.target.name != "toon") and self._waited < 300:
+            self._waited += 1
+            QTimer.singleShot(100, self._when_target_shown)
+            return
+        name = page.save_transition()
+        if name is None:
+            self.fail(f"the generated transition was not saved: {page.status.text()}")
+            return
+        self.figures["generated_take"] = name
+        self._shoot(SCREENSHOTS[5])
+        self._mark("generate")
         self.finish()
 
     # -- bookkeeping ------------------------------------------------------------------------------------

@@ -79,7 +79,9 @@ def test_the_walkthrough_goes_from_capture_to_review(qtbot, tmp_path, monkeypatc
     assert all(grid.item(names.index(n)).text().startswith("⚠") for n in flagged)
     summary = json.loads((tmp_path / "shots" / "walkthrough.json").read_text())
     assert summary["error"] is None and set(summary["steps_s"]) == {
-        "open", "capture", "calibration", "finetune", "report card", "take", "review"}
+        "open", "capture", "calibration", "finetune", "report card", "take", "review", "generate"}
+    assert "% of frames agree" in summary["figures"]["review_emotion"]
+    assert summary["figures"]["generated_take"] in Session.open(folder).take_names()
     for name in SCREENSHOTS:
         assert (tmp_path / "shots" / name).stat().st_size > 10_000
 

@@ -29,9 +29,11 @@ import cv2
 import numpy as np
 
 from studio.core.errors import StudioError
+from studio.core.geometry.temporal_filters import jitter
 from studio.core.io.atomic_files import write_json_atomic, write_npz_atomic
 from studio.core.io.curves import TakeCurves
 from studio.core.jobs import Cancel, JobCancelled, is_cancelled
+from studio.core.rig.metrics import sparsity, take_mean, tweaker_usage
 from studio.core.session.folder import TAKE_FILE, TAKE_TRUTH_FILE, TAKE_VIDEO_FILE, Session, SessionError
 from studio.core.tracking.frame_sources import FrameSource
 from studio.core.tracking.inversion.crops import CROP_SIZE
@@ -41,7 +43,19 @@ from studio.core.tracking.reconstruction import GeometryReconstructor
 from studio.core.tracking.rig_bundle import RigBundle
 from studio.core.tracking.take import TakeStats, network_tracking, solve_observations, track_take
 
-__all__ = ["Take", "TakeReport", "load_take", "record_take_job", "track_session_take_job"]
+__all__ = [
+    "GENERATED_RIG",
+    "Take",
+    "TakeReport",
+    "load_take",
+    "record_take_job",
+    "save_generated_take",
+    "track_session_take_job",
+]
+
+GENERATED_RIG = "generated"
+"""The rig label of a take made by the generative expression model (no tracking: its controls are the rig's
+own, ``curves_generated.csv``)."""
 
 
 @dataclass(frozen=True)
@@ -317,3 +331,56 @@ def record_take_job(
     video = path / TAKE_VIDEO_FILE
     partial.replace(video)
     return video
+
+
+def save_generated_take(session: Session, name: str, controls: np.ndarray, fps: float, description: str,
+                        tweaker_indices: np.ndarray | None = None) -> TakeReport:
+    """Keep controls made by the generator (a transition, variations) as take ``name`` of the session, so it is
+    reviewed, retargeted and exported like any take.
+
+    Parameters
+    ----------
+    session : Session
+        The session.
+    name : str
+        The take's name (letters, digits, ``_ - + .``); it must not exist yet.
+    controls : np.ndarray
+        ``(T, K)`` in the session rig's control order, in [0, 1].
+    fps : float
+        Frame rate of the take.
+    description : str
+        What was generated (kept as the take's source).
+    tweaker_indices : np.ndarray, optional
+        The rig's tweaker controls (for the take's tweaker figure).
+
+    Raises
+    ------
+    SessionError
+        The take exists, or the controls are not finite ``(T, K)`` values in [0, 1] of the session's rig.
+    """
+    folder = session.take_folder(name)
+    if (folder / TAKE_FILE).exists():
+        raise SessionError(f"take {name!r} exists already in {session.folder}; choose another name")
+    bundle = RigBundle.load(session.rig_name)
+    controls = np.asarray(controls, np.float32)
+    names = bundle.definition.control_names
+    if (controls.ndim != 2 or controls.shape[1] != len(names) or len(controls) < 1 or not np.isfinite(controls).all()
+            or controls.min() < 0.0 or controls.max() > 1.0):
+        raise SessionError(f"generated take {name!r}: controls must be finite values in [0, 1] of shape (T, {len(names)})")
+    if not fps > 0:
+        raise SessionError(f"generated take {name!r}: the frame rate must be positive, got {fps}")
+    count = len(controls)
+    curves = TakeCurves(names, np.arange(count) / float(fps), np.ones(count, bool), controls)
+    tweakers = bundle.definition.tweaker_indices() if tweaker_indices is None else tweaker_indices
+    stats = TakeStats(
+        frames=count, frames_with_face=count, face_fraction=1.0, seconds=0.0, fps=0.0,
+        take_seconds=float(curves.time_s[-1]), take_fps=float(fps), fit_residual_mm=float("nan"),
+        jitter=jitter(controls), jitter_unfiltered=jitter(controls), sparsity=take_mean(sparsity(controls)),
+        tweaker=take_mean(tweaker_usage(controls, tweakers)), neutral_frames=[0, 0], neutral_choice="generated",
+    )  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    curves.write_csv(session.take_curves_path(name, GENERATED_RIG))
+    report = TakeReport(name=name, source=description, frames=count, fps=float(fps), neutral_frames=(0, 0),
+                        filter="none", rigs=(GENERATED_RIG,), stats={GENERATED_RIG: stats})
+    write_json_atomic(folder / TAKE_FILE, report.to_json())
+    return report

@@ -32,7 +32,7 @@ from studio.core.tracking.neutral import (
 from studio.core.tracking.reconstruction import FaceObservation, GeometryReconstructor, reconstruct_frames
 from studio.core.tracking.tracker import Tracker, TrackingError
 
-FILTERS = ("none", "one-euro", "smooth")
+FILTERS = ("none", "one-euro", "smooth", "learned")
 
 Progress = tuple[str, int, int]
 
@@ -93,15 +93,54 @@ class TakeTracking:
 
 
 def filter_curves(controls: np.ndarray, time_s: np.ndarray, name: str, fps: float) -> np.ndarray:
-    """Apply the named temporal filter (``none``, ``one-euro``, ``smooth``) to controls ``(T, K)``."""
+    """Apply the named temporal filter (``none``, ``one-euro``, ``smooth``, ``learned``) to controls ``(T, K)``.
+
+    ``learned`` is the offline temporal model (:mod:`studio.core.expression.temporal`, 8 frames of lookahead;
+    the shipped ``models/temporal/denoiser.pt``); it also fills frames without a face (NaN rows).
+    """
     if name == "none":
         return controls.copy()
+    if name == "learned":
+        from studio.core.expression.temporal import TemporalModels, denoise_curves
+
+        models, _ = TemporalModels.load(None, None)
+        if models.causal.num_controls != controls.shape[1]:
+            raise ValueError(f"the temporal model is for {models.causal.num_controls} controls, not {controls.shape[1]}")
+        return denoise_curves(models, controls)
     if name == "smooth":
         return zero_phase_smooth(controls, fps).astype(np.float32)
     if name == "one-euro":
         one_euro = OneEuroFilter(min_cutoff=1.5, beta=2.0)
         return np.stack([one_euro(float(t), row) for t, row in zip(time_s, controls, strict=True)]).astype(np.float32)
     raise ValueError(f"unknown filter {name!r}: choose one of {', '.join(FILTERS)}")
+
+
+#: The longest run of frames without a face the ``learned`` filter fills (between frames with one), 0.5 s at
+#: 30 frames/s; longer gaps stay empty (the performer left).
+MAX_FILLED_GAP_FRAMES = 15
+
+
+def filtered_curves(controls: np.ndarray, found: np.ndarray, time_s: np.ndarray, filter_name: str, fps: float,
+                    missing: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A take's filtered values and which frames have them: ``(values (T, K) in [0, 1] with NaN rows,
+    with_values (T,))``.
+
+    Frames without a face have no values, except that the ``learned`` filter fills runs of at most
+    :data:`MAX_FILLED_GAP_FRAMES` between frames with a face. ``missing`` is what other filters are given for a
+    frame without a face (the learned tracker's takes give 0; NaN by default).
+    """
+    found = np.asarray(found, bool)
+    with_values = found.copy()
+    if filter_name == "learned":
+        given = np.where(found[:, None], controls, np.nan).astype(np.float32)
+        edges = np.diff(np.concatenate([[0], (~found).astype(np.int8), [0]]))
+        for start, stop in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+            if start > 0 and stop < len(found) and stop - start <= MAX_FILLED_GAP_FRAMES:
+                with_values[start:stop] = True
+    else:
+        given = controls if missing is None else np.where(found[:, None], controls, missing).astype(np.float32)
+    filtered = filter_curves(given, time_s, filter_name, fps)
+    return np.where(with_values[:, None], np.clip(filtered, 0.0, 1.0), np.nan).astype(np.float32), with_values
 
 
 def track_take(
@@ -208,8 +247,7 @@ def solve_observations(
     t1 = time.perf_counter()
     tracked = tracker.solve(aligned, performer)
     t2 = time.perf_counter()
-    filtered = filter_curves(tracked.controls, time_s, filter_name, fps)
-    filtered = np.where(found[:, None], np.clip(filtered, 0.0, 1.0), np.nan).astype(np.float32)
+    filtered, with_values = filtered_curves(tracked.controls, found, time_s, filter_name, fps)
     t3 = time.perf_counter()
 
     frames = len(observations)
@@ -219,9 +257,9 @@ def solve_observations(
         "solve": 1e3 * (t2 - t1) / frames,
         "filter": 1e3 * (t3 - t2) / frames,
     }
-    curves = TakeCurves(tracker.control_names, time_s - time_s[0], found, filtered)
+    curves = TakeCurves(tracker.control_names, time_s - time_s[0], with_values, filtered)
     result = TakeTracking(curves, tracked.controls, tracked.residual_mm, list(observations), neutral_range, timings)
-    result.stats = take_stats(result, time.perf_counter() - started, tweaker_indices)
+    result.stats = take_stats(result, time.perf_counter() - started, tweaker_indices, found)
     return result
 
 
@@ -250,14 +288,13 @@ def network_tracking(
     t0 = time.perf_counter()
     raw = tracker.track_observations(observations) if controls is None else np.asarray(controls, np.float32)
     t1 = time.perf_counter()
-    filtered = filter_curves(np.where(found[:, None], raw, 0.0).astype(np.float32), time_s, filter_name, fps)
-    filtered = np.where(found[:, None], np.clip(filtered, 0.0, 1.0), np.nan).astype(np.float32)
+    filtered, with_values = filtered_curves(raw, found, time_s, filter_name, fps, missing=0.0)
     frames = len(observations)
     timings = {"landmarks": 0.0, "alignment": 0.0, "solve": 1e3 * (t1 - t0) / frames,
                "filter": 1e3 * (time.perf_counter() - t1) / frames}
-    curves = TakeCurves(tracker.control_names, time_s - time_s[0], found, filtered)
+    curves = TakeCurves(tracker.control_names, time_s - time_s[0], with_values, filtered)
     result = TakeTracking(curves, raw, np.full(frames, np.nan), list(observations), _NO_NEUTRAL, timings)
-    result.stats = take_stats(result, time.perf_counter() - started, tweaker_indices)
+    result.stats = take_stats(result, time.perf_counter() - started, tweaker_indices, found)
     return result
 
 
@@ -566,17 +603,16 @@ def _track_streamed(
     finally:
         spill.close()
     t3 = time.perf_counter()
-    filtered = filter_curves(controls, time_s, filter_name, fps)
-    filtered = np.where(found[:, None], np.clip(filtered, 0.0, 1.0), np.nan).astype(np.float32)
+    filtered, with_values = filtered_curves(controls, found, time_s, filter_name, fps)
     timings = {
         "landmarks": 1e3 * landmark_s / frames,
         "alignment": 1e3 * align_s / frames,
         "solve": 1e3 * solve_s / frames,
         "filter": 1e3 * (time.perf_counter() - t3) / frames,
     }
-    curves = TakeCurves(tracker.control_names, time_s - time_s[0], found, filtered)
+    curves = TakeCurves(tracker.control_names, time_s - time_s[0], with_values, filtered)
     result = TakeTracking(curves, controls, residual_mm, [], neutral_range, timings)
-    result.stats = take_stats(result, time.perf_counter() - started, tweaker_indices)
+    result.stats = take_stats(result, time.perf_counter() - started, tweaker_indices, found)
     yield ("solve", 1, 1)
     return result
 
@@ -655,13 +691,17 @@ def _number(value) -> float:
     return float("nan") if value is None else float(value)
 
 
-def take_stats(result: TakeTracking, seconds: float, tweaker_indices: Sequence[int]) -> TakeStats:
-    """The figures of a tracked take (:class:`TakeStats`); ``seconds`` is the wall time of tracking it."""
+def take_stats(result: TakeTracking, seconds: float, tweaker_indices: Sequence[int],
+               face_found: np.ndarray | None = None) -> TakeStats:
+    """The figures of a tracked take (:class:`TakeStats`); ``seconds`` is the wall time of tracking it and
+    ``face_found`` ``(T,)`` the frames where MediaPipe found a face (by default the curves' frames with values,
+    which the ``learned`` filter extends over short gaps)."""
     curves = result.curves
+    found = curves.face_found if face_found is None else np.asarray(face_found, bool)
     return TakeStats(
         frames=curves.num_frames,
-        frames_with_face=int(curves.face_found.sum()),
-        face_fraction=float(curves.face_found.mean()),
+        frames_with_face=int(found.sum()),
+        face_fraction=float(found.mean()),
         seconds=float(seconds),
         fps=float(curves.num_frames / max(seconds, 1e-9)),
         take_seconds=float(curves.time_s[-1]) if curves.num_frames else 0.0,

@@ -45,6 +45,7 @@ from studio.core.session.model import SessionModel
 from studio.core.session.takes import TakeReport
 from studio.core.session.targets import SESSION_PREFIX, open_target
 from studio.ui.widgets.choosers import RigChooser
+from studio.ui.widgets.emotion_strip import EmotionStrip
 from studio.ui.widgets.metrics_table import TakeMetricsTable
 from studio.ui.widgets.rig_view import RigView
 from studio.ui.workers import job_worker, one_line
@@ -89,6 +90,21 @@ def _export_job(curves, fmt: str, path: str, target: RetargetTarget, rig: Rig, s
     return export_take(curves, fmt, path, target, rig)
 
 
+#: The emotion strip averages each side's probabilities over this many seconds (single-frame flips removed).
+EMOTION_SMOOTH_S = 0.2
+
+
+def _emotion_job(values: np.ndarray, fps: float, target: RetargetTarget, recognizer):
+    """The emotion tracks of a take on the performer and the target (a worker: the game rig's projection
+    takes a moment on long takes); loads the shipped classifier the first time."""
+    from studio.core.expression.classifier import EmotionRecognizer
+    from studio.core.retarget.emotion import retarget_emotions
+
+    recognizer = recognizer or EmotionRecognizer.load(None, target.source_definition.control_names)
+    tracks = retarget_emotions(values, target, recognizer, int(round(EMOTION_SMOOTH_S * fps)))
+    return tracks, recognizer, values
+
+
 class ReviewPage(QWidget):
     """Play a session's take on the performer's rig and a target side by side.
 
@@ -120,6 +136,7 @@ class ReviewPage(QWidget):
         self.take_box.currentTextChanged.connect(self.load)
         self.rig_box = RigChooser()
         self.rig_box.currentTextChanged.connect(lambda _: self.show_frame(self.frame))
+        self.rig_box.currentTextChanged.connect(lambda _: self.update_emotions())
         self.performer_view = RigView(self.performer_rig)
         self.target_view = RigView(base)  # every target shares ICT's topology: one view shows them all
         self.target_box = QComboBox()
@@ -160,6 +177,12 @@ class ReviewPage(QWidget):
         self.plot.setBackground("w")
         self.plot.setLabel("bottom", "time", units="s")
         self.plot.setYRange(0.0, 1.0)
+        self.emotion_strip = EmotionStrip()
+        self.emotion_strip.plot.setXLink(self.plot)
+        self.emotion_strip.setToolTip("the emotion recognised in each frame (paper 000's seven) on the performer and "
+                                      "on the retarget target; a game rig is read through its own controls")
+        self._recognizer = None
+        self._emotion_worker = None
         self.cursor = pg.InfiniteLine(0.0, movable=True, pen=pg.mkPen((220, 80, 40), width=2))
         self.cursor.sigPositionChanged.connect(self._cursor_moved)
         self.timer = QTimer(self)
@@ -195,7 +218,10 @@ class ReviewPage(QWidget):
         layout.addLayout(transport)
         layout.addWidget(self.metrics_label)
         bottom = QHBoxLayout()
-        bottom.addWidget(self.plot, 3)
+        curves_column = QVBoxLayout()
+        curves_column.addWidget(self.plot, 1)
+        curves_column.addWidget(self.emotion_strip)
+        bottom.addLayout(curves_column, 3)
         bottom.addWidget(self.comparison, 2)
         layout.addLayout(bottom, 2)
         self.target_box.currentIndexChanged.connect(lambda _: self.set_target(self.target_box.currentData()))
@@ -237,6 +263,38 @@ class ReviewPage(QWidget):
         gains = "" if target.kind != "stylized" else ", exaggerated"
         self.target_label.setText(f"retarget: {target.label} — {target.kind}, {controls}{gains}")
         self.show_frame(self.frame)
+        self.update_emotions()
+
+    # -- emotions ---------------------------------------------------------------------------------------
+
+    def update_emotions(self):
+        """Recognise the emotion per frame on the performer and the target in a worker; the strip follows.
+        Returns the worker (``None`` when there is no take or target yet)."""
+        if not self.curves or self.target is None or not self.rig_box.currentText():
+            return None
+        curves = self.current_curves()
+        values = np.where(curves.face_found[:, None], curves.values, np.nan).astype(np.float32)
+        self.emotion_strip.clear("emotion: recognising…")
+        worker = job_worker(_emotion_job, values, curves.fps, self.target, self._recognizer)
+        worker.returned.connect(self._emotions_ready)
+        worker.errored.connect(self._emotions_failed)
+        self._emotion_worker = worker
+        worker.start()
+        return worker
+
+    def _emotions_ready(self, result) -> None:
+        tracks, self._recognizer, values = result
+        if not self.curves or self.target is None:
+            return
+        curves = self.current_curves()
+        if values.shape != curves.values.shape:
+            return  # another take or tracking was chosen meanwhile; its own worker follows
+        self.emotion_tracks = tracks
+        self.emotion_strip.show_tracks(curves.time_s, tracks.performer, tracks.target, tracks.agreement,
+                                       self.target.label)
+
+    def _emotions_failed(self, error: BaseException) -> None:
+        self.emotion_strip.clear(f"emotion: {one_line(error)}")
 
     # -- export -----------------------------------------------------------------------------------------
 
@@ -323,6 +381,7 @@ class ReviewPage(QWidget):
         self._means = means
         self.comparison.show_report(self.report)
         self.show_frame(0)
+        self.update_emotions()
 
     def current_curves(self):
         """The curves of the tracking chosen in the rig box."""

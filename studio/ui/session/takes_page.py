@@ -20,6 +20,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
@@ -31,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.expression.model_files import model_path
 from studio.core.jobs import JobCancelled
 from studio.core.rig.rig import Rig
 from studio.core.session.folder import Session
@@ -43,20 +45,25 @@ from studio.ui.widgets.choosers import RigChooser, SourceChooser
 from studio.ui.widgets.metrics_table import TakeMetricsTable
 from studio.ui.workers import job_worker
 
+#: The temporal filters a take can be tracked with: ``(label, filter name)``.
+FILTER_CHOICES = (("zero-phase smoothing", "smooth"), ("learned (CNN + GRU)", "learned"), ("One-Euro", "one-euro"),
+                  ("none", "none"))
 #: The source choice for the session's synthetic performer, who plays moderate expressions (``synthetic:1``).
 SYNTHETIC_TAKE = "synthetic performer (plays a take)"
 #: What the camera chooser offers: ``(label, source spec)``.
 SOURCE_CHOICES = ((SYNTHETIC_TAKE, "synthetic:1"), ("camera:0", "camera:0"), ("camera:1", "camera:1"))
 
 
-def _track_video(folder: Path, bundle: RigBundle, video: Path, name: str, cancel: threading.Event):
+def _track_video(folder: Path, bundle: RigBundle, video: Path, name: str, cancel: threading.Event,
+                 filter_name: str = "smooth"):
     """The worker's job: open the video and track it into the session (closes the video afterwards)."""
     with VideoFileSource(video) as source:
-        return (yield from track_session_take_job(Session.open(folder), source, name, bundle, cancel=cancel))
+        return (yield from track_session_take_job(Session.open(folder), source, name, bundle,
+                                                  filter_name=filter_name, cancel=cancel))
 
 
 def _record_and_track(folder: Path, bundle: RigBundle, spec: str, performer: Rig | None, name: str, seconds: float,
-                      stop: threading.Event, cancel: threading.Event):
+                      stop: threading.Event, cancel: threading.Event, filter_name: str = "smooth"):
     """The worker's job: record the camera into the take's video, then track the recording."""
     source = open_source(spec, performer, seconds)
     try:
@@ -65,7 +72,7 @@ def _record_and_track(folder: Path, bundle: RigBundle, spec: str, performer: Rig
         )
     finally:
         source.close()
-    return (yield from _track_video(folder, bundle, video, name, cancel))
+    return (yield from _track_video(folder, bundle, video, name, cancel, filter_name))
 
 
 class TakesPage(QWidget):
@@ -118,6 +125,14 @@ class TakesPage(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.progress = QProgressBar()
         self.status = QLabel("")
+        self.filter_box = QComboBox()
+        for label, name in FILTER_CHOICES:
+            self.filter_box.addItem(label, name)
+        learned = self.filter_box.findData("learned")
+        self.filter_box.model().item(learned).setEnabled(model_path("temporal").is_file())
+        self.filter_box.setToolTip("how tracked curves are cleaned: zero-phase smoothing (no lag), the learned "
+                                   "temporal model (also fills short gaps without a face; python main.py train "
+                                   "temporal), One-Euro (as live) or none")
         self.rig_box = RigChooser()
         self.rig_box.setToolTip("θ_A, θ_S, θ̂_S: the landmark tracker with that rig; network, network_calibrated: the "
                                 "learned tracker as trained, and calibrated to this performer")
@@ -144,6 +159,8 @@ class TakesPage(QWidget):
         record.addWidget(self.record_button)
         record.addWidget(self.stop_button)
         left.addLayout(record)
+        left.addWidget(QLabel("Temporal filter"))
+        left.addWidget(self.filter_box)
         left.addWidget(self.import_button)
         left.addWidget(self.cancel_button)
         left.addWidget(self.progress)
@@ -253,7 +270,8 @@ class TakesPage(QWidget):
         self._cancel = threading.Event()
         self._importing = name
         self._succeeded = False
-        worker = job_worker(job, self.model.folder, self.model.bundle, *args, cancel=self._cancel)
+        worker = job_worker(job, self.model.folder, self.model.bundle, *args, cancel=self._cancel,
+                            filter_name=str(self.filter_box.currentData()))
         worker.yielded.connect(self._progress)
         worker.returned.connect(self._returned)
         worker.errored.connect(self._errored)

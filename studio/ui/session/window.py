@@ -1,4 +1,4 @@
-"""A session's window: its pages as tabs (Capture, Calibration, Takes, Review), and the new-session dialog.
+"""A session's window: its pages as tabs (Capture, Calibration, Takes, Review, Generate), and the new-session dialog.
 
 :class:`SessionWindow` shows one session. Opening one puts it first in the recent list
 (:mod:`studio.core.session.library`). Its Session and Tools menus are the studio's
@@ -41,12 +41,13 @@ from studio.core.session.library import (
 from studio.core.session.model import SessionModel
 from studio.ui.session.calibration_page import CalibrationPage
 from studio.ui.session.capture_page import CapturePage
+from studio.ui.session.generate_page import GeneratePage
 from studio.ui.session.review_page import ReviewPage
 from studio.ui.session.takes_page import TakesPage
 
 
 class SessionWindow(QMainWindow):
-    """One session: its Capture (Simon-Says), Calibration, Takes and Review pages as tabs.
+    """One session: its Capture (Simon-Says), Calibration, Takes, Review and Generate pages as tabs.
 
     The window opens the session once, as a :class:`~studio.core.session.model.SessionModel` shared by every
     page: a page that changes the session tells the model, and the others follow its events.
@@ -70,10 +71,14 @@ class SessionWindow(QMainWindow):
         self.review: ReviewPage | None = None  # two GL views: built when the tab is first shown
         self._review_tab = QWidget()
         QVBoxLayout(self._review_tab).setContentsMargins(0, 0, 0, 0)
+        self.generate: GeneratePage | None = None  # a GL view: built when the tab is first shown
+        self._generate_tab = QWidget()
+        QVBoxLayout(self._generate_tab).setContentsMargins(0, 0, 0, 0)
         self.tabs.addTab(self.capture, "Capture")
         self.tabs.addTab(self.calibration, "Calibration")
         self.tabs.addTab(self.takes, "Takes")
         self.tabs.addTab(self._review_tab, "Review")
+        self.tabs.addTab(self._generate_tab, "Generate")
         self.tabs.currentChanged.connect(self._tab_changed)
         self.setCentralWidget(self.tabs)
         self.statusBar().showMessage(f"{self.session.folder} — saved as you go")
@@ -84,11 +89,16 @@ class SessionWindow(QMainWindow):
         return self.model.session
 
     def _tab_changed(self, index: int) -> None:
-        """The review's GL views are built when its tab is first shown (the pages follow the model)."""
+        """The review's and the generator's GL views are built when their tab is first shown (the pages follow
+        the model)."""
         if self.tabs.widget(index) is self._review_tab and self.review is None:
             self.review = ReviewPage(self.model)
             self._review_tab.layout().addWidget(self.review)
             self.review.show()  # a child added to a shown widget stays hidden until shown
+        if self.tabs.widget(index) is self._generate_tab and self.generate is None:
+            self.generate = GeneratePage(self.model)
+            self._generate_tab.layout().addWidget(self.generate)
+            self.generate.show()
 
     @property
     def busy(self) -> bool:
@@ -102,6 +112,8 @@ class SessionWindow(QMainWindow):
         self.takes.close_views()
         if self.review is not None:
             self.review.close_views()
+        if self.generate is not None:
+            self.generate.close_views()
         super().closeEvent(event)
 
 

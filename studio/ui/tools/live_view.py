@@ -49,6 +49,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.expression.model_files import model_path
+from studio.core.expression.temporal import CausalDenoiserStream, TemporalModels
 from studio.core.io.vmc import DEFAULT_VMC_HOST, DEFAULT_VMC_PORT, VmcSender, parse_host_port
 from studio.core.jobs import JobCancelled, preferred_device
 from studio.core.retarget.stream import StreamMapping, arkit_stream_mapping, target_stream_mapping
@@ -128,8 +130,10 @@ class _LiveRun:
         realtime: bool,
         tracker_kind: str = "landmarks",
         pose=None,
+        filter_kind: str = "one-euro",
     ) -> None:
         self.rig = rig
+        self.filter_kind = filter_kind
         self.pose = pose
         self.tracker_kind = tracker_kind
         self.spec = spec
@@ -159,7 +163,13 @@ class _LiveRun:
                 if network is None:
                     network = self.tracker_cache["network"] = NetworkTracker.load(
                         network_path(), self.rig.expression_names, device=preferred_device())
-            self.live_tracker = LiveTracker(tracker, self.neutral_frames, network=network)
+            live_filter = None
+            if self.filter_kind == "learned":
+                models = self.tracker_cache.get("temporal")
+                if models is None:
+                    models = self.tracker_cache["temporal"] = TemporalModels.load(None, self.rig.expression_names)[0]
+                live_filter = CausalDenoiserStream(models)
+            self.live_tracker = LiveTracker(tracker, self.neutral_frames, one_euro=live_filter, network=network)
             # a synthetic performer renders the view's lighter mesh: it shares the cores with tracking
             self._source = self.spec if isinstance(self.spec, FrameSource) else open_source(
                 self.spec, self.rig, SYNTHETIC_SECONDS, skin=_decimated_skin(self.rig)
@@ -413,6 +423,13 @@ class LiveTrackingWindow(QMainWindow):
             "Landmarks: MediaPipe's landmarks solved against the rig (needs a neutral). Network: the learned "
             "tracker on the face crop" + ("" if has_network else " — not installed (models/inversion/two_branch.pt)"))
         self.tracker_box.activated.connect(self._tracker_chosen)
+        self.filter_box = QComboBox()
+        self.filter_box.addItem("One-Euro", "one-euro")
+        self.filter_box.addItem("Learned (causal)", "learned")
+        self.filter_box.model().item(1).setEnabled(model_path("temporal").is_file())
+        self.filter_box.setToolTip("the temporal filter of the live controls: One-Euro, or the learned causal "
+                                   "model (CNN + GRU, python main.py train temporal); a running view restarts")
+        self.filter_box.activated.connect(self._filter_chosen)
         self.recapture_button = QPushButton("Recapture neutral")
         self.recapture_button.clicked.connect(self.recapture_neutral)
         self.vmc_box = QCheckBox("Stream VMC")
@@ -438,6 +455,7 @@ class LiveTrackingWindow(QMainWindow):
         bar.addWidget(self.source_box)
         bar.addWidget(QLabel("Tracker"))
         bar.addWidget(self.tracker_box)
+        bar.addWidget(self.filter_box)
         bar.addWidget(self.start_button)
         bar.addWidget(self.stop_button)
         bar.addWidget(self.recapture_button)
@@ -508,6 +526,19 @@ class LiveTrackingWindow(QMainWindow):
         self.tracker_box.setCurrentIndex(index)
         self._tracker_chosen(index)
 
+    def set_filter_kind(self, kind: str) -> None:
+        """Choose the live filter (``one-euro``, ``learned``); a running view restarts with it."""
+        index = self.filter_box.findData(kind)
+        if index < 0:
+            raise ValueError(f"unknown filter {kind!r}: choose one-euro or learned")
+        self.filter_box.setCurrentIndex(index)
+        self._filter_chosen(index)
+
+    def _filter_chosen(self, _index: int) -> None:
+        if self._run is not None and self._run.filter_kind != str(self.filter_box.currentData()):
+            self.stop()
+            QTimer.singleShot(0, self._start_when_stopped)
+
     def _tracker_chosen(self, _index: int) -> None:
         if self._run is not None and self._run.tracker_kind != self.tracker_kind():
             self.stop()
@@ -536,7 +567,7 @@ class LiveTrackingWindow(QMainWindow):
         mirror = isinstance(spec, str) and spec.startswith("camera")
         self.view_box.invertX(mirror)
         run = _LiveRun(self.rig, spec, self._tracker_cache, self.neutral_frames, self.realtime, self.tracker_kind(),
-                       pose=self._pose_function())
+                       pose=self._pose_function(), filter_kind=str(self.filter_box.currentData()))
         # errors are shown in the status line (our errored slot), not re-raised in the GUI thread
         worker = job_worker(run.work)
         # in the worker thread, when it quits with the generator paused at a yield

@@ -266,3 +266,61 @@ def test_review_retargets_the_take_to_every_kind_of_target_and_exports_it(qtbot,
     assert any(name.startswith("session:") for name in kinds.values()) or page.target_box.findData(
         f"session:{session_folder}") >= 0
     page.close()
+
+
+def test_review_shows_the_emotion_on_the_performer_and_the_target(qtbot, session_folder, tmp_path, short_clip):
+    from studio.core.expression.classifier import EmotionRecognizer
+    from studio.core.retarget.emotion import retarget_emotions
+    from studio.ui.session.review_page import EMOTION_SMOOTH_S, ReviewPage
+
+    _ensure_review_take(session_folder, tmp_path, short_clip)
+    page = ReviewPage(SessionModel.open(session_folder))
+    qtbot.addWidget(page)
+    page.show()
+    page.take_box.setCurrentText("review")
+    index = page.target_box.findData("rook")  # the game rig, read through its own controls
+    page.target_box.setCurrentIndex(index)
+    qtbot.waitUntil(lambda: page.target is not None and page.target.name == "rook", timeout=30_000)
+    qtbot.waitUntil(lambda: page.emotion_strip.performer is not None, timeout=30_000)
+    curves = page.current_curves()
+    values = np.where(curves.face_found[:, None], curves.values, np.nan)
+    expected = retarget_emotions(values, page.target, EmotionRecognizer.load(),
+                                 int(round(EMOTION_SMOOTH_S * curves.fps)))
+    np.testing.assert_array_equal(page.emotion_strip.performer, expected.performer)
+    np.testing.assert_array_equal(page.emotion_strip.target, expected.target)
+    assert f"{100 * expected.agreement:.0f} % of frames agree" in page.emotion_strip.title.text()
+    assert page.target.label in page.emotion_strip.title.text()
+    page.close()
+
+
+def test_generate_page_shows_variations_on_targets_and_saves_a_transition_as_a_take(qtbot, session_folder):
+    from studio.core.session.takes import GENERATED_RIG, load_take
+    from studio.ui.session.generate_page import GeneratePage
+
+    model = SessionModel.open(session_folder)
+    added = []
+    model.takes_changed.connect(added.append)
+    page = GeneratePage(model)
+    qtbot.addWidget(page)
+    page.show()
+    qtbot.waitUntil(lambda: page.generator is not None, timeout=20_000)
+    page.emotion_box.setCurrentText("anger")
+    page.intensity.setValue(130)
+    assert "exaggerated" in page.intensity_label.text()
+    first = page.pose.copy()
+    np.testing.assert_allclose(first, page.generator.sample("anger", 1.3, 1, seed=0)[0], atol=1e-6)
+    page.another.click()
+    assert page.variation.value() == 1 and not np.allclose(first, page.pose)
+    page.target_box.setCurrentIndex(page.target_box.findData("toon"))
+    qtbot.waitUntil(lambda: page.target is not None and page.target.name == "toon", timeout=30_000)
+    page.to_box.setCurrentText("happiness")
+    page.frames.setValue(20)
+    page.play_button.setChecked(True)
+    qtbot.waitUntil(lambda: page._frame >= 5, timeout=10_000)
+    page.play_button.setChecked(False)
+    name = page.save_transition()
+    assert name == "generated-anger-to-happiness-1" and added == [name]
+    take = load_take(Session.open(session_folder), name)
+    assert take.report.rigs == (GENERATED_RIG,) and take.report.frames == 20
+    assert page.save_transition() is None and "exists already" in page.status.text()
+    page.close_views()

@@ -278,6 +278,26 @@ def test_the_network_tracker_needs_no_neutral_and_follows_the_face(qtbot, live_w
 
 @pytest.mark.qt
 @pytest.mark.gl
+def test_the_learned_causal_filter_smooths_the_live_controls(qtbot, live_window, clip_frames):
+    from studio.core.expression.temporal import CausalDenoiserStream
+
+    window = live_window
+    window.set_filter_kind("learned")
+    runs = []
+    shown: list[LiveResult] = []
+    window.sigResultShown.connect(shown.append)
+    with qtbot.waitSignal(window.sigStopped, timeout=60000):
+        window.start(_Frames(clip_frames[:45], name="d10"))
+        runs.append(window._run)
+    assert isinstance(runs[0].live_tracker.one_euro, CausalDenoiserStream)
+    values = np.stack([r.controls for r in shown if r.controls is not None])
+    assert len(values) >= 10 and values.max() > 0.05 and np.isfinite(values).all()
+    with pytest.raises(ValueError, match="unknown filter"):
+        window.set_filter_kind("magic")
+
+
+@pytest.mark.qt
+@pytest.mark.gl
 def test_stop_ends_the_worker_and_closing_while_tracking_leaves_no_thread(qtbot, live_window, clip_frames):
     from PySide6.QtCore import QThreadPool
 
