@@ -79,7 +79,7 @@ def per_emotion_accuracy(truth: np.ndarray, predicted: np.ndarray) -> dict[str, 
 def train_emotion_job(
     definition: RigDefinition,
     out: str | os.PathLike,
-    steps: int = 4000,
+    steps: int = 3000,
     batch: int = 256,
     learning_rate: float = 2e-3,
     seed: int = 0,

@@ -158,7 +158,7 @@ class ExpressionGenerator(nn.Module):
 def train_generator_job(
     definition: RigDefinition,
     out: str | os.PathLike,
-    steps: int = 4000,
+    steps: int = 3000,
     batch: int = 256,
     learning_rate: float = 2e-3,
     seed: int = 0,

@@ -86,8 +86,8 @@ class GeneratePage(QWidget):
         for info in available_targets():
             self.target_box.addItem(info.label, info.name)
         self.target_box.addItem("This session's performer (own calibration)", f"{SESSION_PREFIX}{model.folder}")
-        self.controls_label = QLabel("")
-        self.controls_label.setWordWrap(True)
+        self.controls_label = QLabel("")  # the strongest controls, one per line
+        self.controls_label.setMinimumHeight(self.controls_label.fontMetrics().lineSpacing() * 5)
 
         self.to_box = QComboBox()
         self.to_box.addItems(list(EMOTIONS))
@@ -107,6 +107,8 @@ class GeneratePage(QWidget):
         self.save_button.clicked.connect(self.save_transition)
         self.status = QLabel("loading the generative model…")
         self.status.setWordWrap(True)
+        self.status.setMinimumHeight(self.status.fontMetrics().lineSpacing() * 4)
+        self.status.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.timer = QTimer(self)
         self.timer.timeout.connect(self._next_frame)
 
@@ -222,7 +224,7 @@ class GeneratePage(QWidget):
             names = self.target.control_names
         self.view.show_vertices(vertices)
         top = np.argsort(-values)[:5]
-        self.controls_label.setText("   ".join(f"{names[i]} {values[i]:.2f}" for i in top if values[i] >= 0.05)
+        self.controls_label.setText("\n".join(f"{names[i]} {values[i]:.2f}" for i in top if values[i] >= 0.05)
                                     or "(neutral)")
 
     # -- transitions ----------------------------------------------------------------------------------
