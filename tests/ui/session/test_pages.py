@@ -155,10 +155,12 @@ def test_session_window_remembers_the_session_and_closes_cleanly(qtbot, session_
     qtbot.addWidget(window)
     window.show()
     assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == [
-        "Capture", "Calibration", "Takes", "Review"]
-    assert window.review is None  # its GL views wait until the tab is shown
+        "Capture", "Calibration", "Takes", "Review", "Generate"]
+    assert window.review is None and window.generate is None  # their GL views wait until the tab is shown
     window.tabs.setCurrentIndex(3)
-    assert window.review is not None and window.review.isVisible()
+    assert window.review is not None and window.review.isVisible() and window.generate is None
+    window.tabs.setCurrentIndex(4)
+    assert window.generate is not None and window.generate.isVisible()
     assert recent_sessions() == [session_folder.resolve()]
     window.calibration.calibrate()
     assert window.busy
