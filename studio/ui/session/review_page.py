@@ -94,7 +94,7 @@ def _export_job(curves, fmt: str, path: str, target: RetargetTarget, rig: Rig, s
 EMOTION_SMOOTH_S = 0.2
 
 
-def _emotion_job(values: np.ndarray, fps: float, target: RetargetTarget, recognizer):
+def _emotion_job(values: np.ndarray, fps: float, target: RetargetTarget, recognizer, request: int):
     """The emotion tracks of a take on the performer and the target (a worker: the game rig's projection
     takes a moment on long takes); loads the shipped classifier the first time."""
     from studio.core.expression.classifier import EmotionRecognizer
@@ -102,7 +102,7 @@ def _emotion_job(values: np.ndarray, fps: float, target: RetargetTarget, recogni
 
     recognizer = recognizer or EmotionRecognizer.load(None, target.source_definition.control_names)
     tracks = retarget_emotions(values, target, recognizer, int(round(EMOTION_SMOOTH_S * fps)))
-    return tracks, recognizer, values
+    return tracks, recognizer, request
 
 
 class ReviewPage(QWidget):
@@ -183,6 +183,7 @@ class ReviewPage(QWidget):
                                       "on the retarget target; a game rig is read through its own controls")
         self._recognizer = None
         self._emotion_worker = None
+        self._emotion_request = 0  # the newest request: an older worker's answer is dropped
         self.cursor = pg.InfiniteLine(0.0, movable=True, pen=pg.mkPen((220, 80, 40), width=2))
         self.cursor.sigPositionChanged.connect(self._cursor_moved)
         self.timer = QTimer(self)
@@ -275,7 +276,8 @@ class ReviewPage(QWidget):
         curves = self.current_curves()
         values = np.where(curves.face_found[:, None], curves.values, np.nan).astype(np.float32)
         self.emotion_strip.clear("emotion: recognising…")
-        worker = job_worker(_emotion_job, values, curves.fps, self.target, self._recognizer)
+        self._emotion_request += 1
+        worker = job_worker(_emotion_job, values, curves.fps, self.target, self._recognizer, self._emotion_request)
         worker.returned.connect(self._emotions_ready)
         worker.errored.connect(self._emotions_failed)
         self._emotion_worker = worker
@@ -283,12 +285,10 @@ class ReviewPage(QWidget):
         return worker
 
     def _emotions_ready(self, result) -> None:
-        tracks, self._recognizer, values = result
-        if not self.curves or self.target is None:
-            return
+        tracks, self._recognizer, request = result
+        if request != self._emotion_request or not self.curves or self.target is None:
+            return  # another take, tracking or target was chosen meanwhile; its own worker follows
         curves = self.current_curves()
-        if values.shape != curves.values.shape:
-            return  # another take or tracking was chosen meanwhile; its own worker follows
         self.emotion_tracks = tracks
         self.emotion_strip.show_tracks(curves.time_s, tracks.performer, tracks.target, tracks.agreement,
                                        self.target.label)
