@@ -164,8 +164,8 @@ _GARBAGE = st.sampled_from(["abc", "", "1e999", "-inf", "0x10", " ", "NaN", "½"
     row=st.integers(0, 5),
     cell=st.integers(0, 52),
     garbage=_GARBAGE,
-    command=st.sampled_from(["retarget", "export-csv", "export-json", "export-livelink", "export-glb", "stream",
-                             "emotion"]),
+    command=st.sampled_from(["retarget", "export-csv", "export-json", "export-livelink", "export-glb", "export-usd",
+                             "stream", "emotion"]),
 )
 def test_malformed_curves_are_refused_by_every_command(tmp_path, ict_names, kind, row, cell, garbage, command):
     folder = Path(tempfile.mkdtemp(dir=tmp_path))
@@ -428,12 +428,13 @@ def take_files(tmp_path_factory, assets_dir, short_clip):
         ["retarget", "{take}", "--target", "rook", "--out", "{folder}/./take.csv"],
         ["export", "{take}", "--format", "glb", "--out", "{take}"],
         ["export", "{take}", "--format", "json", "--out", "{link}"],
+        ["export", "{take}", "--format", "usd", "--out", "{take}"],
         ["import-livelink", "{ll}", "--out", "{ll}"],
         ["render", "--out", "{take}/x.png"],
         ["emotion", "{take}", "--out", "{link}"],
     ],
     ids=["track-out", "track-json", "track-out-json", "track-json-under-file", "track-out-folder", "retarget",
-         "retarget-dot", "export-glb", "export-hard-link", "import-livelink", "render-under-file", "emotion"],
+         "retarget-dot", "export-glb", "export-hard-link", "export-usd", "import-livelink", "render-under-file", "emotion"],
 )
 def test_an_output_that_is_an_input_is_refused_before_any_work(take_files, tmp_path, argv):
     folder = tmp_path / "work"

@@ -39,5 +39,6 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
         ExportFormat("csv", "Control curves CSV", ".csv"),
         ExportFormat("json", "Control curves JSON", ".json"),
         ExportFormat("glb", "glTF binary with morph animation", ".glb"),
+        ExportFormat("usd", "USD with UsdSkel blend-shape animation", ".usd"),
     )
 }

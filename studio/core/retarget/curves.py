@@ -141,8 +141,9 @@ def export_take(
 
     ``csv`` and ``json`` carry the target's own controls (frames without a face stay empty / ``null``);
     ``livelink`` carries ARKit weights (a game rig's controls through their ICT shapes), with eye angles
-    from the gaze shapes and the head columns 0 (the curves hold no head pose), and ``glb`` the target's
-    mesh with one morph target per control. Live Link and glTF have no notion of a missing frame: frames
+    from the gaze shapes and the head columns 0 (the curves hold no head pose), ``glb`` the target's
+    mesh with one morph target per control, and ``usd`` the same as a UsdSkel blend-shape animation
+    (:mod:`studio.core.io.usd`). Live Link, glTF and USD have no notion of a missing frame: frames
     without a face are interpolated between their neighbours (:func:`~studio.core.io.fill_missing_frames`).
 
     Parameters
@@ -185,6 +186,11 @@ def export_take(
         mesh = rig if rig is not None else Rig.ict()
         names, values = definition.control_names, curves.values
     weights = fill_missing_frames(curves.time_s, values, curves.face_found)
+    if fmt == "usd":
+        from studio.core.io.usd import write_blendshape_usd
+
+        return write_blendshape_usd(out, mesh.neutral, mesh.triangles, mesh.expression_deltas, names,
+                                    curves.time_s - curves.time_s[0], weights, mesh_name=mesh.name)
     return gltf.write_morph_glb(
         out, neutral=mesh.neutral, triangles=mesh.triangles, deltas=mesh.expression_deltas, target_names=names,
         time_s=curves.time_s - curves.time_s[0], weights=weights, mesh_name=mesh.name,

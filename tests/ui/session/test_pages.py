@@ -227,6 +227,7 @@ def test_review_retargets_the_take_to_every_kind_of_target_and_exports_it(qtbot,
     from studio.core.io.curves import TakeCurves
     from studio.core.io.gltf import read_morph_glb_summary
     from studio.core.io.livelink import read_livelink_csv
+    from studio.core.io.usd import read_blendshape_usd_summary
     from studio.ui.session.review_page import DEFAULT_TARGET, ReviewPage
 
     _ensure_review_take(session_folder, tmp_path, short_clip)
@@ -248,7 +249,8 @@ def test_review_retargets_the_take_to_every_kind_of_target_and_exports_it(qtbot,
         np.testing.assert_allclose(page.target_vertices, expected, atol=1e-5)
         assert target.label in page.target_label.text()
         if target.kind in ("stylized", "game"):
-            for fmt, suffix in (("livelink", ".csv"), ("csv", ".csv"), ("json", ".json"), ("glb", ".glb")):
+            for fmt, suffix in (("livelink", ".csv"), ("csv", ".csv"), ("json", ".json"), ("glb", ".glb"),
+                                ("usd", ".usd")):
                 path = tmp_path / f"{target.name}-{fmt}{suffix}"
                 worker = page.export(fmt, path)
                 with qtbot.waitSignal(worker.finished, timeout=30_000):
@@ -262,6 +264,8 @@ def test_review_retargets_the_take_to_every_kind_of_target_and_exports_it(qtbot,
             assert len(geometry.vertices) == target.rig.num_vertices
             assert len(geometry.metadata["targetNames"]) == len(target.control_names)
             assert read_livelink_csv(tmp_path / f"{target.name}-livelink.csv").num_frames == curves.num_frames
+            usd = read_blendshape_usd_summary(tmp_path / f"{target.name}-usd.usd")
+            assert usd["shape_names"] == target.control_names and len(usd["time_codes"]) == curves.num_frames
             exported = TakeCurves.read_csv(tmp_path / f"{target.name}-csv.csv")
             assert exported.control_names == target.control_names
     assert set(kinds) == {"identity", "stylized", "game"}
