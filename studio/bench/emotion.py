@@ -80,7 +80,7 @@ def run_emotion_benchmark(per_emotion_image: int = 10, controls_per_emotion: int
         ``retarget.<target>``: agreement per take on the image path and on the curves; ``seconds``.
     """
     from studio.core.jobs import run_job
-    from studio.core.retarget.emotion import retarget_emotions
+    from studio.core.retarget.emotion import emotion_tracks, shown_controls
     from studio.core.retarget.targets import load_target
     from studio.core.tracking.rig_bundle import RigBundle
     from studio.render.emotion_data import track_rendered, tracked_expressions_job
@@ -129,10 +129,11 @@ def run_emotion_benchmark(per_emotion_image: int = 10, controls_per_emotion: int
         for name, target in targets.items():
             entry = {"seed": seed, "frames": int(len(curves))}
             for path, performer_curves in (("image", tracked), ("curves", curves)):
-                tracks = retarget_emotions(performer_curves, target, recognizer)
+                shown = shown_controls(performer_curves, target)  # retargeted once, read twice
+                tracks = emotion_tracks(performer_curves, shown, recognizer)
                 entry[f"agreement_{path}"] = tracks.agreement
-                entry[f"agreement_{path}_smoothed"] = retarget_emotions(
-                    performer_curves, target, recognizer, int(round(SMOOTH_S * fps))).agreement
+                entry[f"agreement_{path}_smoothed"] = emotion_tracks(
+                    performer_curves, shown, recognizer, int(round(SMOOTH_S * fps))).agreement
                 if path == "image":
                     entry["performer_accuracy_image"] = float((tracks.performer[found] == take_labels[found]).mean())
             retarget[name]["takes"].append(entry)

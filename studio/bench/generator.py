@@ -7,7 +7,10 @@
 - **diversity**: the mean distance between two samples of the same request (controls, L2), next to the same
   figure for the synthetic expressions the model was trained on (the data's own variety);
 - **transitions**: 30-frame transitions between every pair of emotions (at 1.0): the largest per-frame
-  control step, and the violations of every frame.
+  control step, and the violations of every frame;
+- **image**: the agreement through the image path: 10 samples of each emotion (intensity 1.0) performed by
+  2 unseen synthetic performers (seeds 801, 802), rendered, read back by MediaPipe and the landmark tracker
+  (and MediaPipe's own blendshapes, the peer), classified.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import time
 
 import numpy as np
 
-from studio.core.expression.classifier import EmotionRecognizer
+from studio.core.expression.classifier import EmotionRecognizer, per_emotion_accuracy
 from studio.core.expression.emotions import EMOTIONS, EmotionPrototypes, ExpressionSampler
 from studio.core.expression.generator import ExpressionGenerator
 from studio.core.rig.validity import violations
@@ -24,6 +27,8 @@ from studio.core.rig.validity import violations
 __all__ = ["run_generator_benchmark"]
 
 INTENSITIES = (0.6, 1.0, 1.3)
+IMAGE_PERFORMERS = (801, 802)
+IMAGE_SAMPLES = 10
 SAMPLES = 200
 TRANSITION_FRAMES = 30
 
@@ -78,5 +83,32 @@ def run_generator_benchmark(seed: int = 0, model: str | None = None, classifier:
         "mean_largest_step": float(np.mean(steps)),
         "violations": violations(rig, definition, np.concatenate(frames)),
     }
+    report["image"] = _image_agreement(bundle, generator, recognizer, seed)
     report["seconds"] = round(time.perf_counter() - started, 1)
     return report
+
+
+def _image_agreement(bundle, generator: ExpressionGenerator, recognizer: EmotionRecognizer, seed: int) -> dict:
+    """The requested emotion recognised through renders → MediaPipe → tracker (module docstring)."""
+    from studio.core.jobs import run_job
+    from studio.render.emotion_data import HOLD_FRAMES, track_rendered
+
+    truth, ours, peer = [], [], []
+    for performer in IMAGE_PERFORMERS:
+        samples = np.concatenate([generator.sample(emotion, 1.0, IMAGE_SAMPLES, seed=seed + performer + e)
+                                  for e, emotion in enumerate(EMOTIONS)])
+        labels = np.repeat(np.arange(len(EMOTIONS)), IMAGE_SAMPLES)
+        tracked, mediapipe, found = run_job(track_rendered(bundle, np.repeat(samples, HOLD_FRAMES, axis=0), performer))
+        last = np.arange(len(labels)) * HOLD_FRAMES + HOLD_FRAMES - 1
+        keep = found[last]
+        truth.append(labels[keep])
+        ours.append(recognizer.labels(tracked[last][keep]))
+        peer.append(recognizer.labels(mediapipe[last][keep]))
+    truth = np.concatenate(truth)
+
+    def agreement(predicted: np.ndarray) -> dict:
+        return {**per_emotion_accuracy(truth, predicted), "all": float((predicted == truth).mean())}
+
+    return {"performers": list(IMAGE_PERFORMERS), "samples": int(len(truth)),
+            "agreement": agreement(np.concatenate(ours)),
+            "agreement_mediapipe_blendshapes": agreement(np.concatenate(peer))}

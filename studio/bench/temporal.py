@@ -25,7 +25,7 @@ import time
 import numpy as np
 
 from studio.core.expression.temporal import TemporalModels, denoise_curves, noisy_curves
-from studio.core.geometry.temporal_filters import OneEuroFilter, zero_phase_smooth
+from studio.core.tracking.take import filter_curves
 
 __all__ = ["curve_figures", "run_temporal_benchmark"]
 
@@ -79,12 +79,12 @@ def curve_figures(output: np.ndarray, truth: np.ndarray, found: np.ndarray, gap:
 
 
 def _methods(raw: np.ndarray, fps: float, models: TemporalModels) -> dict[str, np.ndarray]:
+    """Each method's curves, with the settings the studio uses (``track --filter``)."""
     times = np.arange(len(raw)) / fps
-    one_euro = OneEuroFilter(min_cutoff=1.5, beta=2.0)
     return {
         "raw": raw,
-        "one_euro": np.stack([one_euro(float(t), row) for t, row in zip(times, raw, strict=True)]),
-        "zero_phase": zero_phase_smooth(raw, fps),
+        "one_euro": filter_curves(raw, times, "one-euro", fps),
+        "zero_phase": filter_curves(raw, times, "smooth", fps),
         "learned": denoise_curves(models, raw),
         "learned_causal": denoise_curves(models, raw, causal=True),
     }

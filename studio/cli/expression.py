@@ -8,7 +8,7 @@ import argparse
 def _cmd_emotion(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from studio.core.expression.classifier import EmotionRecognizer, smooth_probabilities
+    from studio.core.expression.classifier import EmotionRecognizer, labels_of, smooth_probabilities
     from studio.core.expression.emotions import EMOTIONS
     from studio.core.io.atomic_files import check_outputs
     from studio.core.io.emotions import write_emotions_csv
@@ -22,8 +22,9 @@ def _cmd_emotion(args: argparse.Namespace) -> int:
     values = np.where(curves.face_found[:, None], curves.values, np.nan)
     probabilities = smooth_probabilities(recognizer.probabilities(values), int(round(args.smooth_s * curves.fps)))
     write_emotions_csv(args.out, curves.time_s, probabilities, EMOTIONS)
-    found = np.isfinite(probabilities).all(axis=1)
-    labels = np.nan_to_num(probabilities[found]).argmax(axis=1)
+    labels = labels_of(probabilities)
+    found = labels >= 0
+    labels = labels[found]
     shares = ", ".join(f"{EMOTIONS[e]} {100 * np.mean(labels == e):.0f} %" for e in np.unique(labels))
     print(f"{args.out}: {curves.num_frames} frames ({int(found.sum())} with a face): {shares or 'no face'}")
     return 0

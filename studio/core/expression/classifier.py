@@ -32,6 +32,7 @@ __all__ = [
     "EmotionRecognizer",
     "confusion_matrix",
     "emotion_agreement",
+    "labels_of",
     "per_emotion_accuracy",
     "smooth_probabilities",
     "train_emotion_job",
@@ -233,11 +234,17 @@ class EmotionRecognizer:
             out[found] = torch.softmax(logits, dim=1).numpy()
         return out[0] if single else out
 
-    def labels(self, controls: np.ndarray) -> np.ndarray:
-        """Per frame the emotion index, shape ``(T,)``; −1 where there was no face."""
-        probabilities = self.probabilities(np.atleast_2d(controls))
-        found = np.isfinite(probabilities).all(axis=1)
-        return np.where(found, np.nan_to_num(probabilities).argmax(axis=1), -1)
+    def labels(self, controls: np.ndarray, smooth_frames: int = 0) -> np.ndarray:
+        """Per frame the emotion index, shape ``(T,)``; −1 where there was no face. ``smooth_frames`` averages
+        the probabilities over that many frames first (:func:`smooth_probabilities`)."""
+        probabilities = smooth_probabilities(self.probabilities(np.atleast_2d(controls)), smooth_frames)
+        return labels_of(probabilities)
+
+
+def labels_of(probabilities: np.ndarray) -> np.ndarray:
+    """The most probable emotion per frame of probabilities ``(T, E)``, ``(T,)``; −1 for NaN rows (no face)."""
+    found = np.isfinite(probabilities).all(axis=1)
+    return np.where(found, np.nan_to_num(probabilities).argmax(axis=1), -1)
 
 
 def smooth_probabilities(probabilities: np.ndarray, frames: int) -> np.ndarray:

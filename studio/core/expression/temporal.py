@@ -31,6 +31,7 @@ from torch import nn
 
 from studio.core.expression.emotions import EmotionPrototypes, emotion_take_curves
 from studio.core.expression.model_files import load_model_file, model_path, save_model_file
+from studio.core.geometry.temporal_filters import true_runs
 from studio.core.jobs import Cancel, JobCancelled, is_cancelled
 from studio.core.rig.control_curves import moderate_expression_curves
 from studio.core.rig.definition import RigDefinition
@@ -118,8 +119,7 @@ def measure_tracking_noise(takes: list[np.ndarray], fps: float, clips: tuple[str
         curves = np.asarray(curves, np.float64)
         found = np.isfinite(curves).all(axis=1)
         found_all.append(found)
-        edges = np.diff(np.concatenate([[0], (~found).astype(np.int8), [0]]))
-        gaps += list(np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1))
+        gaps += [stop - start for start, stop in true_runs(~found)]
         # only where the control is away from its bound 0 in all three frames (the solve clamps there)
         active = (curves[2:] > 0.02) & (curves[1:-1] > 0.02) & (curves[:-2] > 0.02)
         first.append(np.where(active, curves[1:-1] - curves[:-2], np.nan))
@@ -229,11 +229,18 @@ class TemporalDenoiser(nn.Module):
                 state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         x = torch.cat([held, found], dim=2).transpose(1, 2)  # (B, K+1, T)
         x = nn.functional.pad(x, (self.kernel - 1, 0), mode="replicate")
-        features = nn.functional.silu(self.conv(x)).transpose(1, 2)  # (B, T, H)
-        hidden, state = self.gru(features, state)
         # the correction is added to the input frame the output estimates (t − L)
         base = held if self.lookahead == 0 else torch.cat(
             [held[:, :1].expand(-1, self.lookahead, -1), held[:, : held.shape[1] - self.lookahead]], dim=1)
+        return self.step(x, base, state)
+
+    def step(self, window: torch.Tensor, base: torch.Tensor,
+             state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Convolution, GRU and correction: ``window`` ``(B, K+1, T + kernel − 1)`` (padded inputs and flags)
+        and the frames corrected ``base`` ``(B, T, K)`` → ``(controls (B, T, K), GRU state)``; one frame at a
+        time when ``T = 1`` (:class:`CausalDenoiserStream`)."""
+        features = nn.functional.silu(self.conv(window)).transpose(1, 2)  # (B, T, H)
+        hidden, state = self.gru(features, state)
         return (base + self.out(hidden)).clamp(0.0, 1.0), state
 
 
@@ -316,11 +323,9 @@ class CausalDenoiserStream:
         if not self._window:
             self._window = [row] * self.model.kernel
         self._window = [*self._window[1:], row]
-        x = torch.from_numpy(np.stack(self._window).T[None])  # (1, K+1, kernel)
+        window = torch.from_numpy(np.stack(self._window).T[None])  # (1, K+1, kernel)
         with torch.no_grad():
-            feature = nn.functional.silu(self.model.conv(x)).transpose(1, 2)  # (1, 1, H)
-            hidden, self._state = self.model.gru(feature, self._state)
-            out = (torch.from_numpy(self._last)[None, None] + self.model.out(hidden)).clamp(0.0, 1.0)
+            out, self._state = self.model.step(window, torch.from_numpy(self._last)[None, None], self._state)
         return out[0, 0].numpy()
 
 

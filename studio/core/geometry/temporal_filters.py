@@ -151,8 +151,9 @@ class OneEuroFilter:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _finite_runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Half-open ``(start, stop)`` of each run of True in a 1-D boolean mask."""
+def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Half-open ``(start, stop)`` of each run of True in a 1-D boolean mask (runs of frames with a face, or
+    without one: ``true_runs(~found)``)."""
     edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
     return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
 
@@ -204,7 +205,7 @@ def zero_phase_smooth(
         patterns, column_group = np.unique(finite.T, axis=0, return_inverse=True)
         for group, pattern in enumerate(patterns):
             columns = np.flatnonzero(column_group.ravel() == group)
-            for start, stop in _finite_runs(pattern):
+            for start, stop in true_runs(pattern):
                 if stop - start > padlen:
                     out[start:stop, columns] = signal.sosfiltfilt(sos, curves[start:stop, columns], axis=0)
     if clip is not None:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from studio.core.expression.classifier import EmotionRecognizer, emotion_agreement, smooth_probabilities
+from studio.core.expression.classifier import EmotionRecognizer, emotion_agreement
 from studio.core.retarget.targets import RetargetTarget
 
-__all__ = ["EmotionTracks", "retarget_emotions"]
+__all__ = ["EmotionTracks", "emotion_tracks", "retarget_emotions", "shown_controls"]
 
 
 @dataclass(frozen=True)
@@ -28,17 +28,22 @@ class EmotionTracks:
     agreement: float
 
 
+def emotion_tracks(performer: np.ndarray, shown: np.ndarray, recognizer: EmotionRecognizer,
+                   smooth_frames: int = 0) -> EmotionTracks:
+    """The emotion tracks of the performer's controls and of what the target shows (both ICT controls
+    ``(T, K)``, NaN rows without a face); ``smooth_frames`` averages each side's probabilities first."""
+    performer_labels = recognizer.labels(performer, smooth_frames)
+    target_labels = recognizer.labels(shown, smooth_frames)
+    return EmotionTracks(performer_labels, target_labels, emotion_agreement(performer_labels, target_labels))
+
+
+def shown_controls(controls: np.ndarray, target: RetargetTarget) -> np.ndarray:
+    """What ``target`` shows of a take's ICT controls ``(T, K)``, as ICT controls ``(T, K)`` (module notes)."""
+    return target.ict_controls(target.retarget(np.asarray(controls, np.float32)))
+
+
 def retarget_emotions(controls: np.ndarray, target: RetargetTarget, recognizer: EmotionRecognizer,
                       smooth_frames: int = 0) -> EmotionTracks:
     """The emotion tracks of a take ``controls`` ``(T, K)`` (ICT controls, NaN rows without a face) retargeted
     to ``target``; ``smooth_frames`` averages each side's probabilities over that many frames first."""
-    controls = np.asarray(controls, np.float32)
-    on_target = target.ict_controls(target.retarget(controls))
-
-    def labels(values: np.ndarray) -> np.ndarray:
-        probabilities = smooth_probabilities(recognizer.probabilities(values), smooth_frames)
-        found = np.isfinite(probabilities).all(axis=1)
-        return np.where(found, np.nan_to_num(probabilities).argmax(axis=1), -1)
-
-    performer, target_labels = labels(controls), labels(on_target)
-    return EmotionTracks(performer, target_labels, emotion_agreement(performer, target_labels))
+    return emotion_tracks(controls, shown_controls(controls, target), recognizer, smooth_frames)

@@ -333,8 +333,8 @@ def record_take_job(
     return video
 
 
-def save_generated_take(session: Session, name: str, controls: np.ndarray, fps: float, description: str,
-                        tweaker_indices: np.ndarray | None = None) -> TakeReport:
+def save_generated_take(session: Session, name: str, controls: np.ndarray, fps: float, description: str
+                        ) -> TakeReport:
     """Keep controls made by the generator (a transition, variations) as take ``name`` of the session, so it is
     reviewed, retargeted and exported like any take.
 
@@ -350,8 +350,6 @@ def save_generated_take(session: Session, name: str, controls: np.ndarray, fps: 
         Frame rate of the take.
     description : str
         What was generated (kept as the take's source).
-    tweaker_indices : np.ndarray, optional
-        The rig's tweaker controls (for the take's tweaker figure).
 
     Raises
     ------
@@ -371,12 +369,11 @@ def save_generated_take(session: Session, name: str, controls: np.ndarray, fps: 
         raise SessionError(f"generated take {name!r}: the frame rate must be positive, got {fps}")
     count = len(controls)
     curves = TakeCurves(names, np.arange(count) / float(fps), np.ones(count, bool), controls)
-    tweakers = bundle.definition.tweaker_indices() if tweaker_indices is None else tweaker_indices
     stats = TakeStats(
         frames=count, frames_with_face=count, face_fraction=1.0, seconds=0.0, fps=0.0,
         take_seconds=float(curves.time_s[-1]), take_fps=float(fps), fit_residual_mm=float("nan"),
         jitter=jitter(controls), jitter_unfiltered=jitter(controls), sparsity=take_mean(sparsity(controls)),
-        tweaker=take_mean(tweaker_usage(controls, tweakers)), neutral_frames=[0, 0], neutral_choice="generated",
+        tweaker=take_mean(tweaker_usage(controls, bundle.definition.tweaker_indices())), neutral_frames=[0, 0], neutral_choice="generated",
     )  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
     curves.write_csv(session.take_curves_path(name, GENERATED_RIG))

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from studio.core.geometry.temporal_filters import OneEuroFilter, jitter, zero_phase_smooth
+from studio.core.geometry.temporal_filters import OneEuroFilter, jitter, true_runs, zero_phase_smooth
 from studio.core.io.curves import TakeCurves
 from studio.core.jobs import Cancel, JobCancelled, is_cancelled, torch_threads
 from studio.core.rig.metrics import sparsity, take_mean, tweaker_usage
@@ -133,8 +133,7 @@ def filtered_curves(controls: np.ndarray, found: np.ndarray, time_s: np.ndarray,
     with_values = found.copy()
     if filter_name == "learned":
         given = np.where(found[:, None], controls, np.nan).astype(np.float32)
-        edges = np.diff(np.concatenate([[0], (~found).astype(np.int8), [0]]))
-        for start, stop in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+        for start, stop in true_runs(~found):
             if start > 0 and stop < len(found) and stop - start <= MAX_FILLED_GAP_FRAMES:
                 with_values[start:stop] = True
     else:

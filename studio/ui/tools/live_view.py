@@ -429,7 +429,7 @@ class LiveTrackingWindow(QMainWindow):
         self.filter_box.model().item(1).setEnabled(model_path("temporal").is_file())
         self.filter_box.setToolTip("the temporal filter of the live controls: One-Euro, or the learned causal "
                                    "model (CNN + GRU, python main.py train temporal); a running view restarts")
-        self.filter_box.activated.connect(self._filter_chosen)
+        self.filter_box.activated.connect(self._tracker_chosen)
         self.recapture_button = QPushButton("Recapture neutral")
         self.recapture_button.clicked.connect(self.recapture_neutral)
         self.vmc_box = QCheckBox("Stream VMC")
@@ -532,15 +532,13 @@ class LiveTrackingWindow(QMainWindow):
         if index < 0:
             raise ValueError(f"unknown filter {kind!r}: choose one-euro or learned")
         self.filter_box.setCurrentIndex(index)
-        self._filter_chosen(index)
-
-    def _filter_chosen(self, _index: int) -> None:
-        if self._run is not None and self._run.filter_kind != str(self.filter_box.currentData()):
-            self.stop()
-            QTimer.singleShot(0, self._start_when_stopped)
+        self._tracker_chosen(index)
 
     def _tracker_chosen(self, _index: int) -> None:
-        if self._run is not None and self._run.tracker_kind != self.tracker_kind():
+        """A running view restarts when its tracker or filter is no longer the chosen one."""
+        run = self._run
+        if run is not None and (run.tracker_kind, run.filter_kind) != (self.tracker_kind(),
+                                                                       str(self.filter_box.currentData())):
             self.stop()
             QTimer.singleShot(0, self._start_when_stopped)
 
