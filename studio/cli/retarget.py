@@ -107,16 +107,17 @@ def _cmd_stream(args: argparse.Namespace) -> int:
 
     from studio.core.io.vmc import VmcSender, parse_host_port, stream_curves_job
     from studio.core.jobs import run_job
-    from studio.core.retarget.stream import stream_values
+    from studio.core.retarget.stream import stream_head, stream_values
 
     curves, target = _load_curves_and_target(args)
     names, values = stream_values(curves, target)
+    head = stream_head(curves)
     host, port = parse_host_port(args.vmc)
     with VmcSender(host, port) as sender, tqdm(
         total=curves.num_frames, unit="frame", desc=f"VMC → {host}:{port}", file=sys.stderr, disable=args.quiet
     ) as bar:
         summary = run_job(
-            stream_curves_job(curves.time_s, names, values, sender, realtime=not args.as_fast_as_possible),
+            stream_curves_job(curves.time_s, names, values, sender, realtime=not args.as_fast_as_possible, head=head),
             on_progress=lambda progress: bar.update(progress[1] - bar.n),
         )
     print(

@@ -2,12 +2,17 @@
 
 CSV layout (one header line, one row per video frame)::
 
-    frame,time_s,face_found,<control 1>,...,<control K>
+    frame,time_s,face_found[,head_yaw_deg,...,head_z_cm],<control 1>,...,<control K>
     0,0.000000,1,0.012300,...
     1,0.033333,0,,,...          <- no face: the controls are empty, never zero
 
 ``frame`` counts from 0, ``time_s`` is seconds from the start of the take, ``face_found`` is 1 or 0, control
-values are in [0, 1].
+values are in [0, 1]. A take tracked with head pose (since issue 20) has the six :data:`HEAD_POSE_COLUMNS`
+after ``face_found``: the head's yaw, pitch and roll in degrees (the rig's convention,
+:func:`studio.core.geometry.rotations.euler_to_matrix`: yaw about +y, pitch about +x, roll about +z, the
+head posed as ``R x + t``) and its translation in centimetres (x towards the performer's left, y up, z
+towards the camera) from where it rested during the take's neutral frames. Takes without them (older ones,
+imported curves) still read: their head pose is ``None``.
 
 Take curves JSON: a rig-agnostic, versioned JSON of one take's control curves::
 
@@ -19,7 +24,8 @@ Take curves JSON: a rig-agnostic, versioned JSON of one take's control curves::
       "control_names": ["jawOpen", ...], // K names, unique
       "time_s": [0.0, 0.033333, ...],    // T times, seconds, strictly increasing
       "face_found": [true, false, ...],  // T booleans
-      "curves": {"jawOpen": [0.12, null, ...], ...}  // per control, T values in [0, 1]; null where no face
+      "curves": {"jawOpen": [0.12, null, ...], ...}, // per control, T values in [0, 1]; null where no face
+      "head_pose": {"head_yaw_deg": [1.5, null, ...], ...} // version 2: per HEAD_POSE_COLUMNS, or null
     }
 
 Values are float32 written with the shortest decimal that reads back to the same float32.
@@ -48,6 +54,8 @@ from studio.core.errors import StudioError
 from studio.core.io.atomic_files import write_atomic, write_text_atomic
 
 FIXED_COLUMNS = ("frame", "time_s", "face_found")
+#: The head-pose columns of a take: rotation (degrees) and translation (centimetres), see the module docstring.
+HEAD_POSE_COLUMNS = ("head_yaw_deg", "head_pitch_deg", "head_roll_deg", "head_x_cm", "head_y_cm", "head_z_cm")
 #: The longest pause between two frames of a take, seconds; a longer one is a broken file, not a take (and
 #: would stall a real-time stream for as long).
 MAX_GAP_S = 60.0
@@ -71,12 +79,16 @@ class TakeCurves:
         Whether the frame had a face, shape ``(T,)``, bool.
     values : np.ndarray
         Control values, shape ``(T, K)``, float32 in [0, 1]; NaN rows where no face was found.
+    head_pose : np.ndarray or None
+        Head yaw, pitch, roll (degrees) and translation x, y, z (cm) per frame, shape ``(T, 6)``, float32, in
+        :data:`HEAD_POSE_COLUMNS` order, NaN rows where ``values`` has none; None when the take has no head pose.
     """
 
     control_names: tuple[str, ...]
     time_s: np.ndarray
     face_found: np.ndarray
     values: np.ndarray
+    head_pose: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         num_frames, num_controls = len(self.time_s), len(self.control_names)
@@ -85,6 +97,22 @@ class TakeCurves:
                 f"take curves: values {self.values.shape} and face_found {self.face_found.shape} must be "
                 f"({num_frames}, {num_controls}) and ({num_frames},)"
             )
+        if self.head_pose is not None and self.head_pose.shape != (num_frames, len(HEAD_POSE_COLUMNS)):
+            raise ValueError(f"take curves: head_pose {self.head_pose.shape} must be ({num_frames}, 6)")
+
+    def with_values(self, control_names: tuple[str, ...], values: np.ndarray) -> TakeCurves:
+        """The same take (times, faces, head pose) with other controls: ``values`` ``(T, K')``."""
+        return TakeCurves(tuple(control_names), self.time_s, self.face_found, values, self.head_pose)
+
+    def filled_head_pose(self) -> np.ndarray:
+        """The head pose with frames without one interpolated between their neighbours (for formats without
+        gaps), shape ``(T, 6)``, float64; zeros when the take has no head pose."""
+        if self.head_pose is None:
+            return np.zeros((self.num_frames, len(HEAD_POSE_COLUMNS)))
+        known = np.isfinite(self.head_pose).all(axis=1)
+        if not known.any():
+            return np.zeros((self.num_frames, len(HEAD_POSE_COLUMNS)))
+        return fill_missing_frames(self.time_s, self.head_pose.astype(np.float64), known)
 
     @property
     def num_frames(self) -> int:
@@ -125,10 +153,14 @@ class TakeCurves:
 
     def _write_rows(self, stream: TextIO) -> None:
         writer = csv.writer(stream, lineterminator="\n")
-        writer.writerow((*FIXED_COLUMNS, *self.control_names))
+        head = () if self.head_pose is None else HEAD_POSE_COLUMNS
+        writer.writerow((*FIXED_COLUMNS, *head, *self.control_names))
         for frame in range(self.num_frames):
             found = bool(self.face_found[frame])
             cells = [f"{v:.6f}" for v in self.values[frame]] if found else [""] * len(self.control_names)
+            if head:
+                pose = self.head_pose[frame]
+                cells = ([f"{v:.4f}" for v in pose] if found and np.isfinite(pose).all() else [""] * 6) + cells
             writer.writerow((frame, f"{self.time_s[frame]:.6f}", int(found), *cells))
 
     @classmethod
@@ -157,9 +189,18 @@ class TakeCurves:
         if not rows or tuple(cell.strip() for cell in rows[0][:3]) != FIXED_COLUMNS:
             raise TakeFileError(f"{path}: line 1: header must start with {','.join(FIXED_COLUMNS)}")
         names = tuple(cell.strip() for cell in rows[0][3:])
+        has_head = names[: len(HEAD_POSE_COLUMNS)] == HEAD_POSE_COLUMNS
+        if has_head:
+            names = names[len(HEAD_POSE_COLUMNS):]
+        stray_head = next((n for n in names if n in HEAD_POSE_COLUMNS), None)
+        if stray_head is not None:
+            raise TakeFileError(
+                f"{path}: line 1, column {stray_head}: the head-pose columns come together, right after face_found"
+            )
         if not names or not all(names) or len(set(names)) != len(names):
             raise TakeFileError(f"{path}: line 1: control columns missing, empty or repeated")
-        times, found, values = [], [], []
+        skip = 3 + (len(HEAD_POSE_COLUMNS) if has_head else 0)
+        times, found, values, poses = [], [], [], []
         for line, row in enumerate(rows[1:], start=2):
             if len(row) != len(rows[0]):
                 raise TakeFileError(f"{path}: line {line}: {len(row)} columns, header has {len(rows[0])}")
@@ -179,15 +220,22 @@ class TakeCurves:
                 raise TakeFileError(f"{path}: line {line}, column face_found: expected 0 or 1, got {row[2]!r}")
             has_face = row[2].strip() == "1"
             if not has_face:
-                stray = next((n for n, cell in zip(names, row[3:], strict=True) if cell.strip()), None)
+                stray = next((n for n, cell in zip(names, row[skip:], strict=True) if cell.strip()), None)
                 if stray is not None:
                     raise TakeFileError(
                         f"{path}: line {line}, column {stray}: a frame without a face (face_found 0) has no values"
                     )
             frame_values = [
                 parse_float_cell(path, line, name, cell) if has_face else math.nan
-                for name, cell in zip(names, row[3:], strict=True)
+                for name, cell in zip(names, row[skip:], strict=True)
             ]
+            if has_head:
+                cells = row[3:skip]
+                if any(cell.strip() for cell in cells):
+                    poses.append([parse_float_cell(path, line, name, cell)
+                                  for name, cell in zip(HEAD_POSE_COLUMNS, cells, strict=True)])  # fmt: skip
+                else:
+                    poses.append([math.nan] * len(HEAD_POSE_COLUMNS))
             times.append(time_s)
             found.append(has_face)
             values.append(frame_values)
@@ -196,6 +244,7 @@ class TakeCurves:
             np.asarray(times, np.float64),
             np.asarray(found, bool),
             np.asarray(values, np.float32).reshape(len(times), len(names)),
+            np.asarray(poses, np.float32).reshape(len(times), len(HEAD_POSE_COLUMNS)) if has_head else None,
         )
 
 
@@ -217,8 +266,8 @@ def parse_float_cell(path: Path, line: int, column: str, cell: str) -> float:
 CURVES_JSON_FORMAT = "simon-says-take-curves"
 """The value of a curves JSON's ``format`` field."""
 
-CURVES_JSON_VERSIONS: tuple[int, ...] = (1,)
-"""Versions of the curves JSON this module reads; it writes the last."""
+CURVES_JSON_VERSIONS: tuple[int, ...] = (1, 2)
+"""Versions of the curves JSON this module reads; it writes the last (2 added ``head_pose``)."""
 
 _CURVES_JSON_KEYS = ("format", "version", "target", "fps", "control_names", "time_s", "face_found", "curves")
 
@@ -278,7 +327,11 @@ def write_curves_json(
         "time_s": times.tolist(),
         "face_found": found.tolist(),
         "curves": columns,
-    }
+        "head_pose": None if curves.head_pose is None else {
+            name: [float(str(v)) if np.isfinite(v) else None for v in np.asarray(curves.head_pose, np.float32)[:, j]]
+            for j, name in enumerate(HEAD_POSE_COLUMNS)
+        },
+    }  # fmt: skip
     return write_text_atomic(Path(path), json.dumps(document, indent=1, allow_nan=False) + "\n")
 
 
@@ -359,7 +412,18 @@ def read_curves_json(path: str | os.PathLike) -> TakeCurves:
                 )
             if value is not None:
                 values[frame, k] = value
-    return TakeCurves(tuple(names), times, np.asarray(found_list, bool).reshape(num_frames), values)
+    head_pose = None
+    head = document.get("head_pose")
+    if head is not None:
+        if not isinstance(head, dict) or set(head) != set(HEAD_POSE_COLUMNS):
+            raise TakeFileError(f"{path}: head_pose must be null or map exactly {', '.join(HEAD_POSE_COLUMNS)}")
+        head_pose = np.full((num_frames, len(HEAD_POSE_COLUMNS)), np.nan, np.float32)
+        for j, name in enumerate(HEAD_POSE_COLUMNS):
+            column = _json_numbers(path, f"head_pose.{name}", head[name], allow_null=True)
+            if len(column) != num_frames:
+                raise TakeFileError(f"{path}: head_pose.{name} has {len(column)} values, time_s has {num_frames}")
+            head_pose[:, j] = [np.nan if v is None else v for v in column]
+    return TakeCurves(tuple(names), times, np.asarray(found_list, bool).reshape(num_frames), values, head_pose)
 
 
 def _json_numbers(path: Path, field: str, items: object, *, allow_null: bool) -> list[float | None]:

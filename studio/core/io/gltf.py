@@ -15,6 +15,11 @@ weights, all ``K`` of frame 0, then all ``K`` of frame 1, ... -- and one channel
 ``"weights"``. Positions and displacements are converted from the rig's centimetres to glTF's metres
 (× 0.01). No normals are written (viewers compute them).
 
+With a head pose (a tracked take's, :data:`~studio.core.io.curves.HEAD_POSE_COLUMNS`) the mesh's node is
+the child of a node named ``"head"`` (node 1, the scene's root), and the animation has two more LINEAR
+channels on it, sharing the times: ``"rotation"`` (unit quaternions x, y, z, w, float32 VEC4) and
+``"translation"`` (metres, float32 VEC3) — the head turning about the rig's origin and moving from its rest.
+
 Shapes: ``T`` frames, ``K`` morph targets, ``V`` vertices, ``F`` triangles.
 """
 
@@ -33,7 +38,10 @@ import pygltflib
 from studio.core.io.atomic_files import write_atomic
 from studio.core.io.curves import TakeFileError, checked_finite, checked_times
 
-__all__ = ["read_morph_glb_summary", "write_morph_glb"]
+__all__ = ["HEAD_NODE", "read_morph_glb_summary", "write_morph_glb"]
+
+#: The name of the node a head pose animates (the mesh's node is its child).
+HEAD_NODE = "head"
 
 
 _CM_TO_M = 0.01
@@ -56,6 +64,8 @@ def write_morph_glb(
     time_s: np.ndarray,
     weights: np.ndarray,
     mesh_name: str = "face",
+    head_rotation: np.ndarray | None = None,
+    head_translation_cm: np.ndarray | None = None,
 ) -> Path:
     """Write a mesh with morph targets and their animation as a binary glTF 2.0 (``.glb``), atomically.
 
@@ -79,6 +89,10 @@ def write_morph_glb(
         Target weights per keyframe, shape ``(T, K)``, finite.
     mesh_name : str
         Name of the mesh and of its node.
+    head_rotation, head_translation_cm : np.ndarray, optional
+        Together: the head's rotation per keyframe as unit quaternions ``(x, y, z, w)``, shape ``(T, 4)``, and
+        its translation, shape ``(T, 3)``, centimetres, finite: they animate a ``"head"`` node above the mesh
+        (module docstring).
 
     Returns
     -------
@@ -91,6 +105,14 @@ def write_morph_glb(
         Wrong shapes, NaN or infinite values, vertex ids out of range, times negative or not increasing.
     """
     morph = _MorphAnimation.checked(neutral, triangles, deltas, target_names, time_s, weights)
+    if (head_rotation is None) != (head_translation_cm is None):
+        raise ValueError("morph glb: head_rotation and head_translation_cm come together")
+    num_frames = morph.times.shape[0]
+    if head_rotation is not None:
+        quaternions = checked_finite("head_rotation", head_rotation, (num_frames, 4))
+        if not np.allclose(np.linalg.norm(quaternions, axis=1), 1.0, atol=1e-4):
+            raise ValueError("morph glb: head_rotation must hold unit quaternions")
+        translation = checked_finite("head_translation_cm", head_translation_cm, (num_frames, 3))
     buffers = _GlbBuffers()
     position_accessor = buffers.add(
         morph.positions * np.float32(_CM_TO_M), pygltflib.VEC3, pygltflib.FLOAT, pygltflib.ARRAY_BUFFER
@@ -116,7 +138,15 @@ def write_morph_glb(
         mode=pygltflib.TRIANGLES,
         targets=[{"POSITION": accessor} for accessor in target_accessors],
     )
-    gltf = _animated_mesh_document(mesh_name, primitive, morph.names, time_accessor, weight_accessor, buffers)
+    head_accessors = None
+    if head_rotation is not None:
+        head_accessors = (
+            buffers.add(quaternions.astype(np.float32), pygltflib.VEC4, pygltflib.FLOAT, None, with_bounds=False),
+            buffers.add((translation * _CM_TO_M).astype(np.float32), pygltflib.VEC3, pygltflib.FLOAT, None,
+                        with_bounds=False),
+        )  # fmt: skip
+    gltf = _animated_mesh_document(mesh_name, primitive, morph.names, time_accessor, weight_accessor, buffers,
+                                   head_accessors)  # fmt: skip
     data = b"".join(gltf.save_to_bytes())
     return write_atomic(Path(path), lambda handle: handle.write(data))
 
@@ -206,13 +236,24 @@ def _animated_mesh_document(
     time_accessor: int,
     weight_accessor: int,
     buffers: _GlbBuffers,
+    head_accessors: tuple[int, int] | None = None,
 ) -> pygltflib.GLTF2:
-    """One scene with one node holding the mesh, and one LINEAR animation of its morph weights."""
+    """One scene with one node holding the mesh (under an animated ``head`` node when ``head_accessors`` gives
+    the rotation and translation outputs), and one LINEAR animation of its morph weights (and head)."""
+    nodes = [pygltflib.Node(mesh=0, name=mesh_name)]
+    samplers = [pygltflib.AnimationSampler(input=time_accessor, output=weight_accessor, interpolation="LINEAR")]
+    channels = [pygltflib.AnimationChannel(sampler=0, target=pygltflib.AnimationChannelTarget(node=0, path="weights"))]
+    if head_accessors is not None:
+        nodes.append(pygltflib.Node(name=HEAD_NODE, children=[0]))
+        for path, output in zip(("rotation", "translation"), head_accessors, strict=True):
+            samplers.append(pygltflib.AnimationSampler(input=time_accessor, output=output, interpolation="LINEAR"))
+            channels.append(pygltflib.AnimationChannel(
+                sampler=len(samplers) - 1, target=pygltflib.AnimationChannelTarget(node=1, path=path)))
     gltf = pygltflib.GLTF2(
         asset=pygltflib.Asset(version="2.0", generator="Simon Says Studio"),
         scene=0,
-        scenes=[pygltflib.Scene(nodes=[0])],
-        nodes=[pygltflib.Node(mesh=0, name=mesh_name)],
+        scenes=[pygltflib.Scene(nodes=[len(nodes) - 1])],
+        nodes=nodes,
         meshes=[
             pygltflib.Mesh(
                 name=mesh_name,
@@ -222,19 +263,7 @@ def _animated_mesh_document(
             )
         ],
         animations=[
-            pygltflib.Animation(
-                name="take",
-                samplers=[
-                    pygltflib.AnimationSampler(
-                        input=time_accessor, output=weight_accessor, interpolation="LINEAR"
-                    )
-                ],
-                channels=[
-                    pygltflib.AnimationChannel(
-                        sampler=0, target=pygltflib.AnimationChannelTarget(node=0, path="weights")
-                    )
-                ],
-            )
+            pygltflib.Animation(name="take", samplers=samplers, channels=channels)
         ],
         accessors=buffers.accessors,
         bufferViews=buffers.buffer_views,
@@ -259,7 +288,8 @@ def read_morph_glb_summary(path: str | os.PathLike) -> dict[str, Any]:
         ``target_names`` (tuple of ``K`` str, from ``mesh.extras.targetNames``; empty when absent),
         ``times`` (keyframe times, shape ``(T,)``, float64, seconds), ``weights`` (shape ``(T, K)``,
         float32) and ``duration_s`` (last keyframe time, 0 without animation). A file without a
-        ``weights`` animation gives ``T = 0``.
+        ``weights`` animation gives ``T = 0``. ``head_rotation`` (quaternions x, y, z, w, ``(T, 4)``) and
+        ``head_translation_m`` (``(T, 3)``, metres) of the ``"head"`` node's animation, or None.
 
     Raises
     ------
@@ -302,6 +332,15 @@ def _summarise_glb(path: Path, gltf: pygltflib.GLTF2) -> dict[str, Any]:
     target_names = tuple(str(name) for name in extras.get("targetNames", ()))
     times = np.zeros(0, np.float64)
     weights = np.zeros((0, num_targets), np.float32)
+    head: dict[str, np.ndarray] = {}
+    head_node = next((i for i, node in enumerate(gltf.nodes or []) if node.name == HEAD_NODE), None)
+    for animation in gltf.animations or []:
+        for channel in animation.channels:
+            if head_node is not None and channel.target.node == head_node and channel.target.path in (
+                "rotation", "translation"
+            ):
+                output = animation.samplers[channel.sampler].output
+                head[channel.target.path] = _read_accessor(path, gltf, blob, output).astype(np.float64)
     for animation in gltf.animations or []:
         for channel in animation.channels:
             if channel.target.path != "weights":
@@ -326,6 +365,8 @@ def _summarise_glb(path: Path, gltf: pygltflib.GLTF2) -> dict[str, Any]:
         "times": times,
         "weights": weights,
         "duration_s": float(times[-1]) if times.size else 0.0,
+        "head_rotation": head.get("rotation"),
+        "head_translation_m": head.get("translation"),
     }
 
 

@@ -25,7 +25,10 @@ One header line, then one row per frame, comma separated, no quoting, 63 columns
   :data:`~studio.core.io.arkit.ARKIT_BLENDSHAPE_NAMES` order **except** that ``JawRight`` comes before
   ``JawLeft`` and ``MouthRight`` before ``MouthLeft`` (:data:`LIVELINK_SHAPE_COLUMNS`). Values in [0, 1].
 * ``HeadYaw, HeadPitch, HeadRoll`` and ``LeftEyeYaw, LeftEyePitch, LeftEyeRoll, RightEyeYaw, RightEyePitch,
-  RightEyeRoll``: angles normalised to [-1, 1].
+  RightEyeRoll``: angles normalised to [-1, 1]. The studio writes the head's angles in radians (what ARKit
+  measures; a head turned beyond 57° is clipped), in the rig's convention: yaw about the vertical axis
+  (positive towards the performer's left), pitch about the ears' axis, roll about the nose's
+  (:data:`studio.core.io.curves.HEAD_POSE_COLUMNS`), and reads them back the same way.
 
 Columns are always read and written by header name, never by position. :func:`write_livelink_csv` writes
 exactly :data:`LIVELINK_HEADER`; values are printed with at most 6 decimals, trailing zeros dropped (``0.5``,

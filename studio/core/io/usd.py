@@ -11,7 +11,9 @@ Layout of the file (``.usd`` crate, or ``.usda`` text when the name says so)::
 
 Time codes are the frame times in frames (``time_s · fps``; ``timeCodesPerSecond = fps``), so a take with a
 variable frame rate keeps its true times. Weights are the take's controls (a target's own controls when
-retargeted). The head joint does not move: takes do not carry head pose yet.
+retargeted). With a head pose the ``head`` joint's ``rotations`` (quaternions) and ``translations`` (cm) are
+time-sampled on the same codes (the head turning about the rig's origin and moving from its rest); without
+one the joint stays at rest.
 
 The file is written next to its destination under a temporary name and renamed when complete, so a failed
 export leaves nothing and an existing file is untouched. :class:`UsdExportError` says in one line what went
@@ -48,6 +50,8 @@ def write_blendshape_usd(
     time_s: np.ndarray,
     weights: np.ndarray,
     mesh_name: str = "face",
+    head_rotation: np.ndarray | None = None,
+    head_translation_cm: np.ndarray | None = None,
 ) -> Path:
     """Write a blend-shape animation as UsdSkel (module docstring).
 
@@ -69,6 +73,9 @@ def write_blendshape_usd(
         ``(T, K)``, finite.
     mesh_name : str
         Kept as the mesh's documentation.
+    head_rotation, head_translation_cm : np.ndarray, optional
+        Together: the head joint's rotation per frame as unit quaternions ``(x, y, z, w)``, ``(T, 4)``, and its
+        translation, ``(T, 3)``, cm.
 
     Raises
     ------
@@ -90,6 +97,11 @@ def write_blendshape_usd(
         raise ValueError(f"neutral (V, 3) and deltas (K, V, 3) do not fit: {neutral.shape}, {deltas.shape}, K = {k}")
     if triangles.ndim != 2 or triangles.shape[1] != 3 or triangles.min() < 0 or triangles.max() >= len(neutral):
         raise ValueError(f"triangles must be (F, 3) indices of the {len(neutral)} points")
+    if (head_rotation is None) != (head_translation_cm is None):
+        raise ValueError("head_rotation and head_translation_cm come together")
+    if head_rotation is not None:
+        head_rotation = checked_finite("head_rotation", head_rotation, (len(time_s), 4))
+        head_translation_cm = checked_finite("head_translation_cm", head_translation_cm, (len(time_s), 3))
     identifiers = [Tf.MakeValidIdentifier(str(name)) for name in shape_names]
     if len(set(identifiers)) != k:
         raise ValueError("two shape names become the same USD identifier")
@@ -119,8 +131,13 @@ def write_blendshape_usd(
         skeleton.CreateRestTransformsAttr(Vt.Matrix4dArray([identity]))
         animation = UsdSkel.Animation.Define(stage, "/Root/Skel/Anim")
         animation.CreateJointsAttr(Vt.TokenArray(["head"]))
-        animation.CreateTranslationsAttr(Vt.Vec3fArray([Gf.Vec3f(0.0)]))
-        animation.CreateRotationsAttr(Vt.QuatfArray([Gf.Quatf(1.0)]))
+        translations_attr = animation.CreateTranslationsAttr(Vt.Vec3fArray([Gf.Vec3f(0.0)]))
+        rotations_attr = animation.CreateRotationsAttr(Vt.QuatfArray([Gf.Quatf(1.0)]))
+        if head_rotation is not None:
+            for code, (x, y, z, w), move in zip(codes, head_rotation, head_translation_cm, strict=True):
+                time_code = Usd.TimeCode(float(code))
+                rotations_attr.Set(Vt.QuatfArray([Gf.Quatf(float(w), float(x), float(y), float(z))]), time_code)
+                translations_attr.Set(Vt.Vec3fArray([Gf.Vec3f(*map(float, move))]), time_code)
         animation.CreateScalesAttr(Vt.Vec3hArray([Gf.Vec3h(1.0)]))
         animation.CreateBlendShapesAttr(Vt.TokenArray(identifiers))
         weights_attr = animation.CreateBlendShapeWeightsAttr()
@@ -181,4 +198,13 @@ def read_blendshape_usd_summary(path: str | os.PathLike, frames: Sequence[int] =
         "fps": stage.GetTimeCodesPerSecond(),
         "weights": np.array([np.asarray(weights_attr.Get(codes[i])) for i in frames]),
         "skeleton": str(binding.GetSkeletonRel().GetTargets()[0]),
+        "head_samples": len(animation.GetRotationsAttr().GetTimeSamples()),
+        "head_rotation": np.array([_quaternion_xyzw(animation.GetRotationsAttr().Get(codes[i])[0]) for i in frames]),
+        "head_translation_cm": np.array([np.asarray(animation.GetTranslationsAttr().Get(codes[i])[0])
+                                         for i in frames]),  # fmt: skip
     }
+
+
+def _quaternion_xyzw(quaternion) -> list[float]:
+    imaginary = quaternion.GetImaginary()
+    return [float(imaginary[0]), float(imaginary[1]), float(imaginary[2]), float(quaternion.GetReal())]

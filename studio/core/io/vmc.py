@@ -5,6 +5,11 @@ and a float value) per blendshape, then one ``/VMC/Ext/Blend/Apply`` message wit
 commit the values they collected on Apply. Names are ARKit's 52 blendshape names ("perfect sync", see
 :data:`studio.core.io.arkit.ARKIT_BLENDSHAPE_NAMES`). Receivers listen on UDP port 39539 by default.
 
+With a head pose the frame also holds one ``/VMC/Ext/Bone/Pos`` message for the ``Head`` bone (arguments
+name, position x, y, z in metres, rotation quaternion x, y, z, w), in Unity's left-handed axes as VMC
+receivers expect: x negated from the rig's right-handed axes, and the rotation mirrored to match
+(:func:`head_bone_values`).
+
 A frame goes out as one OSC bundle holding all its Val messages then Apply (:func:`vmc_frame_datagrams`);
 a frame too large for one safe UDP datagram is split into several bundles, Apply in the last.
 :class:`VmcSender` sends frames from a UDP socket; :func:`stream_curves_job` is a generator job (GUIDE §2)
@@ -33,13 +38,16 @@ from studio.core.jobs import Cancel, JobCancelled, is_cancelled
 
 __all__ = [
     "APPLY_ADDRESS",
+    "BONE_ADDRESS",
     "DEFAULT_VMC_HOST",
     "DEFAULT_VMC_PORT",
+    "HEAD_BONE",
     "LATE_TOLERANCE_S",
     "MAX_DATAGRAM_BYTES",
     "VAL_ADDRESS",
     "StreamSummary",
     "VmcSender",
+    "head_bone_values",
     "parse_host_port",
     "stream_curves_job",
     "vmc_frame_datagrams",
@@ -50,6 +58,12 @@ DEFAULT_VMC_HOST = "127.0.0.1"
 
 DEFAULT_VMC_PORT = 39539
 """The port VMC receivers (VSeeFace, Warudo, VNyan, …) listen on by default."""
+
+BONE_ADDRESS = "/VMC/Ext/Bone/Pos"
+"""OSC address of one bone's pose: ``(name: str, px, py, pz, qx, qy, qz, qw: float32)``, Unity axes, metres."""
+
+HEAD_BONE = "Head"
+"""The humanoid bone a head pose drives."""
 
 VAL_ADDRESS = "/VMC/Ext/Blend/Val"
 """OSC address of one blendshape value: arguments ``(name: str, value: float32)``."""
@@ -132,7 +146,37 @@ def _val_message(name: str, value: float) -> OscMessage:
 _APPLY_MESSAGE = OscMessageBuilder(APPLY_ADDRESS).build()
 
 
-def vmc_frame_datagrams(names: Sequence[str], values: np.ndarray) -> list[bytes]:
+def head_bone_values(rotation_xyzw: np.ndarray, translation_cm: np.ndarray) -> np.ndarray:
+    """The ``Head`` bone's VMC arguments from a head pose in the rig's right-handed axes.
+
+    Parameters
+    ----------
+    rotation_xyzw : np.ndarray
+        Unit quaternions ``(x, y, z, w)``, shape ``(..., 4)``, rig axes (x towards the performer's left, y up,
+        z towards the camera).
+    translation_cm : np.ndarray
+        Shape ``(..., 3)``, centimetres, rig axes.
+
+    Returns
+    -------
+    np.ndarray
+        Shape ``(..., 7)``, float64: position x, y, z (metres) and quaternion x, y, z, w in Unity's left-handed
+        axes (x negated; a rotation mirrored in x keeps its x part and negates its y and z parts).
+    """
+    q = np.asarray(rotation_xyzw, np.float64)
+    t = np.asarray(translation_cm, np.float64) * 0.01
+    return np.concatenate([t * [-1.0, 1.0, 1.0], q * [1.0, -1.0, -1.0, 1.0]], axis=-1)
+
+
+def _bone_message(name: str, pose: np.ndarray) -> OscMessage:
+    builder = OscMessageBuilder(BONE_ADDRESS)
+    builder.add_arg(name, OscMessageBuilder.ARG_TYPE_STRING)
+    for value in pose.tolist():
+        builder.add_arg(float(value), OscMessageBuilder.ARG_TYPE_FLOAT)
+    return builder.build()
+
+
+def vmc_frame_datagrams(names: Sequence[str], values: np.ndarray, head: np.ndarray | None = None) -> list[bytes]:
     """The OSC bundle(s) of one VMC frame: a Val message per blendshape, then Apply.
 
     Parameters
@@ -141,6 +185,8 @@ def vmc_frame_datagrams(names: Sequence[str], values: np.ndarray) -> list[bytes]
         Blendshape names, length ``N`` (ARKit names for "perfect sync" receivers).
     values : np.ndarray
         Their values, shape ``(N,)``, finite (sent as float32; usually in [0, 1]).
+    head : np.ndarray, optional
+        The ``Head`` bone's pose, shape ``(7,)`` (:func:`head_bone_values`), sent first; a NaN pose is not sent.
 
     Returns
     -------
@@ -163,8 +209,10 @@ def vmc_frame_datagrams(names: Sequence[str], values: np.ndarray) -> list[bytes]
     limit = MAX_DATAGRAM_BYTES - _BUNDLE_HEADER_BYTES
     bundles: list[list[OscMessage]] = [[]]
     used = 0
-    for name, value in zip(names, values.tolist(), strict=True):
-        message = _val_message(str(name), value)
+    messages = [_val_message(str(name), value) for name, value in zip(names, values.tolist(), strict=True)]
+    if head is not None and np.isfinite(head).all():
+        messages.insert(0, _bone_message(HEAD_BONE, np.asarray(head, np.float64).reshape(7)))
+    for name, message in zip(["Head"] * (len(messages) - len(names)) + list(names), messages, strict=True):
         size = 4 + message.size  # each bundle element is preceded by its size (int32)
         if size > limit:
             raise ValueError(f"blendshape name {str(name)[:40]!r}… is too long for one UDP datagram")
@@ -246,7 +294,7 @@ class VmcSender:
         """Whether :meth:`close` was called."""
         return self._socket is None
 
-    def send_frame(self, names: Sequence[str], values: np.ndarray) -> None:
+    def send_frame(self, names: Sequence[str], values: np.ndarray, head: np.ndarray | None = None) -> None:
         """Send one frame (see :func:`vmc_frame_datagrams`).
 
         Parameters
@@ -255,6 +303,8 @@ class VmcSender:
             Blendshape names, length ``N``.
         values : np.ndarray
             Their values, shape ``(N,)``, finite.
+        head : np.ndarray, optional
+            The ``Head`` bone's pose, shape ``(7,)`` (:func:`head_bone_values`).
 
         Raises
         ------
@@ -263,7 +313,7 @@ class VmcSender:
         OSError
             The socket failed or is closed (one line naming ``host:port``).
         """
-        datagrams = vmc_frame_datagrams(names, values)
+        datagrams = vmc_frame_datagrams(names, values, head)
         if self._socket is None:
             raise OSError(f"VMC {self.target}: the sender is closed")
         complete = True
@@ -336,6 +386,7 @@ def stream_curves_job(
     cancel: Cancel = None,
     clock: Callable[[], float] = time.perf_counter,
     sleep: Callable[[float], None] = time.sleep,
+    head: np.ndarray | None = None,
 ) -> Generator[tuple[str, int, int], None, StreamSummary]:
     """Send curves to a VMC receiver, frame by frame (a generator job; see :mod:`studio.core.jobs`).
 
@@ -356,6 +407,8 @@ def stream_curves_job(
         Checked before every frame and while waiting (see :func:`studio.core.jobs.is_cancelled`).
     clock, sleep : callable
         Monotonic seconds and a sleep (replaceable for tests).
+    head : np.ndarray, optional
+        The ``Head`` bone's pose per frame, shape ``(T, 7)`` (:func:`head_bone_values`).
 
     Yields
     ------
@@ -389,6 +442,8 @@ def stream_curves_job(
     if np.isinf(values).any():
         raise ValueError("values hold infinity (NaN rows mean no face; infinity is not allowed)")
     skip = np.isnan(values).any(axis=1)
+    if head is not None and np.shape(head) != (total, 7):
+        raise ValueError(f"head must have shape ({total}, 7), got {np.shape(head)}")
 
     start = clock()
     sent = skipped = late = 0
@@ -415,7 +470,7 @@ def stream_curves_job(
             lateness = clock() - due
             max_lateness_s = max(max_lateness_s, lateness)
             late += lateness > LATE_TOLERANCE_S
-        sender.send_frame(names, values[i])
+        sender.send_frame(names, values[i], None if head is None else head[i])
         sent += 1
         yield ("streaming", i + 1, total)
     return summary()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from studio.core.geometry.rotations import euler_to_matrix, matrix_to_quaternion
 from studio.core.io import gltf, livelink
 from studio.core.io.arkit import ARKIT_BLENDSHAPE_NAMES
 from studio.core.io.curves import TakeCurves, TakeFileError, fill_missing_frames, write_curves_json
@@ -63,7 +64,7 @@ def select_columns(curves: TakeCurves, control_names: tuple[str, ...], path: str
             f"{path}: line 1: missing control column(s) {', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}"
         )
     order = [curves.control_names.index(name) for name in control_names]
-    return TakeCurves(tuple(control_names), curves.time_s, curves.face_found, curves.values[:, order])
+    return curves.with_values(tuple(control_names), curves.values[:, order])
 
 
 def read_source_curves(path: str | os.PathLike, definition: RigDefinition | None = None) -> TakeCurves:
@@ -120,7 +121,7 @@ def retarget_curves(curves: TakeCurves, target: RetargetTarget) -> TakeCurves:
     if curves.control_names != target.source_definition.control_names:
         raise ValueError(f"curves must carry {target.source_definition.name}'s controls in its order")
     values = target.retarget(curves.values)
-    return TakeCurves(target.control_names, curves.time_s, curves.face_found, values)
+    return curves.with_values(target.control_names, values)
 
 
 def arkit_curves(curves: TakeCurves, target: RetargetTarget | None = None) -> np.ndarray:
@@ -139,10 +140,11 @@ def export_take(
 ) -> Path:
     """Write a tracked take (ICT controls) in an exchange format, optionally retargeted first.
 
-    ``csv`` and ``json`` carry the target's own controls (frames without a face stay empty / ``null``);
-    ``livelink`` carries ARKit weights (a game rig's controls through their ICT shapes), with eye angles
-    from the gaze shapes and the head columns 0 (the curves hold no head pose), ``glb`` the target's
-    mesh with one morph target per control, and ``usd`` the same as a UsdSkel blend-shape animation
+    ``csv`` and ``json`` carry the target's own controls (frames without a face stay empty / ``null``) and
+    the head pose; ``livelink`` carries ARKit weights (a game rig's controls through their ICT shapes), with
+    eye angles from the gaze shapes and the head's yaw, pitch and roll in radians (0 when the take has no
+    head pose), ``glb`` the target's mesh with one morph target per control under an animated ``head`` node,
+    and ``usd`` the same as a UsdSkel blend-shape animation with the head joint animated
     (:mod:`studio.core.io.usd`). Live Link, glTF and USD have no notion of a missing frame: frames
     without a face are interpolated between their neighbours (:func:`~studio.core.io.fill_missing_frames`).
 
@@ -176,10 +178,14 @@ def export_take(
             return result.write_csv(out)
         name = target.name if target is not None else definition.name
         return write_curves_json(out, result, target=name, fps=fps)
+    head = curves.filled_head_pose() if curves.head_pose is not None else None
     if fmt == "livelink":
         arkit = fill_missing_frames(curves.time_s, arkit_curves(curves, target), curves.face_found)
         return livelink.write_livelink_csv(out, curves.time_s - curves.time_s[0], arkit, fps=fps,
+                                          head=None if head is None else np.deg2rad(head[:, :3]),
                                           eyes=livelink.eye_angles_from_arkit(arkit))  # fmt: skip
+    head_motion = {} if head is None else {"head_rotation": head_quaternions(head),
+                                           "head_translation_cm": head[:, 3:]}  # fmt: skip
     if target is not None:
         mesh, names, values = target.rig, target.control_names, retarget_curves(curves, target).values
     else:
@@ -190,11 +196,16 @@ def export_take(
         from studio.core.io.usd import write_blendshape_usd
 
         return write_blendshape_usd(out, mesh.neutral, mesh.triangles, mesh.expression_deltas, names,
-                                    curves.time_s - curves.time_s[0], weights, mesh_name=mesh.name)
+                                    curves.time_s - curves.time_s[0], weights, mesh_name=mesh.name, **head_motion)
     return gltf.write_morph_glb(
         out, neutral=mesh.neutral, triangles=mesh.triangles, deltas=mesh.expression_deltas, target_names=names,
-        time_s=curves.time_s - curves.time_s[0], weights=weights, mesh_name=mesh.name,
+        time_s=curves.time_s - curves.time_s[0], weights=weights, mesh_name=mesh.name, **head_motion,
     )  # fmt: skip
+
+
+def head_quaternions(head_pose: np.ndarray) -> np.ndarray:
+    """Unit quaternions ``(x, y, z, w)`` ``(T, 4)`` of a head pose's yaw, pitch and roll (``(T, 6)``, degrees)."""
+    return matrix_to_quaternion(np.stack([euler_to_matrix(angles) for angles in np.asarray(head_pose)[:, :3]]))
 
 
 def import_livelink(path: str | os.PathLike, fps: float | None = None) -> TakeCurves:
@@ -219,5 +230,9 @@ def livelink_take_curves(take: livelink.LiveLinkTake) -> TakeCurves:
     """A Live Link Face take on ICT's controls, ``(T, 53)`` (see :func:`import_livelink`)."""
     definition = RigDefinition.ict()
     values = definition.from_arkit(dict(zip(ARKIT_BLENDSHAPE_NAMES, take.arkit.T, strict=True)))
+    head_pose = None  # a file with all-zero head columns (or none) has no head pose
+    if np.any(take.head):
+        head_pose = np.concatenate([np.rad2deg(take.head), np.zeros((take.num_frames, 3))], axis=1)
     return TakeCurves(definition.control_names, take.time_s, np.ones(take.num_frames, bool),
-                      np.clip(values, 0.0, 1.0).astype(np.float32))  # fmt: skip
+                      np.clip(values, 0.0, 1.0).astype(np.float32),
+                      None if head_pose is None else head_pose.astype(np.float32))  # fmt: skip

@@ -13,7 +13,8 @@ import numpy as np
 
 from studio.core.io.arkit import ARKIT_BLENDSHAPE_NAMES
 from studio.core.io.curves import TakeCurves
-from studio.core.retarget.curves import arkit_curves
+from studio.core.io.vmc import head_bone_values
+from studio.core.retarget.curves import arkit_curves, head_quaternions
 from studio.core.retarget.targets import RetargetTarget
 from studio.core.rig.definition import RigDefinition
 
@@ -81,3 +82,14 @@ def target_stream_mapping(target: RetargetTarget) -> StreamMapping:
 def stream_values(curves: TakeCurves, target: RetargetTarget | None = None) -> tuple[tuple[str, ...], np.ndarray]:
     """What a stream sends for a whole take: ARKit names and weights ``(T, 52)``, NaN rows where no face."""
     return ARKIT_BLENDSHAPE_NAMES, arkit_curves(curves, target)
+
+
+def stream_head(curves: TakeCurves) -> np.ndarray | None:
+    """The VMC ``Head`` bone per frame of a take, ``(T, 7)`` (:func:`~studio.core.io.vmc.head_bone_values`),
+    NaN rows where no face; None when the take has no head pose."""
+    if curves.head_pose is None:
+        return None
+    pose = np.nan_to_num(curves.head_pose.astype(np.float64))
+    bone = head_bone_values(head_quaternions(pose), pose[:, 3:])
+    bone[~np.isfinite(curves.head_pose).all(axis=1)] = np.nan
+    return bone

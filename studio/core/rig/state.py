@@ -48,7 +48,28 @@ class RigState:
         if self.identity.size:
             positions = positions - rig.neutral + rig.base_neutral + rig.identity_offsets(self.identity)
         positions = pose_eyeballs(rig, positions, self.controls)  # gaze turns the eyeballs
-        if np.any(self.head_rotation_deg) or np.any(self.head_translation_cm):
-            rotation = euler_to_matrix(self.head_rotation_deg).astype(np.float32)
-            positions = positions @ rotation.T + np.asarray(self.head_translation_cm, np.float32)
+        positions = posed_by_head(positions, self.head_rotation_deg, self.head_translation_cm)
         return positions.astype(np.float32, copy=False)
+
+
+def posed_by_head(positions: np.ndarray, rotation_deg: np.ndarray, translation_cm: np.ndarray) -> np.ndarray:
+    """Positions turned by a head rotation about the rig's origin and moved: ``R x + t``.
+
+    Parameters
+    ----------
+    positions : np.ndarray
+        Shape ``(V, 3)``, cm.
+    rotation_deg : np.ndarray
+        Yaw, pitch, roll, shape ``(3,)``, degrees (:func:`~studio.core.geometry.rotations.euler_to_matrix`).
+    translation_cm : np.ndarray
+        Shape ``(3,)``, cm.
+
+    Returns
+    -------
+    np.ndarray
+        Shape ``(V, 3)``, cm (the input itself when the pose is zero).
+    """
+    if not (np.any(rotation_deg) or np.any(translation_cm)):
+        return positions
+    rotation = euler_to_matrix(rotation_deg).astype(np.float32)
+    return positions @ rotation.T + np.asarray(translation_cm, np.float32)

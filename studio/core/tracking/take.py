@@ -21,6 +21,7 @@ from studio.core.io.curves import TakeCurves
 from studio.core.jobs import Cancel, JobCancelled, is_cancelled, torch_threads
 from studio.core.rig.metrics import sparsity, take_mean, tweaker_usage
 from studio.core.tracking.frame_sources import FrameSource, VideoFileSource
+from studio.core.tracking.head_pose import camera_head_pose, relative_head_pose
 from studio.core.tracking.inversion.tracker import NetworkTracker
 from studio.core.tracking.neutral import (
     expression_ratios,
@@ -142,6 +143,33 @@ def filtered_curves(controls: np.ndarray, found: np.ndarray, time_s: np.ndarray,
     return np.where(with_values[:, None], np.clip(filtered, 0.0, 1.0), np.nan).astype(np.float32), with_values
 
 
+def filtered_head_pose(pose: np.ndarray, found: np.ndarray, with_values: np.ndarray, time_s: np.ndarray,
+                       filter_name: str, fps: float) -> np.ndarray:
+    """A take's head pose smoothed like its controls: ``(T, 6)`` float32, NaN rows where the curves have no
+    values (:mod:`studio.core.tracking.head_pose`).
+
+    ``smooth`` (and ``learned``, whose model is for controls) low-pass the pose without lag, ``one-euro``
+    follows it causally, ``none`` keeps it; frames the ``learned`` filter fills (``with_values`` without a face)
+    are interpolated between their neighbours.
+    """
+    found, with_values = np.asarray(found, bool), np.asarray(with_values, bool)
+    pose = np.where(found[:, None], np.asarray(pose, np.float64), np.nan)
+    if filter_name in ("smooth", "learned"):
+        out = zero_phase_smooth(pose, fps, clip=None)
+    elif filter_name == "one-euro":
+        one_euro = OneEuroFilter(min_cutoff=1.5, beta=0.05)  # degrees and cm move in larger units than controls
+        out = np.stack([one_euro(float(t), row) for t, row in zip(time_s, pose, strict=True)])
+    else:
+        out = pose.copy()
+    known = np.isfinite(out).all(axis=1)
+    fill = with_values & ~known
+    if fill.any() and known.any():
+        for j in range(out.shape[1]):
+            out[fill, j] = np.interp(time_s[fill], time_s[known], out[known, j])
+    out[~with_values] = np.nan
+    return out.astype(np.float32)
+
+
 def track_take(
     source: FrameSource,
     tracker: Tracker | NetworkTracker,
@@ -242,11 +270,14 @@ def solve_observations(
             raise TrackingError(f"neutral range {start}:{stop} is past the take's {len(observations)} frames")
         neutral_range = NeutralRange(int(start), int(stop), "range")
     performer = tracker.performer_neutral(neutral_from_range(anchored, neutral_range.start, neutral_range.stop))
-    aligned = tracker.align(landmarks, performer)
+    aligned, transform = tracker.align_with_transform(landmarks, performer)
+    image_size = next(o.image_size for o in observations if o.face_found)
+    pose = relative_head_pose(camera_head_pose(transform, image_size), neutral_range.start, neutral_range.stop)
     t1 = time.perf_counter()
     tracked = tracker.solve(aligned, performer)
     t2 = time.perf_counter()
     filtered, with_values = filtered_curves(tracked.controls, found, time_s, filter_name, fps)
+    head_pose = filtered_head_pose(pose, found, with_values, time_s, filter_name, fps)
     t3 = time.perf_counter()
 
     frames = len(observations)
@@ -256,7 +287,7 @@ def solve_observations(
         "solve": 1e3 * (t2 - t1) / frames,
         "filter": 1e3 * (t3 - t2) / frames,
     }
-    curves = TakeCurves(tracker.control_names, time_s - time_s[0], with_values, filtered)
+    curves = TakeCurves(tracker.control_names, time_s - time_s[0], with_values, filtered, head_pose)
     result = TakeTracking(curves, tracked.controls, tracked.residual_mm, list(observations), neutral_range, timings)
     result.stats = take_stats(result, time.perf_counter() - started, tweaker_indices, found)
     return result
@@ -378,6 +409,7 @@ class _LandmarkSpill:
         self.pending: list[FaceObservation] = []
         self.first_anchored: np.ndarray | None = None
         self.last_anchored: np.ndarray | None = None
+        self.image_size: tuple[int, int] | None = None
         self.align_s = 0.0
 
     def add(self, observation: FaceObservation) -> None:
@@ -390,6 +422,7 @@ class _LandmarkSpill:
             return
         landmarks = np.stack([o.landmarks for o in self.pending]).astype(np.float32)
         self.points = landmarks.shape[1]
+        self.image_size = self.image_size or self.pending[0].image_size
         self.file.write(landmarks.tobytes())
         self.time_s.append(np.array([o.time_s for o in self.pending], np.float64))
         self.found.append(np.array([o.face_found for o in self.pending]))
@@ -424,6 +457,7 @@ class _SpillChain:
         self.spills = [spill for spill in spills if spill.frames]
         self.frames = sum(spill.frames for spill in self.spills)
         self.points = self.spills[0].points if self.spills else 0
+        self.image_size = self.spills[0].image_size if self.spills else None
         self.time_s = [part for spill in self.spills for part in spill.time_s]
         self.found = [part for spill in self.spills for part in spill.found]
         self.ratios = [part for spill in self.spills for part in spill.ratios]
@@ -589,11 +623,13 @@ def _track_streamed(
         performer = tracker.performer_neutral(neutral_from_range(anchored, 0, len(anchored)))
         controls = np.empty((frames, tracker.rig.num_controls), np.float32)
         residual_mm = np.empty(frames)
+        pose = np.empty((frames, 6))
         align_s, solve_s = time.perf_counter() - t0 + spill.align_s, 0.0
         for chunk in range(0, frames, STREAM_CHUNK_FRAMES):
             end = min(chunk + STREAM_CHUNK_FRAMES, frames)
             t1 = time.perf_counter()
-            aligned = tracker.align(spill.read(chunk, end), performer)
+            aligned, transform = tracker.align_with_transform(spill.read(chunk, end), performer)
+            pose[chunk:end] = camera_head_pose(transform, spill.image_size or (0, 0))
             t2 = time.perf_counter()
             tracked = tracker.solve(aligned, performer)
             solve_s += time.perf_counter() - t2
@@ -603,13 +639,15 @@ def _track_streamed(
         spill.close()
     t3 = time.perf_counter()
     filtered, with_values = filtered_curves(controls, found, time_s, filter_name, fps)
+    pose = relative_head_pose(pose, neutral_range.start, neutral_range.stop)
+    head_pose = filtered_head_pose(pose, found, with_values, time_s, filter_name, fps)
     timings = {
         "landmarks": 1e3 * landmark_s / frames,
         "alignment": 1e3 * align_s / frames,
         "solve": 1e3 * solve_s / frames,
         "filter": 1e3 * (time.perf_counter() - t3) / frames,
     }
-    curves = TakeCurves(tracker.control_names, time_s - time_s[0], with_values, filtered)
+    curves = TakeCurves(tracker.control_names, time_s - time_s[0], with_values, filtered, head_pose)
     result = TakeTracking(curves, controls, residual_mm, [], neutral_range, timings)
     result.stats = take_stats(result, time.perf_counter() - started, tweaker_indices, found)
     yield ("solve", 1, 1)

@@ -29,7 +29,11 @@ import numpy as np
 import torch
 
 from studio.core.errors import StudioError
-from studio.core.geometry.alignment import mediapipe_to_right_handed, robust_similarity_transform
+from studio.core.geometry.alignment import (
+    SimilarityTransform,
+    mediapipe_to_right_handed,
+    robust_similarity_transform,
+)
 from studio.core.geometry.bounded_least_squares import BoundedLeastSquares
 from studio.core.rig.rig import Rig
 from studio.core.tracking.gaze import GazeModel
@@ -219,10 +223,17 @@ class Tracker:
         onto the rig's neutral landmark points (how a neutral itself is aligned). Frames without a face (NaN)
         stay NaN.
         """
+        return self.align_with_transform(landmarks_px, neutral)[0]
+
+    def align_with_transform(
+        self, landmarks_px: np.ndarray, neutral: PerformerNeutral | None = None
+    ) -> tuple[np.ndarray, SimilarityTransform]:
+        """:meth:`align`, with the alignments themselves: right-handed MediaPipe pixels → rig space cm, ``B``
+        of them (the head's pose in the camera is their inverse: :mod:`studio.core.tracking.head_pose`)."""
         landmarks = mediapipe_to_right_handed(np.asarray(landmarks_px, np.float64))
         reference = self.rig_points if neutral is None else neutral.points
         transform = robust_similarity_transform(landmarks, reference, weights=self.anchor_weights)
-        return np.asarray(transform.apply(landmarks), np.float64)
+        return np.asarray(transform.apply(landmarks), np.float64), transform
 
     # -- solve ------------------------------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ from studio.core.retarget.curves import export_take
 from studio.core.retarget.targets import RetargetTarget, available_targets
 from studio.core.rig.metrics import sparsity, tweaker_usage
 from studio.core.rig.rig import Rig
+from studio.core.rig.state import posed_by_head
 from studio.core.session.model import SessionModel
 from studio.core.session.takes import TakeReport
 from studio.core.session.targets import SESSION_PREFIX, open_target
@@ -164,6 +165,11 @@ class ReviewPage(QWidget):
         self.heatmap_box.setToolTip("per-vertex distance to the performer's true face; needs a take recorded "
                                     "from the synthetic performer")
         self.heatmap_box.toggled.connect(lambda _: self.show_frame(self.frame))
+        self.head_box = QCheckBox("Head pose")
+        self.head_box.setChecked(True)
+        self.head_box.setToolTip("turn and move both rigs' heads as the performer's head moved (the take's tracked "
+                                 "head pose); off: the faces stay still and only the expressions play")
+        self.head_box.toggled.connect(lambda _: self.show_frame(self.frame))
         self.error_mm: np.ndarray | None = None
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.valueChanged.connect(self.show_frame)
@@ -211,6 +217,7 @@ class ReviewPage(QWidget):
         transport.addWidget(self.play_button)
         transport.addWidget(self.loop_box)
         transport.addWidget(self.heatmap_box)
+        transport.addWidget(self.head_box)
         transport.addWidget(self.slider, 1)
         transport.addWidget(self.frame_label)
         layout = QVBoxLayout(self)
@@ -398,7 +405,9 @@ class ReviewPage(QWidget):
         self.frame = frame
         controls = np.nan_to_num(curves.values[frame].astype(np.float64))
         self.performer_vertices = self.performer_rig.evaluate(controls[None])[0]
-        self.performer_view.show_vertices(self.performer_vertices)
+        head = self.head_pose(frame)
+        self.performer_view.show_vertices(self.performer_vertices if head is None else
+                                          posed_by_head(self.performer_vertices, head[:3], head[3:]))  # fmt: skip
         self.error_mm = None
         if self.heatmap_box.isChecked() and self.truth_controls is not None:
             truth = self.truth_rig.evaluate(self.truth_controls[min(frame, len(self.truth_controls) - 1)][None])[0]
@@ -410,6 +419,8 @@ class ReviewPage(QWidget):
         if self.target is not None:
             target_controls = np.nan_to_num(self.target.retarget(curves.values[frame].astype(np.float64)))
             self.target_vertices = self.target.rig.evaluate(target_controls)
+            if head is not None:
+                self.target_vertices = posed_by_head(self.target_vertices, head[:3], head[3:])
             self.target_view.show_vertices(self.target_vertices)
             top = np.argsort(-target_controls)[:4]
             self.target_controls_label.setText("   ".join(
@@ -430,6 +441,14 @@ class ReviewPage(QWidget):
             values = self.curves[rig].values[frame : frame + 1]
             self.comparison.set_cell(index, 0, f"{float(sparsity(values)[0]):.3f}")
         self.sigFrameChanged.emit(frame)
+
+    def head_pose(self, frame: int) -> np.ndarray | None:
+        """The head pose shown at ``frame`` (``(6,)``: degrees, cm), or None: the toggle is off, the take has
+        none (imported or generated curves) or the frame has no face."""
+        head = self.current_curves().head_pose if self.curves and self.head_box.isChecked() else None
+        if head is None or not np.isfinite(head[frame]).all():
+            return None
+        return head[frame].astype(np.float64)
 
     def step(self, delta: int = 1) -> None:
         """Advance ``delta`` frames (wrapping when looping, else stopping at the end)."""

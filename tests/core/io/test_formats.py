@@ -339,7 +339,7 @@ def _curves() -> TakeCurves:
 def test_curves_json_round_trip_with_frames_without_a_face(tmp_path):
     path = write_curves_json(tmp_path / "take.json", _curves(), target="ict_facekit", fps=30)
     document = json.loads(path.read_text())
-    assert document["format"] == "simon-says-take-curves" and document["version"] == 1
+    assert document["format"] == "simon-says-take-curves" and document["version"] == 2
     assert document["target"] == "ict_facekit" and document["fps"] == 30.0
     assert document["control_names"] == ["jawOpen", "mouthClose"]
     assert document["face_found"] == [True, False, True, False]
@@ -359,7 +359,7 @@ def test_curves_json_round_trip_with_frames_without_a_face(tmp_path):
     ("edit", "match"),
     [
         (lambda d: d | {"format": "something-else"}, "not a take-curves file"),
-        (lambda d: d | {"version": 2}, "unsupported version 2"),
+        (lambda d: d | {"version": 3}, "unsupported version 3"),
         (lambda d: {k: v for k, v in d.items() if k != "face_found"}, r"missing field\(s\) face_found"),
         (lambda d: d | {"time_s": [0.0, 0.1, 0.1, 0.2]}, r"time_s\[2\]: time does not increase"),
         (lambda d: d | {"face_found": [True, False]}, "face_found has 2 values"),
