@@ -130,3 +130,69 @@ def _built_detector_response_model():
 def detector_response_model(assets_dir, _built_detector_response_model):
     """The path of the built response model (the test skips without the assets)."""
     return _built_detector_response_model
+
+
+class _MediaFiles:
+    """Videos made by the tests with PyAV: variable frame rate, timestamps going backwards, sound only."""
+
+    @staticmethod
+    def vfr_video(path: Path, times_s, size=(96, 64), tone_hz: float | None = None) -> Path:
+        """Frames at exactly ``times_s`` (seconds), each a flat grey of its index × 4; with a tone when asked."""
+        import numpy as np
+
+        from studio.core.io.media import TakeVideoWriter
+
+        writer = TakeVideoWriter(path, size, 30.0, audio_rate=None if tone_hz is None else 16000)
+        for index, time_s in enumerate(times_s):
+            writer.add_frame(np.full((size[1], size[0], 3), 4 * index, np.uint8), float(time_s))
+        if tone_hz is not None:
+            count = int(round((float(times_s[-1]) + 1 / 30) * 16000))
+            writer.add_audio(0.5 * np.sin(2 * np.pi * tone_hz * np.arange(count) / 16000)[:, None])
+        return writer.close()
+
+    @staticmethod
+    def backwards_video(path: Path, order=(0, 1, 2, 3, 6, 5, 7, 8)) -> Path:
+        """An MJPEG Matroska whose sixth frame is presented before the fifth (decode order kept valid)."""
+        from fractions import Fraction
+
+        import av
+        import numpy as np
+
+        out = av.open(str(path), "w", format="matroska")
+        stream = out.add_stream("mjpeg", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuvj420p"
+        stream.time_base = stream.codec_context.time_base = Fraction(1, 30)
+        packets = []
+        for index in range(len(order)):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 30 * index, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = index, Fraction(1, 30)
+            packets += list(stream.encode(frame))
+        packets += list(stream.encode(None))
+        for dts, (packet, pts) in enumerate(zip(packets, order, strict=True)):
+            packet.pts, packet.dts = pts, dts
+            out.mux(packet)
+        out.close()
+        return path
+
+    @staticmethod
+    def audio_only(path: Path, seconds: float = 1.0) -> Path:
+        """An ``.mp4`` holding one second of silence and no pictures."""
+        import av
+        import numpy as np
+
+        out = av.open(str(path), "w", format="mp4")
+        stream = out.add_stream("aac", rate=16000)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, int(16000 * seconds)), np.float32), format="fltp",
+                                           layout="mono")
+        frame.sample_rate, frame.pts = 16000, 0
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+        out.close()
+        return path
+
+
+@pytest.fixture(scope="session")
+def media_files():
+    """Makers of test videos (:class:`_MediaFiles`): ``vfr_video``, ``backwards_video``, ``audio_only``."""
+    return _MediaFiles

@@ -79,7 +79,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from studio.core.retarget.curves import export_take
 
     curves, target = _load_curves_and_target(args)
-    path = export_take(curves, args.format, args.out, target)
+    path = export_take(curves, args.format, args.out, target, start_timecode=args.timecode)
     where = target.label if target is not None else "the performer's rig (ICT)"
     print(f"{path}: {args.format}, {curves.num_frames} frames at {curves.fps:.2f} fps, {where}")
     return 0
@@ -146,10 +146,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     retarget.add_argument("--out", required=True, metavar="OUT.csv", help="the target's control curves")
     retarget.set_defaults(func=_cmd_retarget)
 
-    export = commands.add_parser("export", help="export a take: Live Link Face CSV, curves CSV/JSON, glTF (.glb)")
+    export = commands.add_parser("export", help="export a take: Live Link Face CSV, curves CSV/JSON, glTF (.glb), USD")
     add_curves(export, False)
     export.add_argument("--format", required=True, choices=list(EXPORT_FORMATS))
     export.add_argument("--out", required=True, metavar="FILE", help="output file (written atomically)")
+    export.add_argument("--timecode", metavar="HH:MM:SS:FF",
+                        help="SMPTE timecode of the first frame (a session take's start_timecode in take.json): "
+                             "Live Link's Timecode column counts from it; JSON, glb and USD state it")
     export.set_defaults(func=_cmd_export)
 
     import_livelink = commands.add_parser("import-livelink", help="a Live Link Face CSV as a take (ICT curves CSV)")

@@ -2,7 +2,8 @@
 
 :class:`SyntheticPerformerSource` is a :class:`~studio.core.tracking.frame_sources.FrameSource` whose frames are
 offscreen renders of a rig (EGL, no display needed) posed by control curves ``(T, K)``, an identity and a
-gentle head motion; every frame carries the rendered controls and rig state as ground truth.
+gentle head motion; every frame carries the rendered controls and rig state as ground truth, and the source
+has a voice (:class:`PerformerVoice`: a hum as loud as the jaw is open) for takes recorded with sound.
 
 :class:`PromptedPerformerSource` follows Simon-Says prompts instead. Users name either as a source
 (``synthetic[:SEED]``, ``prompted[:SEED]``): :func:`studio.render.sources.open_source`.
@@ -17,7 +18,7 @@ import numpy as np
 
 from studio.core.rig.rig import Rig
 from studio.core.rig.state import RigState
-from studio.core.tracking.frame_sources import Frame, FrameSource
+from studio.core.tracking.frame_sources import AudioSource, Frame, FrameSource
 from studio.render.face_scene import Camera, DecimatedSkin
 from studio.render.offscreen import OffscreenRenderer
 
@@ -63,6 +64,41 @@ def head_motion_curves(
     waves = np.sin(2.0 * np.pi * frequency[None] * t[:, None, None] + phase[None]) @ weights
     motion = waves * amplitude
     return motion[:, :3], motion[:, 3:]
+
+
+#: Samples per second of a synthetic performer's voice.
+VOICE_RATE = 16000
+#: The voice's pitch and its two overtones, Hz, with their loudness at a fully open mouth.
+VOICE_PARTIALS = ((180.0, 0.35), (360.0, 0.15), (540.0, 0.08))
+
+
+class PerformerVoice(AudioSource):
+    """A synthetic performer's voice: a hum whose loudness follows how far the mouth is open, so sound and
+    picture can be checked for sync (loud exactly where the jaw opens).
+
+    Parameters
+    ----------
+    mouth_open : np.ndarray
+        How open the mouth is per frame, shape ``(T,)``, in [0, 1] (the ``jawOpen`` curve).
+    fps : float
+        Frames per second: frame ``t`` is at ``t / fps`` seconds.
+    rate : int
+        Samples per second.
+    """
+
+    channels = 1
+
+    def __init__(self, mouth_open: np.ndarray, fps: float, rate: int = VOICE_RATE) -> None:
+        self.mouth_open = np.clip(np.asarray(mouth_open, np.float64), 0.0, 1.0)
+        self.fps = float(fps)
+        self.rate = int(rate)
+
+    def samples(self, start_s: float, stop_s: float) -> np.ndarray:
+        first, last = int(round(start_s * self.rate)), int(round(stop_s * self.rate))
+        t = np.arange(first, max(last, first)) / self.rate
+        loudness = np.interp(t * self.fps, np.arange(len(self.mouth_open)), self.mouth_open, right=0.0)
+        hum = sum(level * np.sin(2.0 * np.pi * pitch * t) for pitch, level in VOICE_PARTIALS)
+        return (loudness * hum).astype(np.float32)[:, None]
 
 
 class SyntheticPerformerSource(FrameSource):
@@ -139,6 +175,8 @@ class SyntheticPerformerSource(FrameSource):
             self.head_rotation_deg = np.zeros((self.num_frames, 3))
             self.head_translation_cm = np.zeros((self.num_frames, 3))
         self._renderer = None
+        jaw = rig.expression_names.index("jawOpen") if "jawOpen" in rig.expression_names else None
+        self.audio = PerformerVoice(self.curves[:, jaw] if jaw is not None else np.zeros(self.num_frames), self.fps)
 
     def truth_state(self, index: int) -> RigState:
         """The rig state rendered for frame ``index`` (controls, identity, head pose); no rendering."""

@@ -363,12 +363,13 @@ def test_malformed_rig_parameters_are_refused_before_tracking(tmp_path, ict_rig,
 # Videos
 
 
-VIDEO_KINDS = ("random_bytes", "text", "empty", "header_only", "folder", "missing", "extension")
+VIDEO_KINDS = ("random_bytes", "text", "empty", "header_only", "folder", "missing", "extension", "audio_only",
+               "backwards")
 
 
 @pytest.mark.parametrize("kind", VIDEO_KINDS)
-def test_bad_videos_are_refused(tmp_path, assets_dir, short_clip, kind):
-    video = tmp_path / ("clip.txt" if kind == "extension" else "clip.mp4")
+def test_bad_videos_are_refused(tmp_path, assets_dir, short_clip, media_files, kind):
+    video = tmp_path / {"extension": "clip.txt", "backwards": "clip.mkv"}.get(kind, "clip.mp4")
     if kind == "random_bytes":
         video.write_bytes(np.random.default_rng(2).bytes(20000))
     elif kind == "text":
@@ -383,6 +384,10 @@ def test_bad_videos_are_refused(tmp_path, assets_dir, short_clip, kind):
         video.mkdir()
     elif kind == "extension":
         video.write_text("x")
+    elif kind == "audio_only":
+        media_files.audio_only(video)
+    elif kind == "backwards":  # a face-less clip whose timestamps go backwards at frame 5
+        media_files.backwards_video(video)
     before = snapshot(tmp_path)
     assert_refused(run("track", str(video), "--out", str(tmp_path / "o.csv"), "--json", str(tmp_path / "o.json")),
                    video.name)  # fmt: skip

@@ -25,6 +25,7 @@ Take curves JSON: a rig-agnostic, versioned JSON of one take's control curves::
       "time_s": [0.0, 0.033333, ...],    // T times, seconds, strictly increasing
       "face_found": [true, false, ...],  // T booleans
       "curves": {"jawOpen": [0.12, null, ...], ...}, // per control, T values in [0, 1]; null where no face
+      "start_timecode": "17:35:44:09",   // version 2: SMPTE timecode of the first frame, or null
       "head_pose": {"head_yaw_deg": [1.5, null, ...], ...} // version 2: per HEAD_POSE_COLUMNS, or null
     }
 
@@ -278,6 +279,7 @@ def write_curves_json(
     *,
     target: str | None = None,
     fps: float | None = None,
+    start_timecode: str | None = None,
 ) -> Path:
     """Write a take's control curves as the versioned JSON of the module docstring, atomically.
 
@@ -292,6 +294,8 @@ def write_curves_json(
     fps : float, optional
         The take's frame rate, frames per second; when omitted, the mean rate of the timestamps
         (``null`` for fewer than two frames).
+    start_timecode : str, optional
+        SMPTE timecode of the first frame, kept as ``start_timecode`` (``null`` when omitted).
 
     Returns
     -------
@@ -327,6 +331,7 @@ def write_curves_json(
         "time_s": times.tolist(),
         "face_found": found.tolist(),
         "curves": columns,
+        "start_timecode": start_timecode,
         "head_pose": None if curves.head_pose is None else {
             name: [float(str(v)) if np.isfinite(v) else None for v in np.asarray(curves.head_pose, np.float32)[:, j]]
             for j, name in enumerate(HEAD_POSE_COLUMNS)

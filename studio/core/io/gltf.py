@@ -66,6 +66,7 @@ def write_morph_glb(
     mesh_name: str = "face",
     head_rotation: np.ndarray | None = None,
     head_translation_cm: np.ndarray | None = None,
+    start_timecode: str | None = None,
 ) -> Path:
     """Write a mesh with morph targets and their animation as a binary glTF 2.0 (``.glb``), atomically.
 
@@ -93,6 +94,8 @@ def write_morph_glb(
         Together: the head's rotation per keyframe as unit quaternions ``(x, y, z, w)``, shape ``(T, 4)``, and
         its translation, shape ``(T, 3)``, centimetres, finite: they animate a ``"head"`` node above the mesh
         (module docstring).
+    start_timecode : str, optional
+        SMPTE timecode of the first keyframe, kept as the asset's ``extras.startTimecode``.
 
     Returns
     -------
@@ -147,6 +150,8 @@ def write_morph_glb(
         )  # fmt: skip
     gltf = _animated_mesh_document(mesh_name, primitive, morph.names, time_accessor, weight_accessor, buffers,
                                    head_accessors)  # fmt: skip
+    if start_timecode:
+        gltf.asset.extras = {"startTimecode": str(start_timecode)}
     data = b"".join(gltf.save_to_bytes())
     return write_atomic(Path(path), lambda handle: handle.write(data))
 
@@ -289,7 +294,8 @@ def read_morph_glb_summary(path: str | os.PathLike) -> dict[str, Any]:
         ``times`` (keyframe times, shape ``(T,)``, float64, seconds), ``weights`` (shape ``(T, K)``,
         float32) and ``duration_s`` (last keyframe time, 0 without animation). A file without a
         ``weights`` animation gives ``T = 0``. ``head_rotation`` (quaternions x, y, z, w, ``(T, 4)``) and
-        ``head_translation_m`` (``(T, 3)``, metres) of the ``"head"`` node's animation, or None.
+        ``head_translation_m`` (``(T, 3)``, metres) of the ``"head"`` node's animation, or None;
+        ``start_timecode`` (the asset's ``extras.startTimecode``) or None.
 
     Raises
     ------
@@ -367,6 +373,7 @@ def _summarise_glb(path: Path, gltf: pygltflib.GLTF2) -> dict[str, Any]:
         "duration_s": float(times[-1]) if times.size else 0.0,
         "head_rotation": head.get("rotation"),
         "head_translation_m": head.get("translation"),
+        "start_timecode": gltf.asset.extras.get("startTimecode") if isinstance(gltf.asset.extras, dict) else None,
     }
 
 

@@ -52,6 +52,7 @@ def write_blendshape_usd(
     mesh_name: str = "face",
     head_rotation: np.ndarray | None = None,
     head_translation_cm: np.ndarray | None = None,
+    start_timecode: str | None = None,
 ) -> Path:
     """Write a blend-shape animation as UsdSkel (module docstring).
 
@@ -76,6 +77,8 @@ def write_blendshape_usd(
     head_rotation, head_translation_cm : np.ndarray, optional
         Together: the head joint's rotation per frame as unit quaternions ``(x, y, z, w)``, ``(T, 4)``, and its
         translation, ``(T, 3)``, cm.
+    start_timecode : str, optional
+        SMPTE timecode of the first frame, kept in the layer's ``customLayerData`` as ``startTimecode``.
 
     Raises
     ------
@@ -122,6 +125,8 @@ def write_blendshape_usd(
         stage.SetFramesPerSecond(float(fps))
         stage.SetStartTimeCode(0.0)
         stage.SetEndTimeCode(float(codes[-1]))
+        if start_timecode:
+            stage.GetRootLayer().customLayerData = {"startTimecode": str(start_timecode)}
         root = UsdSkel.Root.Define(stage, "/Root")
         stage.SetDefaultPrim(root.GetPrim())
         skeleton = UsdSkel.Skeleton.Define(stage, "/Root/Skel")
@@ -199,6 +204,7 @@ def read_blendshape_usd_summary(path: str | os.PathLike, frames: Sequence[int] =
         "weights": np.array([np.asarray(weights_attr.Get(codes[i])) for i in frames]),
         "skeleton": str(binding.GetSkeletonRel().GetTargets()[0]),
         "head_samples": len(animation.GetRotationsAttr().GetTimeSamples()),
+        "start_timecode": stage.GetRootLayer().customLayerData.get("startTimecode"),
         "head_rotation": np.array([_quaternion_xyzw(animation.GetRotationsAttr().Get(codes[i])[0]) for i in frames]),
         "head_translation_cm": np.array([np.asarray(animation.GetTranslationsAttr().Get(codes[i])[0])
                                          for i in frames]),  # fmt: skip

@@ -21,6 +21,7 @@ from studio.core.io import gltf, livelink
 from studio.core.io.arkit import ARKIT_BLENDSHAPE_NAMES
 from studio.core.io.curves import TakeCurves, TakeFileError, fill_missing_frames, write_curves_json
 from studio.core.io.exports import EXPORT_FORMATS
+from studio.core.io.media import timecode_seconds
 from studio.core.retarget.targets import RetargetTarget
 from studio.core.rig.definition import RigDefinition
 from studio.core.rig.rig import Rig
@@ -137,6 +138,7 @@ def export_take(
     out: str | os.PathLike,
     target: RetargetTarget | None = None,
     rig: Rig | None = None,
+    start_timecode: str | None = None,
 ) -> Path:
     """Write a tracked take (ICT controls) in an exchange format, optionally retargeted first.
 
@@ -160,6 +162,11 @@ def export_take(
         Retarget to it first; the performer's side (ICT's rig and controls) when omitted.
     rig : Rig, optional
         The ICT rig for ``glb`` without a target (loaded through the asset manager when omitted).
+    start_timecode : str, optional
+        SMPTE timecode of the first frame (the take's ``start_timecode``): Live Link's ``Timecode`` column
+        counts from it at the take's real rate, and the JSON, glb and USD state it (``start_timecode``,
+        the asset's ``extras.startTimecode``, the layer's ``customLayerData.startTimecode``). Frames then
+        count from midnight (``00:00:00:00``).
 
     Returns
     -------
@@ -172,20 +179,23 @@ def export_take(
     if not curves.face_found.any():
         raise ValueError("no frame of the take has a face: nothing to export")
     fps = curves.fps or 30.0
+    start_s = 0.0 if not start_timecode else timecode_seconds(start_timecode, fps)
     if fmt in ("csv", "json"):
         result = retarget_curves(curves, target) if target is not None else curves
         if fmt == "csv":
             return result.write_csv(out)
         name = target.name if target is not None else definition.name
-        return write_curves_json(out, result, target=name, fps=fps)
+        return write_curves_json(out, result, target=name, fps=fps, start_timecode=start_timecode)
     head = curves.filled_head_pose() if curves.head_pose is not None else None
     if fmt == "livelink":
         arkit = fill_missing_frames(curves.time_s, arkit_curves(curves, target), curves.face_found)
         return livelink.write_livelink_csv(out, curves.time_s - curves.time_s[0], arkit, fps=fps,
                                           head=None if head is None else np.deg2rad(head[:, :3]),
-                                          eyes=livelink.eye_angles_from_arkit(arkit))  # fmt: skip
+                                          eyes=livelink.eye_angles_from_arkit(arkit),
+                                          start_timecode_s=start_s)  # fmt: skip
     head_motion = {} if head is None else {"head_rotation": head_quaternions(head),
                                            "head_translation_cm": head[:, 3:]}  # fmt: skip
+    head_motion["start_timecode"] = start_timecode
     if target is not None:
         mesh, names, values = target.rig, target.control_names, retarget_curves(curves, target).values
     else:

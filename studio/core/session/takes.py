@@ -19,23 +19,24 @@ camera (or a synthetic performer) into ``video.mp4`` first. Every file is writte
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from studio.core.errors import StudioError
 from studio.core.geometry.temporal_filters import jitter
 from studio.core.io.atomic_files import write_json_atomic, write_npz_atomic
 from studio.core.io.curves import TakeCurves
+from studio.core.io.media import MediaError, TakeVideoWriter, smpte_timecode
 from studio.core.jobs import Cancel, JobCancelled, is_cancelled
 from studio.core.rig.metrics import sparsity, take_mean, tweaker_usage
 from studio.core.session.folder import TAKE_FILE, TAKE_TRUTH_FILE, TAKE_VIDEO_FILE, Session, SessionError
-from studio.core.tracking.frame_sources import FrameSource
+from studio.core.tracking.frame_sources import FrameSource, VideoFileSource
 from studio.core.tracking.inversion.crops import CROP_SIZE
 from studio.core.tracking.inversion.tracker import NetworkTracker, network_path
 from studio.core.tracking.live import LatestFrameReader
@@ -80,6 +81,13 @@ class TakeReport:
         The rigs it was tracked with, in order (``theta_A``, ``theta_S``, ``theta_S_hat``).
     stats : dict of str to TakeStats
         Per rig, the tracking figures and animator metrics.
+    video : str
+        The take's footage: ``video.mp4`` (in the take's folder) when it was recorded, the video's absolute
+        path when it was imported, ``""`` when it has none (generated, or tracked from images).
+    audio : bool
+        Whether the footage has a sound track.
+    start_timecode : str
+        SMPTE timecode of the first frame (the recording's time of day, or the imported video's own), or ``""``.
     """
 
     name: str
@@ -90,6 +98,9 @@ class TakeReport:
     filter: str
     rigs: tuple[str, ...]
     stats: dict[str, TakeStats]
+    video: str = ""
+    audio: bool = False
+    start_timecode: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The report as ``take.json`` holds it."""
@@ -102,6 +113,9 @@ class TakeReport:
             "filter": self.filter,
             "rigs": list(self.rigs),
             "stats": {rig: stats.summary_json() for rig, stats in self.stats.items()},
+            "video": self.video,
+            "audio": self.audio,
+            "start_timecode": self.start_timecode,
         }
 
     @classmethod
@@ -116,7 +130,17 @@ class TakeReport:
             filter=str(data.get("filter", "")),
             rigs=tuple(str(rig) for rig in data["rigs"]),
             stats={str(rig): TakeStats.from_json(stats) for rig, stats in data.get("stats", {}).items()},
+            video=str(data.get("video", "")),
+            audio=bool(data.get("audio", False)),
+            start_timecode=str(data.get("start_timecode", "")),
         )
+
+    def video_path(self, folder: Path) -> Path | None:
+        """The footage's file for a take in ``folder`` (its own folder), or None when it has none."""
+        if not self.video:
+            return None
+        path = Path(self.video)
+        return path if path.is_absolute() else folder / path
 
 
 @dataclass(frozen=True)
@@ -234,7 +258,8 @@ def track_session_take_job(
     report = TakeReport(
         name=name, source=str(source.name), frames=base.curves.num_frames, fps=base.curves.fps,
         neutral_frames=neutral_range, filter=filter_name, rigs=tuple(results),
-        stats={label: result.stats for label, result in results.items()},
+        stats={label: result.stats for label, result in results.items()}, video=_footage(source, folder),
+        audio=source.audio is not None and _footage(source, folder) != "", start_timecode=source.start_timecode or "",
     )  # fmt: skip
     write_json_atomic(folder / TAKE_FILE, report.to_json())
     return report
@@ -291,9 +316,9 @@ def record_take_job(
     fps = float(source.fps or 30.0)
     total = max(1, int(round(seconds * fps)))
     path.mkdir(parents=True, exist_ok=True)
-    partial = path / f".{TAKE_VIDEO_FILE}.tmp.mp4"
-    writer = None
+    writer: TakeVideoWriter | None = None
     frames = 0
+    first_s = sound_s = 0.0
     truth: list[np.ndarray] = []
     reader = LatestFrameReader(source, realtime=realtime, name="take-recorder").start()
     try:
@@ -305,32 +330,49 @@ def record_take_job(
                 if reader.finished:
                     break
                 continue
-            image = np.ascontiguousarray(np.asarray(frame.image, np.uint8)[..., ::-1])
             if writer is None:
-                height, width = image.shape[:2]
-                writer = cv2.VideoWriter(str(partial), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-                if not writer.isOpened():
-                    raise SessionError(f"{partial}: cannot write an mp4 video here")
-            writer.write(image)
+                first_s = sound_s = frame.time_s
+                writer = TakeVideoWriter(
+                    path / TAKE_VIDEO_FILE, frame.size, fps,
+                    audio_rate=None if source.audio is None else source.audio.rate,
+                    audio_channels=1 if source.audio is None else source.audio.channels,
+                    start_timecode=source.start_timecode or smpte_timecode(_seconds_since_midnight(), fps),
+                )  # fmt: skip
+            writer.add_frame(frame.image, frame.time_s - first_s)  # the camera's own times: a late frame stays late
+            if source.audio is not None:  # the sound up to this frame, whatever frames were dropped meanwhile
+                writer.add_audio(source.audio.samples(sound_s, frame.time_s))
+                sound_s = frame.time_s
             if frame.truth_controls is not None:
                 truth.append(np.asarray(frame.truth_controls, np.float32))
             frames += 1
             yield ("recording", frames, total)
-    except BaseException:
-        if writer is not None:
-            writer.release()
-        partial.unlink(missing_ok=True)
-        raise
+        if writer is None:
+            raise SessionError(f"{source.name}: no frame came from the camera")
+        if source.audio is not None:  # the last frame's own span of sound
+            writer.add_audio(source.audio.samples(sound_s, sound_s + 1.0 / fps))
+        if len(truth) == frames:
+            write_npz_atomic(path / TAKE_TRUTH_FILE, {"controls": np.stack(truth)})
+        return writer.close()
+    except MediaError as error:
+        raise SessionError(str(error)) from None
     finally:
         reader.stop()
-    if writer is None:
-        raise SessionError(f"{source.name}: no frame came from the camera")
-    writer.release()
-    if len(truth) == frames:
-        write_npz_atomic(path / TAKE_TRUTH_FILE, {"controls": np.stack(truth)})
-    video = path / TAKE_VIDEO_FILE
-    partial.replace(video)
-    return video
+        if writer is not None:
+            writer.discard()  # after close() only removes nothing: the file is in place
+
+
+def _footage(source: FrameSource, folder: Path) -> str:
+    """What a take's ``video`` field says of the source it was tracked from (see :class:`TakeReport`)."""
+    path = getattr(source, "path", None)
+    if not isinstance(source, VideoFileSource) or path is None:
+        return ""
+    path = Path(path).resolve()
+    return path.name if path.parent == folder.resolve() else str(path)
+
+
+def _seconds_since_midnight() -> float:
+    now = datetime.datetime.now()
+    return now.hour * 3600 + now.minute * 60 + now.second + now.microsecond / 1e6
 
 
 def save_generated_take(session: Session, name: str, controls: np.ndarray, fps: float, description: str

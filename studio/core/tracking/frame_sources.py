@@ -79,6 +79,56 @@ class Frame:
         return int(self.image.shape[1]), int(self.image.shape[0])
 
 
+class AudioSource(ABC):
+    """Sound that goes with a frame source, on the frames' clock.
+
+    Attributes
+    ----------
+    rate : int
+        Samples per second.
+    channels : int
+        1 or 2.
+    """
+
+    rate: int
+    channels: int
+
+    @abstractmethod
+    def samples(self, start_s: float, stop_s: float) -> np.ndarray:
+        """The sound from ``start_s`` (inclusive) to ``stop_s`` (exclusive), seconds on the frames' clock:
+        ``(round(stop·rate) − round(start·rate), C)`` float32 in [-1, 1] (silence where there is none)."""
+
+
+class FileAudio(AudioSource):
+    """A file's sound track (:func:`studio.core.io.media.read_audio`), decoded on first use."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._track = None
+        track = self.track
+        self.rate, self.channels = track.rate, track.samples.shape[1]
+
+    @property
+    def track(self):
+        """The decoded :class:`~studio.core.io.media.AudioTrack`."""
+        if self._track is None:
+            from studio.core.io.media import read_audio
+
+            self._track = read_audio(self.path)
+            if self._track is None:
+                raise FrameSourceError(f"{self.path}: has no sound track")
+        return self._track
+
+    def samples(self, start_s: float, stop_s: float) -> np.ndarray:
+        track = self.track
+        first, last = int(round((start_s - track.start_s) * self.rate)), int(round((stop_s - track.start_s) * self.rate))
+        out = np.zeros((max(last - first, 0), self.channels), np.float32)
+        low, high = max(first, 0), min(last, len(track.samples))
+        if high > low:
+            out[low - first : high - first] = track.samples[low:high]
+        return out
+
+
 class FrameSource(ABC):
     """A stream of :class:`Frame` objects with a known frame rate and size.
 
@@ -92,6 +142,10 @@ class FrameSource(ABC):
         Number of frames one iteration delivers, or ``None`` for live sources.
     size : tuple of int
         Image ``(width, height)`` in pixels.
+    audio : AudioSource or None
+        The sound that goes with the frames (a video's track, a synthetic performer's voice), or None.
+    start_timecode : str or None
+        SMPTE timecode of the first frame when the source states one (a video's ``timecode`` tag).
 
     Notes
     -----
@@ -103,6 +157,8 @@ class FrameSource(ABC):
     fps: float | None
     num_frames: int | None
     size: tuple[int, int]
+    audio: AudioSource | None = None
+    start_timecode: str | None = None
 
     @abstractmethod
     def __iter__(self) -> Iterator[Frame]:
@@ -154,7 +210,7 @@ def _bgr_to_rgb(image: np.ndarray) -> np.ndarray:
 
 
 class VideoFileSource(FrameSource):
-    """Frames of a video file, decoded with OpenCV (FFmpeg).
+    """Frames of a video file, decoded with PyAV (FFmpeg), at their presentation times.
 
     Parameters
     ----------
@@ -163,38 +219,50 @@ class VideoFileSource(FrameSource):
 
     Notes
     -----
-    ``time_s`` is the decoder's presentation time of each frame (``CAP_PROP_POS_MSEC``) when it is sane
-    (finite, not negative, later than the previous frame's), else the previous time plus ``1 / fps``, so
-    times always increase. ``num_frames`` is the container's count; a video that ends early sets
-    :attr:`truncated` (what was decoded, in words) when its iteration ends.
+    ``time_s`` is each frame's presentation timestamp (PTS) less the first frame's, so a video of variable
+    frame rate (a phone's, a webcam's) keeps its true times; ``fps`` is the stream's average rate and
+    ``num_frames`` the number of frames its packets hold (read from the container without decoding; a file
+    cut short holds fewer than its header announces).
+    Frames are delivered in presentation order; a frame whose timestamp is not after the previous one's
+    (timestamps going backwards) stops the iteration with a :class:`FrameSourceError` naming the frame. A
+    video that ends early sets :attr:`truncated` (what was decoded, in words) when its iteration ends.
+    :attr:`has_audio` says whether the file has a sound track as well (then :attr:`audio` reads it), and
+    :attr:`start_timecode` is the SMPTE timecode the file states for its first frame, if any.
 
     Raises
     ------
     FrameSourceError
-        Missing file, unsupported extension, not a video or corrupt (no decodable first frame).
+        Missing file, unsupported extension, not a video or corrupt (no decodable first frame), no video
+        stream (an audio-only file).
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
-        import cv2
-
         self.path = Path(path)
         self.name = self.path.name
         _check_file(self.path, VIDEO_EXTENSIONS, "video")
-        capture = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        container = _open_container(self.path)
         try:
-            if not capture.isOpened():
-                raise FrameSourceError(f"{self.path}: not a video or corrupt (cannot open it)")
-            ok, first = capture.read()
-            if not ok or first is None:
-                raise FrameSourceError(f"{self.path}: not a video or corrupt (no decodable frame)")
-            fps = float(capture.get(cv2.CAP_PROP_FPS))
-            count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+            if not container.streams.video:
+                kind = "an audio-only file" if container.streams.audio else "no stream of pictures"
+                raise FrameSourceError(f"{self.path}: has no video stream ({kind})")
+            stream = container.streams.video[0]
+            self.has_audio = bool(container.streams.audio)
+            self._time_base = float(stream.time_base) if stream.time_base else 1.0 / 90000.0
+            self._announced = int(stream.frames or 0)  # what the header says, which a cut file still claims
+            self.start_timecode = _timecode_tag(container)
+            self._pts = _presentation_times(container, stream)
+            container.seek(0)
+            first = _first_frame(self.path, container, stream)
+            rate = float(stream.average_rate) if stream.average_rate else 0.0
         finally:
-            capture.release()
-        self.fps = fps if math.isfinite(fps) and 0.0 < fps < 1000.0 else None
-        self.num_frames = count if count > 0 else None
-        self.size = (int(first.shape[1]), int(first.shape[0]))
-        self._capture = None
+            container.close()
+        if not (math.isfinite(rate) and 0.0 < rate < 1000.0) and len(self._pts) > 1:
+            rate = (len(self._pts) - 1) / ((self._pts[-1] - self._pts[0]) * self._time_base)
+        self.fps = rate if math.isfinite(rate) and 0.0 < rate < 1000.0 else None
+        self.num_frames = len(self._pts) or None
+        self.size = (int(first.width), int(first.height))
+        self.audio = FileAudio(self.path) if self.has_audio else None
+        self._container = None
         #: Set after an iteration that ended before the container's frame count: what was decoded, in words.
         self.truncated: str | None = None
 
@@ -204,67 +272,118 @@ class VideoFileSource(FrameSource):
     def frames(self, start: int = 0, stop: int | None = None, decoder_threads: int | None = None) -> Iterator[Frame]:
         """Frames ``start`` (inclusive) to ``stop`` (exclusive; the end by default), with their indices in the
         whole video: a segment decoded by its own decoder (two segments can be decoded at once, by two
-        threads). The decoder seeks to ``start`` and checks that it landed on that frame's time; where it
-        cannot tell (a variable frame rate), it decodes from the first frame and skips. ``decoder_threads``:
-        FFmpeg's threads for this decoder (default: FFmpeg's choice, one per core), e.g. 1 when several
+        threads). The decoder seeks to the key frame before ``start``'s timestamp and decodes up to it.
+        ``decoder_threads``: FFmpeg's threads for this decoder (default: FFmpeg's choice), e.g. 1 when several
         segments are decoded at once.
+
+        Raises
+        ------
+        FrameSourceError
+            The video's timestamps go backwards (naming the frame), or it can no longer be opened.
         """
-        import cv2
+        import av
 
         if start < 0 or (stop is not None and stop < start):
             raise ValueError(f"bad frame range {start}:{stop}")
-        options = [] if decoder_threads is None else [cv2.CAP_PROP_N_THREADS, int(decoder_threads)]
-        capture = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG, options)
-        if not capture.isOpened():
-            raise FrameSourceError(f"{self.path}: cannot open the video any more")
-        self._capture = capture
+        container = _open_container(self.path)
+        self._container = container
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        if decoder_threads is not None:
+            stream.codec_context.thread_count = int(decoder_threads)
         step = 1.0 / (self.fps or 30.0)
-        previous: float | None = None
+        origin = int(self._pts[0]) if len(self._pts) else 0
+        previous_pts: int | None = None
+        previous_s: float | None = None
         index = start
-        pending = None
         try:
-            if start > 0:
-                pending = self._seek(capture, start, step)
-            while stop is None or index < stop:
-                if pending is not None:
-                    (ok, image), pending = pending, None
+            if start > 0 and start < len(self._pts):
+                container.seek(int(self._pts[start]), stream=stream, backward=True, any_frame=False)
+            for frame in container.decode(stream):
+                pts = frame.pts
+                if pts is not None and len(self._pts):
+                    position = int(np.searchsorted(self._pts, pts))
+                    if position < start and previous_pts is None:
+                        continue  # decoded from the key frame before start: not ours yet
+                    if previous_pts is not None and pts <= previous_pts:
+                        raise FrameSourceError(
+                            f"{self.path}: frame {index}: its timestamp ({(pts - origin) * self._time_base:.3f} s)"
+                            f" is not after the previous frame's ({(previous_pts - origin) * self._time_base:.3f} s):"
+                            " the video's timestamps go backwards"
+                        )
+                    time_s = (pts - origin) * self._time_base
+                    previous_pts = pts
                 else:
-                    ok, image = capture.read()
-                if not ok or image is None:
+                    time_s = index * step if previous_s is None else previous_s + step
+                if stop is not None and index >= stop:
                     break
-                msec = float(capture.get(cv2.CAP_PROP_POS_MSEC))
-                time_s = msec / 1000.0
-                if not (math.isfinite(time_s) and time_s >= 0.0 and (previous is None or time_s > previous)):
-                    time_s = index * step if previous is None else previous + step
-                previous = time_s
-                yield Frame(index=index, time_s=time_s, image=_bgr_to_rgb(image))
+                previous_s = time_s
+                yield Frame(index=index, time_s=float(time_s), image=frame.to_ndarray(format="rgb24"))
                 index += 1
+        except av.error.FFmpegError as error:  # a file damaged after the start: what was decoded stands
+            self.truncated = f"decoding stopped at frame {index} ({_ffmpeg_reason(error)})"
         finally:
-            capture.release()
-            self._capture = None
-        if stop is None and self.num_frames is not None and index < self.num_frames:
-            self.truncated = f"decoded {index} of the {self.num_frames} frames its header announces"
-
-    def _seek(self, capture, start: int, step: float) -> tuple[bool, np.ndarray | None]:
-        """Put ``capture`` on frame ``start`` and read it; returns ``capture.read()``'s pair for that frame."""
-        import cv2
-
-        capture.set(cv2.CAP_PROP_POS_FRAMES, start)
-        ok, image = capture.read()
-        landed_s = float(capture.get(cv2.CAP_PROP_POS_MSEC)) / 1000.0
-        if ok and math.isfinite(landed_s) and abs(landed_s - start * step) < 0.25 * step:
-            return ok, image
-        capture.set(cv2.CAP_PROP_POS_FRAMES, 0)  # could not tell where it landed: from the start, skipping
-        for _ in range(start):
-            if not capture.grab():
-                return False, None
-        return capture.read()
+            container.close()
+            self._container = None
+        announced = max(self.num_frames or 0, self._announced)
+        if stop is None and index < announced and self.truncated is None:
+            self.truncated = f"decoded {index} of the {announced} frames its header announces"
 
     def close(self) -> None:
         """Release the decoder if an iteration is under way (idempotent)."""
-        if self._capture is not None:
-            self._capture.release()
-            self._capture = None
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+
+def _timecode_tag(container) -> str | None:
+    """The SMPTE timecode a video states for its first frame (the container's or a stream's ``timecode``)."""
+    for metadata in (container.metadata, *(stream.metadata for stream in container.streams)):
+        text = metadata.get("timecode") if metadata else None
+        if text and re.fullmatch(r"\d{2}:\d{2}:\d{2}[:;.]\d{2,3}", text.strip()):
+            return text.strip()
+    return None
+
+
+def _ffmpeg_reason(error: BaseException) -> str:
+    return str(getattr(error, "strerror", None) or error).splitlines()[0][:100]
+
+
+def _open_container(path: Path):
+    """``av.open`` for reading, with FFmpeg's own messages kept quiet and failures as one line."""
+    import av
+
+    av.logging.set_level(None)
+    try:
+        return av.open(str(path), mode="r")
+    except (av.error.FFmpegError, UnicodeDecodeError) as error:
+        raise FrameSourceError(f"{path}: not a video or corrupt (cannot open it: {_ffmpeg_reason(error)})") from None
+
+
+def _presentation_times(container, stream) -> np.ndarray:
+    """The presentation timestamps of a video stream's frames, ascending, in the stream's time base (read
+    from the packets: no decoding); empty when the container does not tell (then frames are timed by rate)."""
+    import av
+
+    times = []
+    try:
+        for packet in container.demux(stream):
+            if packet.size and packet.pts is not None:
+                times.append(packet.pts)
+    except av.error.FFmpegError:
+        pass  # a damaged tail: the frames before it stand
+    return np.sort(np.asarray(times, np.int64))
+
+
+def _first_frame(path: Path, container, stream):
+    import av
+
+    try:
+        for frame in container.decode(stream):
+            return frame
+    except av.error.FFmpegError as error:
+        raise FrameSourceError(f"{path}: not a video or corrupt ({_ffmpeg_reason(error)})") from None
+    raise FrameSourceError(f"{path}: not a video or corrupt (no decodable frame)")
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -1,11 +1,14 @@
-"""The review page: a take played on the performer's rig and on a retarget target, linked with its curves.
+"""The review page: a take played on its footage, the performer's rig and a retarget target, linked with its curves.
 
-Left, the performer's animation rig (θ_S when the session has it, else θ_A) posed with the take's
-controls; right, the retarget target chosen in the Target box — another person, the stylized toon, the
-game rig with its own controls (:mod:`studio.core.retarget.targets`), or the session's performer with their own
-calibration — driven by the same semantic controls (parallel parameterization, paper 001 Sec. 10.1–10.3),
-with the target's most active controls of the frame beneath it. Targets are built in a worker and kept.
-"Export…" writes the take, retargeted, as Live Link Face CSV, curves CSV or JSON, or glTF (in a worker).
+Left, the take's own video (recorded or imported; :class:`~studio.ui.widgets.footage_view.FootageView`) on the
+same transport, with its sound while playing (the sound's clock then leads the pictures); a take without
+video (generated, imported curves) says so. Middle, the performer's animation rig (θ_S when the session has
+it, else θ_A) posed with the take's controls (and, with *Head pose*, the take's head motion); right, the
+retarget target chosen in the Target box — another person, the stylized toon, the game rig with its own
+controls (:mod:`studio.core.retarget.targets`), or the session's performer with their own calibration —
+driven by the same semantic controls (parallel parameterization, paper 001 Sec. 10.1–10.3), with the target's
+most active controls of the frame beneath it. Targets are built in a worker and kept. "Export…" writes the
+take, retargeted, as Live Link Face CSV, curves CSV or JSON, glTF (.glb) or USD (in a worker).
 Transport: play/pause (Space), frame step (←/→), loop, a frame slider; the slider and the time
 cursor on the pyqtgraph curves move together, both ways. Which tracking drives the views (θ_A, θ_S, θ̂_S)
 is chosen per take; a table compares the take tracked with each rig -- sparsity at the current frame, and
@@ -47,6 +50,7 @@ from studio.core.session.takes import TakeReport
 from studio.core.session.targets import SESSION_PREFIX, open_target
 from studio.ui.widgets.choosers import RigChooser
 from studio.ui.widgets.emotion_strip import EmotionStrip
+from studio.ui.widgets.footage_view import FootageView, TakeSound
 from studio.ui.widgets.metrics_table import TakeMetricsTable
 from studio.ui.widgets.rig_view import RigView
 from studio.ui.workers import job_worker, one_line
@@ -84,11 +88,12 @@ def _build_target(name: str, rig: Rig) -> tuple[str, RetargetTarget]:
     return name, open_target(name, rig)
 
 
-def _export_job(curves, fmt: str, path: str, target: RetargetTarget, rig: Rig, session_folder: Path):
+def _export_job(curves, fmt: str, path: str, target: RetargetTarget, rig: Rig, session_folder: Path,
+                start_timecode: str = ""):
     """Export as a one-step job (the review runs it in a worker); never over one of the session's files."""
     check_outputs([("export", path)], [p for p in session_folder.rglob("*") if p.is_file()])
     yield ("exporting", 0, 1)
-    return export_take(curves, fmt, path, target, rig)
+    return export_take(curves, fmt, path, target, rig, start_timecode=start_timecode or None)
 
 
 #: The emotion strip averages each side's probabilities over this many seconds (single-frame flips removed).
@@ -138,6 +143,11 @@ class ReviewPage(QWidget):
         self.rig_box = RigChooser()
         self.rig_box.currentTextChanged.connect(lambda _: self.show_frame(self.frame))
         self.rig_box.currentTextChanged.connect(lambda _: self.update_emotions())
+        self.footage = FootageView()
+        self.footage.setToolTip("the take's own video at the current time (recorded or imported), with its sound "
+                                "when playing")
+        self.sound = TakeSound(self)
+        self._sound_clock: float | None = None
         self.performer_view = RigView(self.performer_rig)
         self.target_view = RigView(base)  # every target shares ICT's topology: one view shows them all
         self.target_box = QComboBox()
@@ -205,7 +215,9 @@ class ReviewPage(QWidget):
         top.addWidget(self.export_button)
         top.addWidget(self.status_label, 1)
         views = QHBoxLayout()
-        for title, view, under in ((QLabel("performer (animation rig)"), self.performer_view, None),
+        self.footage_label = QLabel("footage")
+        for title, view, under in ((self.footage_label, self.footage, None),
+                                   (QLabel("performer (animation rig)"), self.performer_view, None),
                                    (self.target_label, self.target_view, self.target_controls_label)):
             column = QVBoxLayout()
             column.addWidget(title)
@@ -326,7 +338,7 @@ class ReviewPage(QWidget):
         self.export_button.setEnabled(False)
         self.status_label.setText(f"exporting {fmt}…")
         worker = job_worker(_export_job, self.current_curves(), fmt, str(path), self.target, self.base_rig,
-                            self.model.session.folder)
+                            self.model.session.folder, self.report.start_timecode)
         self._export_what = f"{fmt}, {self.target.name}"
         worker.returned.connect(self._exported)
         worker.errored.connect(self._export_failed)
@@ -387,8 +399,21 @@ class ReviewPage(QWidget):
         self.metrics_label.setToolTip(f"take means — {means}")
         self._means = means
         self.comparison.show_report(self.report)
+        self._load_footage(take)
         self.show_frame(0)
         self.update_emotions()
+
+    def _load_footage(self, take) -> None:
+        """The take's video in the footage pane and its sound on the transport (or why there is none)."""
+        report = take.report
+        video = report.video_path(self.model.session.take_folder(report.name))
+        why = ("no video: this take was made by the generator" if report.rigs == ("generated",)
+               else "no video: this take was tracked from images or imported curves")  # fmt: skip
+        self.footage.set_video(video, why)
+        self.sound.set_source(video if report.audio and video is not None else None)
+        sound = "with sound" if self.sound.available else "no sound"
+        timecode = f", starts {report.start_timecode}" if report.start_timecode else ""
+        self.footage_label.setText(f"footage ({sound}{timecode})" if video is not None else "footage")
 
     def current_curves(self):
         """The curves of the tracking chosen in the rig box."""
@@ -430,6 +455,9 @@ class ReviewPage(QWidget):
             widget.blockSignals(True)
             widget.setValue(value)
             widget.blockSignals(False)
+        self.footage.show_time(float(curves.time_s[frame]))
+        if not self.play_button.isChecked():
+            self.sound.seek(float(curves.time_s[frame]))
         error = "" if self.error_mm is None else f", face error {float(np.median(self.error_mm)):.2f} mm median"
         self.frame_label.setText(f"frame {frame + 1}/{curves.num_frames}, {curves.time_s[frame]:.2f} s{error}")
         row = curves.values[frame : frame + 1]
@@ -454,21 +482,32 @@ class ReviewPage(QWidget):
         """Advance ``delta`` frames (wrapping when looping, else stopping at the end)."""
         if not self.curves:
             return
-        count = self.current_curves().num_frames
+        curves = self.current_curves()
+        count = curves.num_frames
         frame = self.frame + delta
+        if self.play_button.isChecked() and delta == 1 and self.sound.playing:
+            position = self.sound.position_s()
+            if position != self._sound_clock:  # the sound's clock runs: the pictures follow it
+                self._sound_clock = position
+                frame = max(int(np.searchsorted(curves.time_s, position + 1e-6)) - 1, 0)
         if frame >= count or frame < 0:
             if not self.loop_box.isChecked():
                 self.play_button.setChecked(False)
                 return
             frame %= count
+            if self.play_button.isChecked():
+                self.sound.play_from(float(curves.time_s[frame]))
         self.show_frame(frame)
 
     def _play_toggled(self, playing: bool) -> None:
         self.play_button.setText("Pause" if playing else "Play")
         if playing and self.curves:
+            self._sound_clock = None
+            self.sound.play_from(float(self.current_curves().time_s[self.frame]))
             self.timer.start(max(int(round(1000.0 / max(self.current_curves().fps, 1.0))), 1))
         else:
             self.timer.stop()
+            self.sound.pause()
 
     def _cursor_moved(self) -> None:
         curves = self.current_curves() if self.curves else None
@@ -485,6 +524,8 @@ class ReviewPage(QWidget):
         self.timer.stop()
         self.model.takes_changed.disconnect(self._takes_changed)
         self.model.calibration_changed.disconnect(self._calibration_changed)
+        self.sound.set_source(None)
+        self.footage.close_view()
         self.performer_view.close()
         self.target_view.close()
 

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from studio.core.geometry.rotations import euler_to_matrix, matrix_to_euler, matrix_to_quaternion
-from studio.core.io.curves import HEAD_POSE_COLUMNS, TakeCurves, TakeFileError, read_curves_json, write_curves_json
+from studio.core.io.curves import (
+    HEAD_POSE_COLUMNS,
+    TakeCurves,
+    TakeFileError,
+    read_curves_json,
+    write_curves_json,
+)
 
 
 def test_euler_angles_and_quaternions_invert_the_rig_rotation():
@@ -30,7 +36,11 @@ def tracked_head(assets_dir):
     from studio.core.tracking.head_pose import relative_head_pose
     from studio.core.tracking.rig_bundle import RigBundle
     from studio.core.tracking.take import track_take
-    from studio.render.synthetic_performer import TRACKING_CAMERA, SyntheticPerformerSource, head_motion_curves
+    from studio.render.synthetic_performer import (
+        TRACKING_CAMERA,
+        SyntheticPerformerSource,
+        head_motion_curves,
+    )
 
     bundle = RigBundle.load()
     frames = 90
