@@ -50,7 +50,8 @@ def _report_targets(names: list[str]) -> None:
 def _inputs(args: argparse.Namespace) -> list[str]:
     """The files a command reads: its curves and, when it names a file, its target."""
     target = getattr(args, "target", None)
-    return [args.curves, *([target] if target and Path(target).is_file() else [])]
+    response = getattr(args, "response", None)
+    return [args.curves, *([target] if target and Path(target).is_file() else []), *([response] if response else [])]
 
 
 def _load_curves_and_target(args: argparse.Namespace):
@@ -79,10 +80,26 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from studio.core.retarget.curves import export_take
 
     curves, target = _load_curves_and_target(args)
+    if args.response:
+        curves = _with_response(curves, args.response)
     path = export_take(curves, args.format, args.out, target, start_timecode=args.timecode)
     where = target.label if target is not None else "the performer's rig (ICT)"
     print(f"{path}: {args.format}, {curves.num_frames} frames at {curves.fps:.2f} fps, {where}")
     return 0
+
+
+def _with_response(curves, path: str):
+    """The curves after the per-shape response in ``path`` (a session's ``response.json``); one line if bad."""
+    import json
+
+    from studio.core.rig.response import ResponseError, ResponseSet
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ResponseError(f"{path}: unreadable ({type(error).__name__}: {error})") from None
+    response = ResponseSet.from_json(data, curves.control_names, where=str(path))
+    return curves.with_values(curves.control_names, response.apply(curves.values, curves.control_names, curves.time_s))
 
 
 def _cmd_import_livelink(args: argparse.Namespace) -> int:
@@ -153,6 +170,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--timecode", metavar="HH:MM:SS:FF",
                         help="SMPTE timecode of the first frame (a session take's start_timecode in take.json): "
                              "Live Link's Timecode column counts from it; JSON, glb and USD state it")
+    export.add_argument("--response", metavar="RESPONSE.json",
+                        help="apply a per-shape response first (a session's response.json, edited in the live view)")
     export.set_defaults(func=_cmd_export)
 
     import_livelink = commands.add_parser("import-livelink", help="a Live Link Face CSV as a take (ICT curves CSV)")

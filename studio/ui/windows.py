@@ -19,6 +19,7 @@ from studio.core.errors import StudioError
 from studio.core.rig.definition import RigDefinition
 from studio.core.rig.inspection import RigInspection
 from studio.core.rig.rig import Rig
+from studio.core.session.folder import Session
 from studio.core.session.library import copy_session, open_demo_session, recent_sessions
 from studio.ui.session.window import NewSessionDialog, SessionWindow
 from studio.ui.tools.inspector import RigInspectorWindow
@@ -74,18 +75,23 @@ def open_inspector(inspection: RigInspection | None = None) -> RigInspectorWindo
     return window
 
 
-def open_live_view(rig: Rig | None = None) -> LiveTrackingWindow:
-    """Open live tracking (of ``rig``, by default the ICT rig), or raise the open window."""
+def open_live_view(rig: Rig | None = None, session: Session | None = None) -> LiveTrackingWindow:
+    """Open live tracking (of ``rig``, by default the ICT rig; editing ``session``'s shape response when given),
+    or raise the open window of the same session."""
     for window in _OPEN_WINDOWS:
-        if isinstance(window, LiveTrackingWindow) and rig is None:
+        if isinstance(window, LiveTrackingWindow) and rig is None and _same_session(window.session, session):
             window.show()
             window.raise_()
             return window
-    window = LiveTrackingWindow(rig if rig is not None else Rig.ict())
+    window = LiveTrackingWindow(rig if rig is not None else Rig.ict(), session=session)
     add_studio_menus(window)
     _keep(window)
     window.show()
     return window
+
+
+def _same_session(a: Session | None, b: Session | None) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and a.folder == b.folder)
 
 
 class _ClosesToolsWithIt(QObject):
@@ -138,7 +144,8 @@ def add_studio_menus(window: QMainWindow) -> None:
         return tool
 
     tools = window.menuBar().addMenu("&Tools")
-    for text, keys, opener in (("Rig inspector", "Ctrl+I", open_inspector), ("Live tracking…", "Ctrl+L", open_live_view)):
+    live = open_live_view if session is None else (lambda: open_live_view(session=session))
+    for text, keys, opener in (("Rig inspector", "Ctrl+I", open_inspector), ("Live tracking…", "Ctrl+L", live)):
         if isinstance(window, RigInspectorWindow if opener is open_inspector else LiveTrackingWindow):
             continue  # a window does not offer itself
         action = QAction(text, window, shortcut=QKeySequence(keys))

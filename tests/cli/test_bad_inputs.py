@@ -625,3 +625,35 @@ def test_track_refuses_a_device_it_lacks_and_no_workers_in_one_line(tmp_path, as
     assert_refused(run("track", str(clip), "--tracker", "network", "--device", "tpu",
                        "--out", str(tmp_path / "o.csv")), "tpu")  # fmt: skip
     assert snapshot(tmp_path) == before
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Per-shape response files (export --response)
+
+
+def test_export_applies_a_response_file_and_refuses_a_bad_one_in_one_line(tmp_path):
+    import json
+
+    from studio.core.rig.definition import RigDefinition
+    from studio.core.rig.response import ResponseSet, ShapeResponse
+
+    names = RigDefinition.ict().control_names
+    values = np.full((20, len(names)), 0.2, np.float32)
+    curves = TakeCurves(names, np.arange(20) / 30.0, np.ones(20, bool), values)
+    curves.write_csv(tmp_path / "take.csv")
+    response = ResponseSet({"jawOpen": ShapeResponse(multiplier=3.0)})
+    (tmp_path / "response.json").write_text(json.dumps(response.to_json()))
+    code, _out, err = run("export", str(tmp_path / "take.csv"), "--format", "csv", "--response",
+                          str(tmp_path / "response.json"), "--out", str(tmp_path / "shaped.csv"))  # fmt: skip
+    assert code == 0, err
+    shaped = TakeCurves.read_csv(tmp_path / "shaped.csv")
+    jaw = names.index("jawOpen")
+    assert shaped.values[0, jaw] == np.float32(0.6) and shaped.values[0, jaw - 1] == np.float32(0.2)
+    for broken, says in (({"jawOpen": {"curve": [[0, 0], [0.5, 0.8], [0.6, 0.3], [1, 1]]}}, "not monotone"),
+                         ({"jawOpen": {"curve": [[0, 0], [0.5, 1.4], [1, 1]]}}, "leaves [0, 1]")):
+        (tmp_path / "bad.json").write_text(json.dumps({**response.to_json(), "shapes": broken}))
+        before = snapshot(tmp_path)
+        line = assert_refused(run("export", str(tmp_path / "take.csv"), "--format", "livelink", "--response",
+                                  str(tmp_path / "bad.json"), "--out", str(tmp_path / "o.csv")), "bad.json")  # fmt: skip
+        assert says in line
+        assert snapshot(tmp_path) == before

@@ -17,6 +17,7 @@ derived from them::
             theta_S_hat.npz, finetune_report.json    the fine-tuned tracking rig θ̂_S
             theta_GT.npz                             a synthetic performer's true rig θ_GT
         takes/<take>/                take.json, curves_<rig>.csv per tracking rig, video.mp4, truth.npz
+        response.json                the per-shape response (multiplier, offset, clamp, curve, smoothing)
 
 Every file is written atomically: a temporary file in the same folder (its name starts with ``.`` and ends
 in ``.tmp``), flushed and fsynced, then renamed over the target, then the folder fsynced. A capture's
@@ -53,6 +54,7 @@ from studio.core.io.atomic_files import (
     write_together,
 )
 from studio.core.io.npz import read_npz
+from studio.core.rig.response import ResponseError, ResponseSet
 from studio.core.rig.rig import RigParameters
 
 #: ``format`` of session.json.
@@ -98,6 +100,7 @@ SUPERSEDED_FOLDER = "superseded"
 TRACKING_RIGS: tuple[str, ...] = ("theta_A", "theta_S", "theta_S_hat")
 #: A take's files in ``takes/<take>/``: its index (written last: a take without it is incomplete), the video
 #: recorded from a camera, and a synthetic performer's performed controls.
+RESPONSE_FILE = "response.json"
 TAKE_FILE = "take.json"
 TAKE_VIDEO_FILE = "video.mp4"
 TAKE_TRUTH_FILE = "truth.npz"
@@ -451,6 +454,32 @@ class Session:
             before_commit=move_stale,
         )
         return moved_to if stale else None
+
+    # -- response.json ----------------------------------------------------------------------------------
+
+    def response(self, control_names=None) -> ResponseSet:
+        """The session's per-shape response (:mod:`studio.core.rig.response`); the identity when it has none.
+
+        Raises
+        ------
+        SessionError
+            ``response.json`` is unreadable, or not a valid response (one line).
+        """
+        path = self.folder / RESPONSE_FILE
+        if not path.is_file():
+            return ResponseSet()
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise SessionError(f"{path}: unreadable ({type(error).__name__}: {error})") from None
+        try:
+            return ResponseSet.from_json(data, control_names, where=str(path))
+        except ResponseError as error:
+            raise SessionError(str(error)) from None
+
+    def write_response(self, response: ResponseSet) -> Path:
+        """Keep ``response`` as the session's ``response.json`` (atomically)."""
+        return write_json_atomic(self.folder / RESPONSE_FILE, response.to_json())
 
     # -- takes/ --------------------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from studio.core.io.curves import TakeCurves
 from studio.core.io.media import MediaError, TakeVideoWriter, smpte_timecode
 from studio.core.jobs import Cancel, JobCancelled, is_cancelled
 from studio.core.rig.metrics import sparsity, take_mean, tweaker_usage
+from studio.core.rig.response import ResponseSet
 from studio.core.session.folder import TAKE_FILE, TAKE_TRUTH_FILE, TAKE_VIDEO_FILE, Session, SessionError
 from studio.core.tracking.frame_sources import FrameSource, VideoFileSource
 from studio.core.tracking.inversion.crops import CROP_SIZE
@@ -88,6 +89,10 @@ class TakeReport:
         Whether the footage has a sound track.
     start_timecode : str
         SMPTE timecode of the first frame (the recording's time of day, or the imported video's own), or ``""``.
+    response : dict
+        The session's per-shape response when the take was tracked (a response file's JSON,
+        :mod:`studio.core.rig.response`), which reviews and exports apply; empty for none. The curves files
+        stay raw, so the take can always be exported without it.
     """
 
     name: str
@@ -101,6 +106,7 @@ class TakeReport:
     video: str = ""
     audio: bool = False
     start_timecode: str = ""
+    response: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The report as ``take.json`` holds it."""
@@ -116,6 +122,7 @@ class TakeReport:
             "video": self.video,
             "audio": self.audio,
             "start_timecode": self.start_timecode,
+            "response": self.response,
         }
 
     @classmethod
@@ -133,7 +140,12 @@ class TakeReport:
             video=str(data.get("video", "")),
             audio=bool(data.get("audio", False)),
             start_timecode=str(data.get("start_timecode", "")),
+            response=dict(data.get("response") or {}),
         )
+
+    def response_set(self) -> ResponseSet:
+        """The response recorded with the take (the identity when none); :class:`ResponseError` if damaged."""
+        return ResponseSet.from_json(self.response, where=f"take {self.name}") if self.response else ResponseSet()
 
     def video_path(self, folder: Path) -> Path | None:
         """The footage's file for a take in ``folder`` (its own folder), or None when it has none."""
@@ -160,6 +172,15 @@ class Take:
     report: TakeReport
     curves: dict[str, TakeCurves]
     truth_controls: np.ndarray | None = None
+
+    def with_response(self, rig: str) -> TakeCurves:
+        """The curves tracked with ``rig`` after the take's per-shape response (as reviewed and exported)."""
+        curves = self.curves[rig]
+        response = self.report.response_set()
+        if response.is_identity:
+            return curves
+        return curves.with_values(curves.control_names,
+                                  response.apply(curves.values, curves.control_names, curves.time_s))  # fmt: skip
 
 
 def load_take(session: Session, name: str) -> Take:
@@ -260,6 +281,7 @@ def track_session_take_job(
         neutral_frames=neutral_range, filter=filter_name, rigs=tuple(results),
         stats={label: result.stats for label, result in results.items()}, video=_footage(source, folder),
         audio=source.audio is not None and _footage(source, folder) != "", start_timecode=source.start_timecode or "",
+        response=_recorded_response(session.response(bundle.definition.control_names)),
     )  # fmt: skip
     write_json_atomic(folder / TAKE_FILE, report.to_json())
     return report
@@ -359,6 +381,10 @@ def record_take_job(
         reader.stop()
         if writer is not None:
             writer.discard()  # after close() only removes nothing: the file is in place
+
+
+def _recorded_response(response: ResponseSet) -> dict[str, Any]:
+    return {} if response.is_identity else response.to_json()
 
 
 def _footage(source: FrameSource, folder: Path) -> str:

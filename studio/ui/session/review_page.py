@@ -180,6 +180,14 @@ class ReviewPage(QWidget):
         self.head_box.setToolTip("turn and move both rigs' heads as the performer's head moved (the take's tracked "
                                  "head pose); off: the faces stay still and only the expressions play")
         self.head_box.toggled.connect(lambda _: self.show_frame(self.frame))
+        self.response_box = QCheckBox("Shape response")
+        self.response_box.setChecked(True)
+        self.response_box.setToolTip("apply the per-shape response recorded with the take (multiplier, offset, "
+                                     "clamp, curve, smoothing; edited in the live view) to what is shown and "
+                                     "exported; off: the raw tracked curves")
+        self.response_box.toggled.connect(self._response_toggled)
+        self._responded: dict = {}
+        self._take = None
         self.error_mm: np.ndarray | None = None
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.valueChanged.connect(self.show_frame)
@@ -230,6 +238,7 @@ class ReviewPage(QWidget):
         transport.addWidget(self.loop_box)
         transport.addWidget(self.heatmap_box)
         transport.addWidget(self.head_box)
+        transport.addWidget(self.response_box)
         transport.addWidget(self.slider, 1)
         transport.addWidget(self.frame_label)
         layout = QVBoxLayout(self)
@@ -379,6 +388,11 @@ class ReviewPage(QWidget):
             return
         take = self.model.take(name)
         self.report, self.curves = take.report, take.curves
+        self._take, self._responded = take, {}
+        has_response = bool(take.report.response)
+        self.response_box.setEnabled(has_response)
+        self.response_box.setToolTip(self.response_box.toolTip().split(" [")[0] + (
+            "" if has_response else " [this take was tracked without one]"))
         self.rig_box.set_rigs(list(self.curves), self.model.session.takes_rig)
         self.truth_controls = take.truth_controls if self.truth_rig is not None else None
         self.heatmap_box.setEnabled(self.truth_controls is not None)
@@ -416,8 +430,20 @@ class ReviewPage(QWidget):
         self.footage_label.setText(f"footage ({sound}{timecode})" if video is not None else "footage")
 
     def current_curves(self):
-        """The curves of the tracking chosen in the rig box."""
-        return self.curves[self.rig_box.currentText()]
+        """The curves of the tracking chosen in the rig box (after the take's shape response when it has one
+        and *Shape response* is on)."""
+        rig = self.rig_box.currentText()
+        if self._take is None or not self.response_box.isChecked() or not self._take.report.response:
+            return self.curves[rig]
+        if rig not in self._responded:
+            self._responded[rig] = self._take.with_response(rig)
+        return self._responded[rig]
+
+    def _response_toggled(self, _on: bool) -> None:
+        if self.curves:
+            frame = self.frame
+            self.load(self.take_box.currentText())
+            self.show_frame(frame)
 
     # -- transport --------------------------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
     QComboBox,
+    QDockWidget,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -49,6 +50,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.errors import StudioError
 from studio.core.expression.model_files import model_path
 from studio.core.expression.temporal import CausalDenoiserStream, TemporalModels
 from studio.core.io.vmc import DEFAULT_VMC_HOST, DEFAULT_VMC_PORT, VmcSender, parse_host_port
@@ -56,7 +58,9 @@ from studio.core.jobs import JobCancelled, preferred_device
 from studio.core.retarget.stream import StreamMapping, arkit_stream_mapping, target_stream_mapping
 from studio.core.retarget.targets import RetargetTarget, available_targets
 from studio.core.rig.definition import RigDefinition
+from studio.core.rig.response import ResponseSet
 from studio.core.rig.rig import Rig
+from studio.core.session.folder import Session, SessionError
 from studio.core.session.targets import open_target
 from studio.core.tracking.frame_sources import VIDEO_EXTENSIONS, FrameSource, list_cameras
 from studio.core.tracking.inversion.tracker import NetworkTracker, network_path
@@ -75,6 +79,7 @@ from studio.core.tracking.tracker import Tracker
 from studio.render.face_scene import LIVE_SKIN_REDUCTION, DecimatedSkin, decimate_skin
 from studio.render.offscreen import is_software_renderer
 from studio.render.sources import open_source
+from studio.ui.widgets.response_panel import ResponsePanel
 from studio.ui.widgets.rig_view import RigView
 from studio.ui.workers import job_worker, one_line
 
@@ -321,10 +326,19 @@ class LiveTrackingWindow(QMainWindow):
         cameras: list[int] | None = None,
         rig_view_size: tuple[int, int] = RIG_VIEW_SIZE,
         parent: QWidget | None = None,
+        session: Session | None = None,
     ) -> None:
         super().__init__(parent)
         self._rig_view_size = (int(rig_view_size[0]), int(rig_view_size[1]))
         self.rig = rig
+        self.session = session
+        self.response = ResponseSet()
+        response_error = None
+        if session is not None:
+            try:
+                self.response = session.response(rig.expression_names)
+            except SessionError as error:
+                response_error = str(error)
         self.neutral_frames = int(neutral_frames)
         self.realtime = bool(realtime)
         self.setWindowTitle(f"Simon Says Studio — Live tracking ({rig.name})")
@@ -375,6 +389,8 @@ class LiveTrackingWindow(QMainWindow):
             )
         self._update_buttons()
         self.resize(1120, 620)
+        if response_error is not None:
+            self.statusBar().showMessage(f"Shape response not loaded: {response_error}")
 
     # -- construction -----------------------------------------------------------------------------------
 
@@ -432,6 +448,11 @@ class LiveTrackingWindow(QMainWindow):
         self.filter_box.activated.connect(self._tracker_chosen)
         self.recapture_button = QPushButton("Recapture neutral")
         self.recapture_button.clicked.connect(self.recapture_neutral)
+        self.response_button = QPushButton("Shape response…")
+        self.response_button.setCheckable(True)
+        self.response_button.setToolTip("edit each shape's multiplier, offset, clamp and curve, previewed on the rig "
+                                        "as the performer moves" + ("; saved in the session" if self.session else ""))
+        self.response_button.toggled.connect(self._response_toggled)
         self.vmc_box = QCheckBox("Stream VMC")
         self.vmc_box.setToolTip(
             "Send the tracked face to a VMC receiver (VSeeFace, Warudo, VNyan, …) as ARKit blendshapes"
@@ -459,6 +480,7 @@ class LiveTrackingWindow(QMainWindow):
         bar.addWidget(self.start_button)
         bar.addWidget(self.stop_button)
         bar.addWidget(self.recapture_button)
+        bar.addWidget(self.response_button)
         bar.addStretch(1)
         bar.addWidget(self.vmc_box)
         bar.addWidget(self.vmc_target_edit)
@@ -474,10 +496,77 @@ class LiveTrackingWindow(QMainWindow):
         layout.addLayout(views, 1)
         layout.addWidget(self.prompt_label)
         self.setCentralWidget(central)
+        self._build_response_dock()
         self.fps_label = QLabel("source – fps · tracking – ms · display – fps")
         self.statusBar().addPermanentWidget(self.fps_label)
         if not self.cameras:
             self.source_box.setCurrentIndex(self.source_box.findData(SYNTHETIC_SPEC))
+
+    def _build_response_dock(self) -> None:
+        self.response_panel = ResponsePanel(self.rig.expression_names, self.response)
+        self.response_panel.sigChanged.connect(self._response_changed)
+        self.rezero_button = QPushButton("Re-zero neutral")
+        self.rezero_button.setToolTip("the face shown now becomes every shape's zero (each offset takes away its "
+                                      "current value); undo with Undo")
+        self.rezero_button.clicked.connect(self.rezero_neutral)
+        self.save_response_button = QPushButton("Save to session")
+        self.save_response_button.setEnabled(self.session is not None)
+        self.save_response_button.setToolTip("keep this response in the session: takes tracked from now on record "
+                                             "it, and the review and exports apply it")
+        self.save_response_button.clicked.connect(self.save_response)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.rezero_button)
+        buttons.addWidget(self.save_response_button)
+        holder = QWidget()
+        column = QVBoxLayout(holder)
+        column.addWidget(self.response_panel, 1)
+        column.addLayout(buttons)
+        self.response_dock = QDockWidget("Shape response", self)
+        self.response_dock.setWidget(holder)
+        self.response_dock.setMinimumWidth(520)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.response_dock)
+        self.response_dock.hide()
+        self.response_dock.visibilityChanged.connect(self._response_dock_shown)
+
+    def _response_toggled(self, shown: bool) -> None:
+        self.response_dock.setVisible(shown)
+
+    def _response_dock_shown(self, visible: bool) -> None:
+        blocked = self.response_button.blockSignals(True)
+        self.response_button.setChecked(visible)
+        self.response_button.blockSignals(blocked)
+
+    def _response_changed(self, response: ResponseSet) -> None:
+        self.response = response  # the worker's pose reads it at its next frame (one reference, swapped)
+        if self.last_result is not None and self.last_result.controls is not None and self._run is None:
+            self._pose_now(self.last_result.controls)
+
+    def _pose_now(self, controls: np.ndarray) -> None:
+        """Pose the rig view from ``controls`` with the response (while stopped, an edit still shows)."""
+        vertices = self.rig.evaluate(self.response.apply(controls, self.rig.expression_names))
+        self.rig_view.show_geometry(vertices, self.rig_view.face.geometry(vertices))
+
+    def rezero_neutral(self) -> bool:
+        """*Re-zero neutral*: the last shown frame's controls become every shape's zero; False without one."""
+        result = self.last_result
+        if result is None or result.controls is None:
+            self.statusBar().showMessage("Re-zero neutral: no tracked face yet (start tracking first)")
+            return False
+        self.response_panel.set_response(self.response.rezeroed(result.controls, self.rig.expression_names))
+        self.statusBar().showMessage("Re-zero neutral: the face shown now reads as every shape's zero")
+        return True
+
+    def save_response(self) -> bool:
+        """Write the response to the session's ``response.json``; False without a session or on failure."""
+        if self.session is None:
+            return False
+        try:
+            path = self.session.write_response(self.response)
+        except (OSError, StudioError) as error:
+            self.statusBar().showMessage(f"Shape response not saved: {one_line(error)}")
+            return False
+        self.statusBar().showMessage(f"Shape response saved: {path}")
+        return True
 
     # -- source -----------------------------------------------------------------------------------------
 
@@ -611,7 +700,7 @@ class LiveTrackingWindow(QMainWindow):
             if now - posed_at[0] < 0.9 * self._rig_interval_s():
                 return None
             posed_at[0] = now
-            vertices = rig.evaluate(controls)
+            vertices = rig.evaluate(self.response.apply(controls, rig.expression_names))  # the shape response
             return vertices, scene.geometry(vertices)
 
         return pose
@@ -766,7 +855,7 @@ class LiveTrackingWindow(QMainWindow):
     def _send_vmc(self, controls: np.ndarray) -> None:
         sender = self._vmc_sender
         try:
-            names, values = self.stream_mapping()(controls)
+            names, values = self.stream_mapping()(self.response.apply(controls, self.rig.expression_names))
             sender.send_frame(names, values)
         except Exception as error:  # the mapping may be anyone's: any failure stops the stream, in one line
             self._vmc_failed(one_line(error))
@@ -830,6 +919,8 @@ class LiveTrackingWindow(QMainWindow):
         if result.posed is not None:
             self.rig_view.show_geometry(*result.posed)
         self._show_prompt(result)
+        if self.response_dock.isVisible():
+            self.response_panel.show_input(result.controls)
         if self._vmc_sender is not None and result.controls is not None:
             self._send_vmc(result.controls)
         now = time.perf_counter()

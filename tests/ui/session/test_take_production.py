@@ -162,3 +162,45 @@ def test_exports_count_from_the_takes_timecode(recorded_take, tmp_path):
     with pytest.raises(ValueError, match="expected HH:MM:SS:FF"):
         export_take(curves, "livelink", tmp_path / "bad.csv", start_timecode="25:61:00:40")
     assert not (tmp_path / "bad.csv").exists()
+
+
+def test_a_take_records_the_sessions_shape_response_and_the_review_applies_it_or_not(qtbot, recorded_take, tmp_path):
+    from studio.core.io.arkit import ARKIT_BLENDSHAPE_NAMES
+    from studio.core.io.livelink import read_livelink_csv
+    from studio.core.jobs import run_job
+    from studio.core.rig.response import ResponseSet, ShapeResponse
+    from studio.core.session.takes import load_take, track_session_take_job
+    from studio.core.tracking.frame_sources import VideoFileSource
+    from studio.ui.session.review_page import ReviewPage
+
+    folder, video, _report, _jaw, _performer = recorded_take
+    session = Session.open(folder)
+    response = ResponseSet({"jawOpen": ShapeResponse(multiplier=1.6, curve=((0, 0), (0.3, 0.5), (1, 1)))})
+    session.write_response(response)
+    try:
+        with VideoFileSource(video) as source:
+            report = run_job(track_session_take_job(session, source, "talk-shaped"))
+    finally:
+        (folder / "response.json").unlink()
+    assert ResponseSet.from_json(report.response) == response
+    take = load_take(session, "talk-shaped")
+    raw = take.curves["theta_A"]
+    jaw = raw.control_names.index("jawOpen")
+    shaped = take.with_response("theta_A")
+    np.testing.assert_allclose(shaped.values[:, jaw], response.get("jawOpen").shape(raw.values[:, jaw]), atol=1e-6)
+    page = ReviewPage(SessionModel.open(folder))
+    qtbot.addWidget(page)
+    page.show()
+    page.take_box.setCurrentText("talk-shaped")
+    qtbot.waitUntil(lambda: page.target is not None, timeout=30_000)
+    assert page.response_box.isEnabled() and page.response_box.isChecked()
+    np.testing.assert_allclose(page.current_curves().values, shaped.values, atol=1e-6)
+    for name, applied in (("shaped.csv", True), ("raw.csv", False)):  # exported with it, and raw
+        page.response_box.setChecked(applied)
+        worker = page.export("livelink", tmp_path / name)
+        with qtbot.waitSignal(worker.finished, timeout=30_000):
+            pass
+    column = ARKIT_BLENDSHAPE_NAMES.index("jawOpen")
+    shaped_jaw, raw_jaw = (read_livelink_csv(tmp_path / name).arkit[:, column] for name in ("shaped.csv", "raw.csv"))
+    assert shaped_jaw.max() > raw_jaw.max() + 0.1
+    page.close()

@@ -509,3 +509,49 @@ def test_a_busy_view_draws_the_rig_at_most_30_times_a_second_and_says_it_drops(q
     assert 0 < window.last_result.frame_index - window.frames_displayed  # frames were skipped, not queued
     window.close()
     assert not _reader_threads()
+
+
+@pytest.mark.qt
+@pytest.mark.gl
+def test_the_shape_response_is_edited_previewed_rezeroed_and_kept_in_the_session(qtbot, ict_rig, clip_frames, tmp_path):
+    from studio.core.rig.response import ResponseSet, ShapeResponse
+    from studio.core.session.folder import Session
+    from studio.ui.tools.live_view import LiveTrackingWindow
+
+    session = Session.create(tmp_path / "s", "p", ict_rig.name, "core", ["neutral"])
+    window = LiveTrackingWindow(ict_rig, neutral_frames=10, realtime=False, cameras=[], session=session)
+    qtbot.addWidget(window)
+    window.show()
+    window.response_button.setChecked(True)
+    assert window.response_dock.isVisible()
+    with qtbot.waitSignal(window.sigStopped, timeout=60000):
+        window.start(_Frames(clip_frames, name="d10"))
+    raw = window.last_result.controls
+    assert raw is not None
+    names = ict_rig.expression_names
+    panel = window.response_panel
+    jaw = names.index("jawOpen")
+    # a stronger jaw through the panel: the rig preview follows at once (tracking stopped: posed here)
+    panel.choose("jawOpen")
+    panel.spins["multiplier"].setValue(2.0)
+    assert window.response.get("jawOpen").multiplier == 2.0 and "● jawOpen" in panel.control_list.item(jaw).text()
+    expected = ict_rig.evaluate(ResponseSet({"jawOpen": ShapeResponse(multiplier=2.0)}).apply(raw, names))
+    np.testing.assert_allclose(window.rig_view.face.vertices, expected, atol=1e-4)
+    # the curve: a point dragged below the one before it is held level with it (monotone), kept in [0, 1]
+    assert panel.add_point() and panel.add_point()  # (0, 0), (0.25, 0.25), (0.5, 0.5), (1, 1)
+    assert panel.set_curve_point(2, 0.5, 0.8) and panel.set_curve_point(1, 0.25, 0.9)  # held below point 3
+    assert window.response.get("jawOpen").curve[1] == (0.25, 0.8)
+    assert panel.set_curve_point(2, 0.1, 0.1)  # not past its neighbours in x, not below the one before in y
+    curve = window.response.get("jawOpen").curve
+    assert curve[2] == (0.27, 0.8) and all(0 <= y <= 1 for _, y in curve)
+    panel.undo()
+    assert window.response.get("jawOpen").curve[2] == (0.5, 0.8)
+    panel.show_input(raw)  # the live marker on the curve
+    assert panel.input_line.isVisible()
+    # re-zero: the face shown reads as every shape's zero
+    assert window.rezero_neutral()
+    zeroed = window.response.apply(raw, names)
+    assert np.abs(zeroed[raw >= 0.02]).max() < 1e-6
+    assert window.save_response()
+    assert Session.open(session.folder).response(names) == window.response
+    window.close()
