@@ -5,9 +5,11 @@ is created, then the session window goes through it the way a person would, one 
 as each job reports back (the GUI thread never waits): the Simon-Says page captures every expression
 with the synthetic performer as the camera (following the prompts, auto-capture), Calibration calibrates
 and fine-tunes and makes the report card, Takes records a take from the synthetic performer and tracks it with θ_A, θ_S and θ̂_S,
-Review plays it with the geometry-error heatmap on and the emotion strip filled, Generate shows a generated
-expression on the stylized target and keeps a transition as a take. A PNG of each page is saved into the screenshot folder, with ``walkthrough.json``
-(each step's duration and the figures it produced).
+Review plays it with its footage and sound, the geometry-error heatmap on and the emotion strip filled,
+Generate shows a generated expression on the stylized target and keeps a transition as a take, and the live
+view (Tools → Live tracking) tracks the synthetic performer while the Shape response panel makes the jaw
+stronger, saved in the session. A PNG of each page is saved into the screenshot folder, with
+``walkthrough.json`` (each step's duration and the figures it produced).
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from studio.ui.windows import open_session_window
 
 #: Screenshots, in the order they are taken.
 SCREENSHOTS = ("1-capture.png", "2-capture-review.png", "3-calibration.png", "4-takes.png", "5-review.png",
-               "6-generate.png")
+               "6-generate.png", "7-response.png")
+#: Tracked frames the live view shows before the shape response is edited on it.
+LIVE_FRAMES = 15
 
 
 class Walkthrough(QObject):
@@ -54,7 +58,7 @@ class Walkthrough(QObject):
     -------
     sigStep(str)
         A step is done: ``open``, ``capture``, ``calibration``, ``finetune``, ``report card``, ``take``,
-        ``review``.
+        ``review``, ``generate``, ``response``.
     sigFinished(object)
         The end: ``None``, or the error's one line.
     """
@@ -72,6 +76,8 @@ class Walkthrough(QObject):
         self.take_seconds = take_seconds
         self._waited = 0  # polls of the step waiting on a worker
         self.window = None
+        self.live = None
+        self._live_frames = 0
         self.error: str | None = None
         self.steps: dict[str, float] = {}
         self.figures: dict[str, object] = {}
@@ -189,6 +195,8 @@ class Walkthrough(QObject):
             return
         if review.emotion_strip.performer is not None:
             self.figures["review_emotion"] = review.emotion_strip.title.text()
+        self.figures["review_footage"] = {"sound": review.sound.available, "frame_shown_s": review.footage.shown_time,
+                                          "label": review.footage_label.text()}
         self._shoot(SCREENSHOTS[4])
         self._mark("review")
         self.window.tabs.setCurrentIndex(self.window.tabs.indexOf(self.window._generate_tab))
@@ -224,6 +232,47 @@ class Walkthrough(QObject):
         self.figures["generated_take"] = name
         self._shoot(SCREENSHOTS[5])
         self._mark("generate")
+        self._open_live_view()
+
+    def _open_live_view(self) -> None:
+        """Tools → Live tracking for this session, on the synthetic performer, with the Shape response panel."""
+        from studio.ui.windows import open_live_view
+
+        self.live = open_live_view(session=self.window.session)
+        self.live.realtime = False
+        self.live.resize(1500, 820)
+        self.live.response_button.setChecked(True)
+        self._live_frames = 0
+        self.live.sigResultShown.connect(self._live_result)
+        self.live.sigStopped.connect(self._live_stopped)
+        self.live.start("synthetic:1")
+
+    def _live_result(self, result) -> None:
+        if result.controls is None or self._live_frames < 0:
+            return
+        self._live_frames += 1
+        if self._live_frames == LIVE_FRAMES:
+            self._live_frames = -1
+            self.live.stop()
+
+    def _live_stopped(self, reason: str) -> None:
+        if self._live_frames != -1:
+            self.fail(f"live tracking stopped before {LIVE_FRAMES} tracked frames: {reason}")
+            return
+        live, panel = self.live, self.live.response_panel
+        panel.choose("jawOpen")
+        panel.spins["multiplier"].setValue(1.4)
+        panel.add_point()
+        panel.set_curve_point(1, 0.4, 0.65)
+        if live.last_result is not None:
+            panel.show_input(live.last_result.controls)
+        if not live.save_response():
+            self.fail(f"the shape response was not saved: {live.statusBar().currentMessage()}")
+            return
+        self.figures["response_shapes"] = sorted(live.response.shapes)
+        self._shoot(SCREENSHOTS[6], live)
+        self._mark("response")
+        live.close()
         self.finish()
 
     # -- bookkeeping ------------------------------------------------------------------------------------
@@ -235,9 +284,9 @@ class Walkthrough(QObject):
         print(f"walkthrough: {step} done in {self.steps[step]:.1f} s", flush=True)
         self.sigStep.emit(step)
 
-    def _shoot(self, name: str) -> None:
+    def _shoot(self, name: str, window=None) -> None:
         path = self.screenshots / name
-        if not self.window.grab().save(str(path)):
+        if not (window or self.window).grab().save(str(path)):
             self.fail(f"could not write {path}")
             return
         self.figures.setdefault("screenshots", []).append(name)

@@ -79,8 +79,14 @@ def test_the_walkthrough_goes_from_capture_to_review(qtbot, tmp_path, monkeypatc
     assert all(grid.item(names.index(n)).text().startswith("⚠") for n in flagged)
     summary = json.loads((tmp_path / "shots" / "walkthrough.json").read_text())
     assert summary["error"] is None and set(summary["steps_s"]) == {
-        "open", "capture", "calibration", "finetune", "report card", "take", "review", "generate"}
+        "open", "capture", "calibration", "finetune", "report card", "take", "review", "generate", "response"}
     assert "% of frames agree" in summary["figures"]["review_emotion"]
+    # the recorded take has its footage and sound in the review; the live view's shape response was saved
+    assert take.report.video == "video.mp4" and take.report.audio
+    footage = summary["figures"]["review_footage"]
+    assert footage["sound"] and footage["frame_shown_s"] is not None and "with sound" in footage["label"]
+    assert summary["figures"]["response_shapes"] == ["jawOpen"]
+    assert Session.open(folder).response().get("jawOpen").multiplier == 1.4
     assert summary["figures"]["generated_take"] in Session.open(folder).take_names()
     for name in SCREENSHOTS:
         assert (tmp_path / "shots" / name).stat().st_size > 10_000
