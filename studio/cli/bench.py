@@ -126,6 +126,12 @@ def _bench_temporal(args: argparse.Namespace) -> dict:
     return run_temporal_benchmark(seconds=args.seconds, model=args.model)
 
 
+def _bench_head_pose(args: argparse.Namespace) -> dict:
+    from studio.bench.head_pose import run_head_pose_benchmark
+
+    return run_head_pose_benchmark(seconds=args.seconds, seed=args.seed)
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register ``bench`` and its benchmarks."""
     bench = commands.add_parser("bench", help="run a benchmark and write its figures as JSON")
@@ -210,6 +216,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                                "with a 10-frame gap")
     bench_temporal.add_argument("--seconds", type=float, default=20.0, help="length of each take")
     bench_temporal.add_argument("--model", metavar="FILE.pt", help="the temporal model (default the shipped one)")
+    bench_head = add_bench("head-pose", _bench_head_pose,
+                           "the takes' head pose on rendered, tracked performers, next to MediaPipe's own transform")
+    bench_head.add_argument("--seconds", type=float, default=8.0, help="length of each performer's take")
     bench_live.add_argument("--seconds", type=float, default=10.0, help="measured seconds per run")
     bench_live.add_argument("--source", metavar="SOURCE",
                             help="memory:VIDEO (pre-decoded 640×480, the default with d10.mp4), synthetic:SEED, "

@@ -187,9 +187,13 @@ class Walkthrough(QObject):
         self._when_emotions_shown()
 
     def _when_emotions_shown(self) -> None:
-        """The review's emotion strip fills in a worker: shoot once it has (or after 20 s without)."""
+        """The review's emotion strip fills in a worker and its footage is decoded in a thread: shoot once both
+        show the frame (or after 20 s)."""
         review = self.window.review
-        if review.emotion_strip.performer is None and self._waited < 200:
+        frame_s = float(review.current_curves().time_s[review.frame])
+        footage_behind = review.footage.path is not None and (
+            review.footage.shown_time is None or abs(review.footage.shown_time - frame_s) > 1e-6)
+        if (review.emotion_strip.performer is None or footage_behind) and self._waited < 200:
             self._waited += 1
             QTimer.singleShot(100, self._when_emotions_shown)
             return

@@ -405,9 +405,7 @@ def read_curves_json(path: str | os.PathLike) -> TakeCurves:
         raise TakeFileError(f"{path}: curves must map exactly the control_names to value lists, got {got}")
     values = np.full((num_frames, len(names)), np.nan, np.float32)
     for k, name in enumerate(names):
-        column = _json_numbers(path, f"curves.{name}", curves[name], allow_null=True)
-        if len(column) != num_frames:
-            raise TakeFileError(f"{path}: curves.{name} has {len(column)} values, time_s has {num_frames}")
+        column = _json_column(path, f"curves.{name}", curves[name], num_frames)
         for frame, (value, has_face) in enumerate(zip(column, found_list, strict=True)):
             if has_face and value is None:
                 raise TakeFileError(f"{path}: curves.{name}[{frame}]: null in a frame with a face")
@@ -424,11 +422,17 @@ def read_curves_json(path: str | os.PathLike) -> TakeCurves:
             raise TakeFileError(f"{path}: head_pose must be null or map exactly {', '.join(HEAD_POSE_COLUMNS)}")
         head_pose = np.full((num_frames, len(HEAD_POSE_COLUMNS)), np.nan, np.float32)
         for j, name in enumerate(HEAD_POSE_COLUMNS):
-            column = _json_numbers(path, f"head_pose.{name}", head[name], allow_null=True)
-            if len(column) != num_frames:
-                raise TakeFileError(f"{path}: head_pose.{name} has {len(column)} values, time_s has {num_frames}")
+            column = _json_column(path, f"head_pose.{name}", head[name], num_frames)
             head_pose[:, j] = [np.nan if v is None else v for v in column]
     return TakeCurves(tuple(names), times, np.asarray(found_list, bool).reshape(num_frames), values, head_pose)
+
+
+def _json_column(path: Path, field: str, items: object, num_frames: int) -> list[float | None]:
+    """A per-frame list of numbers or nulls, ``num_frames`` long."""
+    column = _json_numbers(path, field, items, allow_null=True)
+    if len(column) != num_frames:
+        raise TakeFileError(f"{path}: {field} has {len(column)} values, time_s has {num_frames}")
+    return column
 
 
 def _json_numbers(path: Path, field: str, items: object, *, allow_null: bool) -> list[float | None]:

@@ -247,9 +247,12 @@ def track_session_take_job(
         ``cancel`` was set (nothing written).
     TrackingError
         The take has no face.
+    SessionError
+        The session's ``response.json`` is damaged (said before any work).
     """
     folder = session.take_folder(name)
     bundle = bundle if bundle is not None else RigBundle.load(session.rig_name)
+    response = _recorded_response(session.response(bundle.definition.control_names))  # a bad file: before the work
     tweakers = bundle.definition.tweaker_indices()
     rigs = session.tracking_rigs()
     networks = session_networks(session, bundle)
@@ -281,7 +284,7 @@ def track_session_take_job(
         neutral_frames=neutral_range, filter=filter_name, rigs=tuple(results),
         stats={label: result.stats for label, result in results.items()}, video=_footage(source, folder),
         audio=source.audio is not None and _footage(source, folder) != "", start_timecode=source.start_timecode or "",
-        response=_recorded_response(session.response(bundle.definition.control_names)),
+        response=response,
     )  # fmt: skip
     write_json_atomic(folder / TAKE_FILE, report.to_json())
     return report

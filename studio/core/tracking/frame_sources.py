@@ -100,23 +100,40 @@ class AudioSource(ABC):
 
 
 class FileAudio(AudioSource):
-    """A file's sound track (:func:`studio.core.io.media.read_audio`), decoded on first use."""
+    """A file's sound track (:func:`studio.core.io.media.read_audio`), decoded when first asked for samples.
 
-    def __init__(self, path: Path) -> None:
+    Parameters
+    ----------
+    path : Path
+        The file.
+    rate, channels : int
+        Its first sound track's samples per second and channels (the decoded samples are as many channels).
+    """
+
+    def __init__(self, path: Path, rate: int, channels: int) -> None:
         self.path = path
+        self.rate, self.channels = int(rate), int(channels)
         self._track = None
-        track = self.track
-        self.rate, self.channels = track.rate, track.samples.shape[1]
 
     @property
     def track(self):
-        """The decoded :class:`~studio.core.io.media.AudioTrack`."""
-        if self._track is None:
-            from studio.core.io.media import read_audio
+        """The decoded :class:`~studio.core.io.media.AudioTrack`.
 
-            self._track = read_audio(self.path)
+        Raises
+        ------
+        FrameSourceError
+            The sound cannot be decoded (one line).
+        """
+        if self._track is None:
+            from studio.core.io.media import MediaError, read_audio
+
+            try:
+                self._track = read_audio(self.path)
+            except MediaError as error:
+                raise FrameSourceError(str(error)) from None
             if self._track is None:
                 raise FrameSourceError(f"{self.path}: has no sound track")
+            self.rate, self.channels = self._track.rate, self._track.samples.shape[1]
         return self._track
 
     def samples(self, start_s: float, stop_s: float) -> np.ndarray:
@@ -247,6 +264,8 @@ class VideoFileSource(FrameSource):
                 raise FrameSourceError(f"{self.path}: has no video stream ({kind})")
             stream = container.streams.video[0]
             self.has_audio = bool(container.streams.audio)
+            sound = container.streams.audio[0].codec_context if self.has_audio else None
+            sound_format = (int(sound.sample_rate or 0), int(sound.channels or 1)) if sound is not None else None
             self._time_base = float(stream.time_base) if stream.time_base else 1.0 / 90000.0
             self._announced = int(stream.frames or 0)  # what the header says, which a cut file still claims
             self.start_timecode = _timecode_tag(container)
@@ -261,7 +280,7 @@ class VideoFileSource(FrameSource):
         self.fps = rate if math.isfinite(rate) and 0.0 < rate < 1000.0 else None
         self.num_frames = len(self._pts) or None
         self.size = (int(first.width), int(first.height))
-        self.audio = FileAudio(self.path) if self.has_audio else None
+        self.audio = FileAudio(self.path, *sound_format) if sound_format and sound_format[0] > 0 else None
         self._container = None
         #: Set after an iteration that ended before the container's frame count: what was decoded, in words.
         self.truncated: str | None = None

@@ -4,7 +4,7 @@ A list of the rig's controls (those with a response marked ●), the chosen cont
 a pyqtgraph plot: the points can be dragged (the ends stay at x = 0 and x = 1; a point cannot pass its
 neighbours, nor go below the one before it or above the one after it, so the curve stays monotone and in
 [0, 1]), added and removed. While the live view tracks, a marker shows where the performer's current value
-lands on the curve. Every change is checked (:class:`~studio.core.rig.response.ShapeResponse`) and handed on
+lands on the curve (the curve's input is the tracked value after gain and offset). Every change is checked (:class:`~studio.core.rig.response.ShapeResponse`) and handed on
 as a whole :class:`~studio.core.rig.response.ResponseSet` through ``sigChanged``; *Undo* (Ctrl+Z) steps back
 through the changes.
 """
@@ -59,7 +59,8 @@ class ResponsePanel(QWidget):
         self._history: list[ResponseSet] = []
         self._updating = False
         self.control_list = QListWidget()
-        self.control_list.setMaximumWidth(190)
+        self.control_list.setMinimumWidth(200)
+        self.control_list.setMaximumWidth(230)
         self.control_list.currentRowChanged.connect(lambda _: self._show_control())
         self.spins = {}
         form = QFormLayout()
@@ -85,7 +86,7 @@ class ResponsePanel(QWidget):
         self.plot.setXRange(0.0, 1.0, padding=0.04)
         self.plot.setYRange(0.0, 1.0, padding=0.04)
         self.plot.setMouseEnabled(False, False)
-        self.plot.setLabel("bottom", "tracked value")
+        self.plot.setLabel("bottom", "tracked value × multiplier + offset")
         self.plot.setLabel("left", "drives the character")
         self.plot.plot([0, 1], [0, 1], pen=pg.mkPen((180, 180, 180), style=Qt.PenStyle.DashLine))
         self.curve_item = self.plot.plot([], [], pen=pg.mkPen((40, 90, 200), width=3))
@@ -227,8 +228,9 @@ class ResponsePanel(QWidget):
             item.sigPositionChangeFinished.connect(lambda item, index=index: self._point_dragged(index, item))
             self.plot.addItem(item)
             self.point_items.append(item)
-        xs = np.linspace(0.0, 1.0, 101)
-        self.curve_item.setData(xs, shape.shape(xs))
+        xs = np.linspace(0.0, 1.0, 101)  # the curve over its input (the tracked value after gain and offset)
+        points = np.asarray(shape.curve, np.float64)
+        self.curve_item.setData(xs, np.clip(np.interp(xs, points[:, 0], points[:, 1]), *shape.clamp))
 
     def _settings_edited(self) -> None:
         if self._updating:
