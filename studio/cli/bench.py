@@ -132,6 +132,12 @@ def _bench_head_pose(args: argparse.Namespace) -> dict:
     return run_head_pose_benchmark(seconds=args.seconds, seed=args.seed)
 
 
+def _bench_batch(args: argparse.Namespace) -> dict:
+    from studio.bench.batch import run_batch_benchmark
+
+    return run_batch_benchmark(seed=args.seed)
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register ``bench`` and its benchmarks."""
     bench = commands.add_parser("bench", help="run a benchmark and write its figures as JSON")
@@ -219,6 +225,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     bench_head = add_bench("head-pose", _bench_head_pose,
                            "the takes' head pose on rendered, tracked performers, next to MediaPipe's own transform")
     bench_head.add_argument("--seconds", type=float, default=8.0, help="length of each performer's take")
+    add_bench("batch", _bench_batch, "a shoot of 8 clips of the shared footage on a local Ray, 1 and 2 workers: "
+                                     "wall time, takes per minute, CPU use")
     bench_live.add_argument("--seconds", type=float, default=10.0, help="measured seconds per run")
     bench_live.add_argument("--source", metavar="SOURCE",
                             help="memory:VIDEO (pre-decoded 640×480, the default with d10.mp4), synthetic:SEED, "

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from studio.cli import bench, dataset, expression, gui, retarget, session, tracking, train
+from studio.cli import bench, dataset, expression, gui, retarget, session, shoot, tracking, train
 from studio.cli.assets import add_assets_parser
 from studio.core.errors import StudioError
 
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_studio_options(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_assets_parser(commands)
-    for area in (tracking, gui, retarget, session, expression, train, dataset, bench):
+    for area in (tracking, gui, retarget, session, shoot, expression, train, dataset, bench):
         area.add_commands(commands)
     return parser
 

@@ -119,26 +119,50 @@ def _cmd_import_livelink(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stream_sender(args: argparse.Namespace, curves, arkit):
+    """The sender ``stream`` was asked for, and the head rows in its form."""
+    from studio.core.io import ifacialmocap, livelink_udp, udp
+    from studio.core.io.vmc import DEFAULT_VMC_HOST, VmcSender, parse_host_port
+    from studio.core.retarget.stream import ifacialmocap_angles, livelink_angles, stream_head
+
+    if args.livelink is not None:
+        host, port = udp.parse_host_port(args.livelink, DEFAULT_VMC_HOST, livelink_udp.DEFAULT_LIVELINK_PORT, "Live Link")
+        sender = livelink_udp.LiveLinkSender(host, port, subject=args.subject, fps=curves.fps or 30.0)
+        return sender, livelink_angles(curves, arkit)
+    if args.ifacialmocap is not None:
+        if not 0 <= args.listen_port <= 65535:
+            raise ValueError(f"--listen-port {args.listen_port}: a port is in 0-65535")
+        if args.ifacialmocap:
+            host, port = udp.parse_host_port(args.ifacialmocap, DEFAULT_VMC_HOST, ifacialmocap.DEFAULT_PORT,
+                                             "iFacialMocap")  # fmt: skip
+            sender = ifacialmocap.IFacialMocapSender(host, port, listen_port=args.listen_port)
+        else:
+            sender = ifacialmocap.IFacialMocapSender(None, listen_port=args.listen_port)
+        return sender, ifacialmocap_angles(curves, arkit)
+    host, port = parse_host_port(args.vmc)
+    return VmcSender(host, port), stream_head(curves)
+
+
 def _cmd_stream(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from studio.core.io.vmc import VmcSender, parse_host_port, stream_curves_job
+    from studio.core.io.vmc import stream_curves_job
     from studio.core.jobs import run_job
-    from studio.core.retarget.stream import stream_head, stream_values
+    from studio.core.retarget.stream import stream_values
 
     curves, target = _load_curves_and_target(args)
     names, values = stream_values(curves, target)
-    head = stream_head(curves)
-    host, port = parse_host_port(args.vmc)
-    with VmcSender(host, port) as sender, tqdm(
-        total=curves.num_frames, unit="frame", desc=f"VMC → {host}:{port}", file=sys.stderr, disable=args.quiet
+    sender, head = _stream_sender(args, curves, values)
+    with sender, tqdm(
+        total=curves.num_frames, unit="frame", desc=f"{sender.protocol} → {sender.target}", file=sys.stderr,
+        disable=args.quiet,
     ) as bar:
         summary = run_job(
             stream_curves_job(curves.time_s, names, values, sender, realtime=not args.as_fast_as_possible, head=head),
             on_progress=lambda progress: bar.update(progress[1] - bar.n),
         )
     print(
-        f"sent {summary.frames_sent} frames to {host}:{port} in {summary.duration_s:.2f} s "
+        f"sent {summary.frames_sent} frames to {sender.target} ({sender.protocol}) in {summary.duration_s:.2f} s "
         f"({summary.frames_skipped} without a face skipped, {summary.late_frames} late, "
         f"at most {summary.max_lateness_ms:.1f} ms)"
     )
@@ -180,10 +204,21 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     import_livelink.add_argument("--fps", type=float, help="frame rate (default: inferred from the timecodes' frame numbers, and said)")
     import_livelink.set_defaults(func=_cmd_import_livelink)
 
-    stream = commands.add_parser("stream", help="stream a take over VMC (OSC/UDP) in real time, ARKit names")
+    stream = commands.add_parser("stream", help="stream a take in real time over VMC (default), Live Link (Unreal) "
+                                                "or iFacialMocap (VTuber apps)")
     add_curves(stream, False)
-    stream.add_argument("--vmc", default="127.0.0.1:39539", metavar="HOST:PORT",
-                        help="the VMC receiver (default 127.0.0.1:39539)")
+    protocol = stream.add_mutually_exclusive_group()
+    protocol.add_argument("--vmc", default="127.0.0.1:39539", metavar="HOST:PORT",
+                          help="the VMC receiver (default 127.0.0.1:39539)")
+    protocol.add_argument("--livelink", metavar="HOST:PORT",
+                          help="Unreal's Live Link Face source (port 11111 by default): the packets the Live Link Face "
+                               "app sends")
+    protocol.add_argument("--ifacialmocap", metavar="HOST:PORT", nargs="?", const="",
+                          help="send iFacialMocap text frames (port 49983 by default); without HOST:PORT only to "
+                               "receivers that send the handshake")
+    stream.add_argument("--subject", default="SimonSays", help="the Live Link subject name (default SimonSays)")
+    stream.add_argument("--listen-port", type=int, default=49983,
+                        help="where the iFacialMocap handshake is awaited (default 49983, as the phone app)")
     stream.add_argument("--as-fast-as-possible", action="store_true", help="no real-time pacing")
     stream.add_argument("--quiet", action="store_true", help="no progress bar")
     stream.set_defaults(func=_cmd_stream)

@@ -136,7 +136,7 @@ def test_import_livelink_round_trips_the_take(tracked, tmp_path):
 def _receiver() -> tuple[socket.socket, list[bytes], threading.Thread]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
-    sock.settimeout(0.5)
+    sock.settimeout(20.0)  # the command starts (loads the take and the target) before its first frame
     datagrams: list[bytes] = []
 
     def listen() -> None:
@@ -147,6 +147,7 @@ def _receiver() -> tuple[socket.socket, list[bytes], threading.Thread]:
                 return
             except OSError:
                 return
+            sock.settimeout(1.0)  # then frames come every 33 ms: a second of silence is the end
 
     thread = threading.Thread(target=listen, daemon=True)
     thread.start()
@@ -212,3 +213,38 @@ def test_bad_curves_fail_with_one_line_and_write_nothing(tracked, tmp_path, caps
     assert main(["export", str(tracked), "--format", "glb", "--target", "nobody", "--out", str(out)]) == 1
     assert "unknown target 'nobody'" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_stream_speaks_live_link_and_ifacialmocap_and_refuses_bad_targets_in_one_line(tracked, capsys):
+    import socket
+    import struct
+
+    source = TakeCurves.read_csv(tracked)
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(3.0)
+    port = receiver.getsockname()[1]
+    try:
+        assert main(["stream", str(tracked), "--livelink", f"127.0.0.1:{port}", "--subject", "Take7",
+                     "--as-fast-as-possible", "--quiet"]) == 0  # fmt: skip
+        first = receiver.recv(2048)
+        assert first[0] == 6 and struct.unpack_from(">i", first, 1)[0] == 36
+        name_length = struct.unpack_from(">i", first, 41)[0]
+        assert first[45 : 45 + name_length] == b"Take7" and first[45 + name_length + 16] == 61
+        for _ in range(int(source.face_found.sum()) - 1):
+            receiver.recv(2048)
+        assert main(["stream", str(tracked), "--ifacialmocap", f"127.0.0.1:{port}", "--listen-port", "0",
+                     "--as-fast-as-possible", "--quiet"]) == 0  # fmt: skip
+        text = receiver.recv(8192).decode("utf-8")
+        assert text.startswith("eyeBlink_L-") and "|=head#" in text and text.endswith("|")
+    finally:
+        receiver.close()
+    capsys.readouterr()
+    for argv, says in ((["--livelink", "127.0.0.1:99999"], "bad Live Link target '127.0.0.1:99999'"),
+                       (["--livelink", "no-such-host.invalid:11111"], "Live Link no-such-host.invalid:11111:"),
+                       (["--ifacialmocap", "127.0.0.1:0"], "bad iFacialMocap target"),
+                       (["--livelink", "127.0.0.1", "--subject", ""], "subject name")):  # fmt: skip
+        assert main(["stream", str(tracked), *argv, "--as-fast-as-possible", "--quiet"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and says in err, err

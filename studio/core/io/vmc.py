@@ -24,7 +24,6 @@ Example
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
+from studio.core.io import udp
 from studio.core.jobs import Cancel, JobCancelled, is_cancelled
 
 __all__ = [
@@ -103,37 +103,7 @@ def parse_host_port(text: str) -> tuple[str, int]:
     ValueError
         The port is not an integer in 1–65535, or the host is malformed (one-line message).
     """
-    spec = str(text).strip()
-    if spec.startswith("["):
-        close = spec.find("]")
-        if close < 0 or (close + 1 < len(spec) and spec[close + 1] != ":"):
-            raise ValueError(
-                f"bad VMC target {text!r}: write an IPv6 host as [ADDRESS]:PORT, e.g. [::1]:39539"
-            )
-        host, port_text = spec[1:close], spec[close + 2 :]
-    else:
-        host, sep, port_text = spec.rpartition(":")
-        if not sep:
-            host, port_text = spec, ""
-        if ":" in host:
-            raise ValueError(
-                f"bad VMC target {text!r}: write an IPv6 host as [ADDRESS]:PORT, e.g. [::1]:39539"
-            )
-    host = host.strip() or DEFAULT_VMC_HOST
-    if any(c.isspace() for c in host):
-        raise ValueError(f"bad VMC target {text!r}: the host must not contain spaces")
-    port_text = port_text.strip()
-    if not port_text:
-        return host, DEFAULT_VMC_PORT
-    try:
-        port = int(port_text)
-    except ValueError:
-        port = -1
-    if not 1 <= port <= 65535 or not port_text.isdigit():
-        raise ValueError(
-            f"bad VMC target {text!r}: the port must be an integer in 1-65535, e.g. {DEFAULT_VMC_HOST}:{DEFAULT_VMC_PORT}"
-        )
-    return host, port
+    return udp.parse_host_port(text, DEFAULT_VMC_HOST, DEFAULT_VMC_PORT, "VMC")
 
 
 def _val_message(name: str, value: float) -> OscMessage:
@@ -233,12 +203,12 @@ def vmc_frame_datagrams(names: Sequence[str], values: np.ndarray, head: np.ndarr
     return datagrams
 
 
-class VmcSender:
+class VmcSender(udp.UdpSender):
     """Sends VMC frames from a UDP socket to ``(host, port)``.
 
     Sending never waits for the receiver (UDP; nothing needs to listen): a frame costs the building of its
     bundle (about 0.4 ms for 52 names) and a ``sendto``. The socket is non-blocking; a datagram the kernel
-    cannot queue at once is dropped and counted in :attr:`datagrams_dropped`.
+    cannot queue at once is dropped and counted in :attr:`datagrams_dropped` (:class:`~studio.core.io.udp.UdpSender`).
 
     Parameters
     ----------
@@ -246,17 +216,6 @@ class VmcSender:
         Receiver's host name or address (resolved once, here).
     port : int
         Receiver's UDP port, 1–65535.
-
-    Attributes
-    ----------
-    host, port : str, int
-        The target as given.
-    address : tuple
-        The resolved socket address.
-    frames_sent : int
-        Frames whose datagrams were all handed to the network.
-    datagrams_sent, datagrams_dropped : int
-        Datagrams sent, and dropped because the socket's buffer was full.
 
     Raises
     ------
@@ -266,35 +225,13 @@ class VmcSender:
         The port is out of range.
     """
 
+    protocol = "VMC"
+
     def __init__(self, host: str = DEFAULT_VMC_HOST, port: int = DEFAULT_VMC_PORT) -> None:
-        if not 1 <= int(port) <= 65535:
-            raise ValueError(f"VMC port must be in 1-65535, got {port}")
-        self.host = str(host)
-        self.port = int(port)
-        self.frames_sent = 0
-        self.datagrams_sent = 0
-        self.datagrams_dropped = 0
-        self._socket: socket.socket | None = None
-        try:
-            family, kind, proto, _, self.address = socket.getaddrinfo(
-                self.host, self.port, type=socket.SOCK_DGRAM
-            )[0]
-            self._socket = socket.socket(family, kind, proto)
-            self._socket.setblocking(False)
-        except OSError as error:
-            raise OSError(f"VMC {self.target}: {_reason(error)}") from error
+        super().__init__(host, port)
 
-    @property
-    def target(self) -> str:
-        """``host:port`` as given (for messages)."""
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._socket is None
-
-    def send_frame(self, names: Sequence[str], values: np.ndarray, head: np.ndarray | None = None) -> None:
+    def send_frame(self, names: Sequence[str], values: np.ndarray, head: np.ndarray | None = None,
+                   time_s: float | None = None) -> None:
         """Send one frame (see :func:`vmc_frame_datagrams`).
 
         Parameters
@@ -305,6 +242,8 @@ class VmcSender:
             Their values, shape ``(N,)``, finite.
         head : np.ndarray, optional
             The ``Head`` bone's pose, shape ``(7,)`` (:func:`head_bone_values`).
+        time_s : float, optional
+            The frame's time (VMC carries none; accepted as every stream's sender does).
 
         Raises
         ------
@@ -313,42 +252,7 @@ class VmcSender:
         OSError
             The socket failed or is closed (one line naming ``host:port``).
         """
-        datagrams = vmc_frame_datagrams(names, values, head)
-        if self._socket is None:
-            raise OSError(f"VMC {self.target}: the sender is closed")
-        complete = True
-        for datagram in datagrams:
-            try:
-                self._socket.sendto(datagram, self.address)
-            except BlockingIOError:
-                self.datagrams_dropped += 1
-                complete = False
-            except OSError as error:
-                raise OSError(f"VMC {self.target}: {_reason(error)}") from error
-            else:
-                self.datagrams_sent += 1
-        self.frames_sent += complete
-
-    def close(self) -> None:
-        """Close the socket (idempotent)."""
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
-
-    def __enter__(self) -> VmcSender:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        state = "closed" if self.closed else f"{self.frames_sent} frames sent"
-        return f"VmcSender({self.target}, {state})"
-
-
-def _reason(error: OSError) -> str:
-    text = error.strerror or str(error) or type(error).__name__
-    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+        self.send_datagrams(vmc_frame_datagrams(names, values, head))
 
 
 @dataclass(frozen=True)
@@ -380,7 +284,7 @@ def stream_curves_job(
     time_s: np.ndarray,
     names: Sequence[str],
     values: np.ndarray,
-    sender: VmcSender,
+    sender: udp.UdpSender,
     *,
     realtime: bool = True,
     cancel: Cancel = None,
@@ -398,8 +302,9 @@ def stream_curves_job(
         Blendshape names, length ``N``.
     values : np.ndarray
         Values per frame, shape ``(T, N)``; rows holding NaN (no face) are skipped, not sent.
-    sender : VmcSender
-        Where frames go (not closed by the job).
+    sender : UdpSender
+        Where frames go (not closed by the job): a :class:`VmcSender`, a Live Link or an iFacialMocap sender
+        (each takes ``send_frame(names, values, head, time_s=...)``).
     realtime : bool
         Send frame ``i`` at ``start + time_s[i] - time_s[0]`` (sleeping until then; a frame already due is
         sent at once and counted as late), or send every frame at once (``False``).
@@ -408,7 +313,7 @@ def stream_curves_job(
     clock, sleep : callable
         Monotonic seconds and a sleep (replaceable for tests).
     head : np.ndarray, optional
-        The ``Head`` bone's pose per frame, shape ``(T, 7)`` (:func:`head_bone_values`).
+        The head per frame, in the sender's own form (``(T, 7)`` for VMC: :func:`head_bone_values`).
 
     Yields
     ------
@@ -442,8 +347,8 @@ def stream_curves_job(
     if np.isinf(values).any():
         raise ValueError("values hold infinity (NaN rows mean no face; infinity is not allowed)")
     skip = np.isnan(values).any(axis=1)
-    if head is not None and np.shape(head) != (total, 7):
-        raise ValueError(f"head must have shape ({total}, 7), got {np.shape(head)}")
+    if head is not None and len(head) != total:
+        raise ValueError(f"head must have one row per frame ({total}), got {len(head)}")
 
     start = clock()
     sent = skipped = late = 0
@@ -454,7 +359,8 @@ def stream_curves_job(
 
     def stop_if_cancelled(done: int) -> None:
         if is_cancelled(cancel):
-            raise JobCancelled(f"VMC streaming cancelled after {done} of {total} frames", partial=summary())
+            protocol = getattr(sender, "protocol", "VMC")
+            raise JobCancelled(f"{protocol} streaming cancelled after {done} of {total} frames", partial=summary())
 
     for i in range(total):
         stop_if_cancelled(i)
@@ -470,7 +376,7 @@ def stream_curves_job(
             lateness = clock() - due
             max_lateness_s = max(max_lateness_s, lateness)
             late += lateness > LATE_TOLERANCE_S
-        sender.send_frame(names, values[i], None if head is None else head[i])
+        sender.send_frame(names, values[i], None if head is None else head[i], time_s=float(time_s[i]))
         sent += 1
         yield ("streaming", i + 1, total)
     return summary()

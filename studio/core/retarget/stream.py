@@ -13,6 +13,8 @@ import numpy as np
 
 from studio.core.io.arkit import ARKIT_BLENDSHAPE_NAMES
 from studio.core.io.curves import TakeCurves
+from studio.core.io.livelink import eye_angles_from_arkit
+from studio.core.io.livelink_udp import EYE_ANGLE_RAD
 from studio.core.io.vmc import head_bone_values
 from studio.core.retarget.curves import arkit_curves, head_quaternions
 from studio.core.retarget.targets import RetargetTarget
@@ -93,3 +95,26 @@ def stream_head(curves: TakeCurves) -> np.ndarray | None:
     bone = head_bone_values(head_quaternions(pose), pose[:, 3:])
     bone[~np.isfinite(curves.head_pose).all(axis=1)] = np.nan
     return bone
+
+
+def livelink_angles(curves: TakeCurves, arkit: np.ndarray) -> np.ndarray:
+    """The nine Live Link angles per frame, radians ``(T, 9)``: the take's head yaw, pitch, roll (zeros without
+    a head pose) and both eyes from the ARKit gaze shapes ``arkit`` ``(T, 52)``."""
+    head = np.zeros((curves.num_frames, 3)) if curves.head_pose is None else np.deg2rad(curves.head_pose[:, :3])
+    eyes = eye_angles_from_arkit(arkit).astype(np.float64) * EYE_ANGLE_RAD
+    return np.concatenate([head, eyes], axis=1)
+
+
+def ifacialmocap_angles(curves: TakeCurves, arkit: np.ndarray) -> np.ndarray:
+    """iFacialMocap's head and eyes per frame ``(T, 12)``: head rotation x, y, z (pitch, yaw, roll, degrees) and
+    position (cm) from the take's head pose, then right and left eye rotations x, y, z (degrees) from the gaze
+    shapes ``arkit`` ``(T, 52)``."""
+    out = np.zeros((curves.num_frames, 12))
+    if curves.head_pose is not None:
+        yaw, pitch, roll = curves.head_pose[:, 0], curves.head_pose[:, 1], curves.head_pose[:, 2]
+        out[:, 0:3] = np.stack([pitch, yaw, roll], axis=1)
+        out[:, 3:6] = curves.head_pose[:, 3:]
+    eyes = np.rad2deg(eye_angles_from_arkit(arkit).astype(np.float64) * EYE_ANGLE_RAD)  # left yaw, pitch, roll, right …
+    out[:, 6:9] = eyes[:, [4, 3, 5]]  # right eye: x = pitch, y = yaw, z = roll
+    out[:, 9:12] = eyes[:, [1, 0, 2]]
+    return out

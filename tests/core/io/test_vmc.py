@@ -270,7 +270,7 @@ def test_stream_job_counts_late_frames_with_a_fake_clock(sender):
     class SlowSender:
         """Sending frame 2 takes 0.1 s: frames 3 and 4 are then late."""
 
-        def send_frame(self, names, values, head=None):
+        def send_frame(self, names, values, head=None, time_s=None):
             sender.send_frame(names, values, head)
             now[0] += 0.1 if sender.frames_sent == 3 else 0.0
 
