@@ -74,7 +74,7 @@ def run_batch_benchmark(workers: tuple[int, ...] = (1, 2), seed: int = 0) -> dic
         clips = _cut_clips(footage, shoot)
         session_folder = root / "session"
         run_job(synthetic_session_job(session_folder, 100 + seed, lambda rig: PromptedPerformerSource(rig, seed=seed),
-                                      ["jaw_open", "smile", "brows_up", "mouth_pucker"]))  # fmt: skip
+                                      ["jaw_open", "smile", "brows_up"]))  # fmt: skip
         calibrate_session(session_folder)
         runs = {}
         for count in workers:

@@ -5,9 +5,10 @@ copying pixels) with MediaPipe's 478 landmarks as a scatter overlay, the head-po
 landmarks) in another colour. Right, a :class:`~studio.ui.widgets.rig_view.RigView` of the rig driven by the
 tracked controls. Below, the neutral-capture prompt and a status line with the frame rates.
 
-"Stream VMC" sends every shown tracked frame to a VMC receiver (VSeeFace, Warudo, VNyan, …) as ARKit
-blendshape values over OSC/UDP (:mod:`studio.core.io.vmc`), from the GUI thread: a UDP send never waits for the
-receiver, and building a frame's bundle costs well under a millisecond.
+"Stream" sends every shown tracked frame to a receiver as ARKit blendshape values over UDP — VMC (VSeeFace, Warudo,
+VNyan, …; :mod:`studio.core.io.vmc`), Live Link Face packets (Unreal; :mod:`studio.core.io.livelink_udp`) or
+iFacialMocap text frames (VTuber apps; :mod:`studio.core.io.ifacialmocap`, answering their handshake) — from the
+GUI thread: a UDP send never waits for the receiver, and building a frame costs well under a millisecond.
 
 Threads (a pipeline; each hand-off keeps only the newest item, so a slow stage drops frames instead of
 lagging): the source is read in a thread of its own, MediaPipe runs in another, and a superqt generator
@@ -53,7 +54,12 @@ from PySide6.QtWidgets import (
 from studio.core.errors import StudioError
 from studio.core.expression.model_files import model_path
 from studio.core.expression.temporal import CausalDenoiserStream, TemporalModels
-from studio.core.io.vmc import DEFAULT_VMC_HOST, DEFAULT_VMC_PORT, VmcSender, parse_host_port
+from studio.core.io import udp
+from studio.core.io.ifacialmocap import DEFAULT_PORT as IFACIALMOCAP_PORT
+from studio.core.io.ifacialmocap import IFacialMocapSender
+from studio.core.io.livelink import eye_angles_from_arkit
+from studio.core.io.livelink_udp import DEFAULT_LIVELINK_PORT, EYE_ANGLE_RAD, LiveLinkSender
+from studio.core.io.vmc import DEFAULT_VMC_HOST, DEFAULT_VMC_PORT, VmcSender
 from studio.core.jobs import JobCancelled, preferred_device
 from studio.core.retarget.stream import StreamMapping, arkit_stream_mapping, target_stream_mapping
 from studio.core.retarget.targets import RetargetTarget, available_targets
@@ -101,6 +107,21 @@ LANDMARK_COLOR = QColor(80, 220, 255)
 STABLE_LANDMARK_COLOR = QColor(255, 170, 40)
 #: The VMC target the live view offers first.
 DEFAULT_VMC_TARGET = f"{DEFAULT_VMC_HOST}:{DEFAULT_VMC_PORT}"
+#: What "Stream" can speak: ``(label, protocol)``.
+STREAM_PROTOCOLS = (("VMC", "vmc"), ("Live Link", "livelink"), ("iFacialMocap", "ifacialmocap"))
+STREAM_DEFAULT_PORTS = {"vmc": DEFAULT_VMC_PORT, "livelink": DEFAULT_LIVELINK_PORT, "ifacialmocap": IFACIALMOCAP_PORT}
+
+
+def _live_head(sender, arkit: np.ndarray) -> np.ndarray | None:
+    """The head rows a live frame carries for ``sender``: the live view has no head pose, so the head stays at
+    rest; the eyes come from the gaze shapes (Live Link: 9 angles, radians; iFacialMocap: 12 numbers)."""
+    if isinstance(sender, VmcSender) or len(arkit) != 52:
+        return None
+    eyes = eye_angles_from_arkit(np.asarray(arkit)[None])[0].astype(np.float64) * EYE_ANGLE_RAD
+    if isinstance(sender, LiveLinkSender):
+        return np.r_[np.zeros(3), eyes]
+    degrees = np.rad2deg(eyes)
+    return np.r_[np.zeros(6), degrees[[4, 3, 5]], degrees[[1, 0, 2]]]
 
 _DECIMATED: dict[int, tuple[Rig, DecimatedSkin]] = {}
 
@@ -302,7 +323,8 @@ class LiveTrackingWindow(QMainWindow):
     last_result : LiveResult or None
         The result shown last.
     vmc_box : QCheckBox
-        "Stream VMC": send every shown tracked frame to :attr:`vmc_target_edit`'s receiver.
+        "Stream": send every shown tracked frame to :attr:`vmc_target_edit`'s receiver, in the protocol of
+        :attr:`stream_protocol_box`.
     vmc_target_edit : QLineEdit
         The VMC receiver, ``host:port`` (default :data:`DEFAULT_VMC_TARGET`).
 
@@ -453,11 +475,17 @@ class LiveTrackingWindow(QMainWindow):
         self.response_button.setToolTip("edit each shape's multiplier, offset, clamp and curve, previewed on the rig "
                                         "as the performer moves" + ("; saved in the session" if self.session else ""))
         self.response_button.toggled.connect(self._response_toggled)
-        self.vmc_box = QCheckBox("Stream VMC")
+        self.vmc_box = QCheckBox("Stream")
         self.vmc_box.setToolTip(
             "Send the tracked face to a VMC receiver (VSeeFace, Warudo, VNyan, …) as ARKit blendshapes"
         )
         self.vmc_box.toggled.connect(self._vmc_toggled)
+        self.stream_protocol_box = QComboBox()
+        for label, protocol in STREAM_PROTOCOLS:
+            self.stream_protocol_box.addItem(label, protocol)
+        self.stream_protocol_box.setToolTip("VMC (VSeeFace, Warudo, VNyan, …), Live Link Face (Unreal, port 11111) or "
+                                            "iFacialMocap (VTuber apps, port 49983; also answers their handshake)")
+        self.stream_protocol_box.activated.connect(lambda _: self.set_stream_protocol(self.stream_protocol_box.currentData()))
         self.vmc_target_edit = QLineEdit(DEFAULT_VMC_TARGET)
         self.vmc_target_edit.setPlaceholderText("host:port")
         self.vmc_target_edit.setToolTip("The VMC receiver: host:port (receivers listen on port 39539)")
@@ -483,6 +511,7 @@ class LiveTrackingWindow(QMainWindow):
         bar.addWidget(self.response_button)
         bar.addStretch(1)
         bar.addWidget(self.vmc_box)
+        bar.addWidget(self.stream_protocol_box)
         bar.addWidget(self.vmc_target_edit)
         bar.addWidget(self.stream_as_box)
         views = QHBoxLayout()
@@ -753,7 +782,7 @@ class LiveTrackingWindow(QMainWindow):
         -------
         bool
             Whether the window now streams. A bad target or socket error does not raise: it unchecks
-            "Stream VMC" and shows a one-line message in the status line, as from the controls.
+            "Stream" and shows a one-line message in the status line, as from the controls.
         """
         if host_port is None:
             self.vmc_box.setChecked(False)
@@ -822,22 +851,46 @@ class LiveTrackingWindow(QMainWindow):
         if sender is None:
             return
         try:
-            unchanged = parse_host_port(self.vmc_target_edit.text()) == (sender.host, sender.port)
+            unchanged = self._parse_target() == (sender.host, sender.port)
         except ValueError:
             unchanged = False
         if not unchanged:
             self._start_vmc()
 
+    @property
+    def stream_protocol(self) -> str:
+        """What "Stream" speaks: ``vmc``, ``livelink`` or ``ifacialmocap``."""
+        return self.stream_protocol_box.currentData()
+
+    def set_stream_protocol(self, protocol: str) -> None:
+        """Speak ``protocol`` (``vmc``, ``livelink``, ``ifacialmocap``); the target takes its default port, and a
+        running stream restarts."""
+        self.stream_protocol_box.setCurrentIndex(self.stream_protocol_box.findData(protocol))
+        host = self.vmc_target_edit.text().rpartition(":")[0] or DEFAULT_VMC_HOST
+        self.vmc_target_edit.setText(f"{host}:{STREAM_DEFAULT_PORTS[protocol]}")
+        if self._vmc_sender is not None:
+            self._start_vmc()
+
+    def _parse_target(self) -> tuple[str, int]:
+        protocol = self.stream_protocol
+        return udp.parse_host_port(self.vmc_target_edit.text(), DEFAULT_VMC_HOST, STREAM_DEFAULT_PORTS[protocol],
+                                   self.stream_protocol_box.currentText())  # fmt: skip
+
     def _start_vmc(self) -> None:
         self._stop_vmc()
         try:
-            host, port = parse_host_port(self.vmc_target_edit.text())
-            self._vmc_sender = VmcSender(host, port)
+            host, port = self._parse_target()
+            if self.stream_protocol == "livelink":
+                self._vmc_sender = LiveLinkSender(host, port, subject="SimonSays", fps=30.0)
+            elif self.stream_protocol == "ifacialmocap":
+                self._vmc_sender = IFacialMocapSender(host, port)
+            else:
+                self._vmc_sender = VmcSender(host, port)
         except (ValueError, OSError) as error:
             self._vmc_failed(one_line(error))
             return
         self._vmc_frames_sent = 0
-        self.statusBar().showMessage(f"Streaming VMC to {self._vmc_sender.target}.")
+        self.statusBar().showMessage(f"Streaming {self._vmc_sender.protocol} to {self._vmc_sender.target}.")
 
     def _stop_vmc(self) -> None:
         sender, self._vmc_sender = self._vmc_sender, None
@@ -850,13 +903,13 @@ class LiveTrackingWindow(QMainWindow):
         self.vmc_box.setChecked(False)
         self.vmc_box.blockSignals(blocked)
         if not self._closing:
-            self.statusBar().showMessage(f"VMC streaming stopped: {message}")
+            self.statusBar().showMessage(f"{self.stream_protocol_box.currentText()} streaming stopped: {message}")
 
     def _send_vmc(self, controls: np.ndarray) -> None:
         sender = self._vmc_sender
         try:
             names, values = self.stream_mapping()(self.response.apply(controls, self.rig.expression_names))
-            sender.send_frame(names, values)
+            sender.send_frame(names, values, _live_head(sender, values))
         except Exception as error:  # the mapping may be anyone's: any failure stops the stream, in one line
             self._vmc_failed(one_line(error))
             return

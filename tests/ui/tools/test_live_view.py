@@ -555,3 +555,47 @@ def test_the_shape_response_is_edited_previewed_rezeroed_and_kept_in_the_session
     assert window.save_response()
     assert Session.open(session.folder).response(names) == window.response
     window.close()
+
+
+@pytest.mark.qt
+@pytest.mark.gl
+def test_the_live_view_streams_live_link_face_packets(qtbot, live_window, ict_rig):
+    import socket
+    import struct
+
+    from studio.core.io.arkit import ARKIT_BLENDSHAPE_NAMES
+    from studio.core.rig.definition import RigDefinition
+
+    window = live_window
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(3.0)
+    port = receiver.getsockname()[1]
+    try:
+        window.set_stream_protocol("livelink")
+        assert window.vmc_target_edit.text() == "127.0.0.1:11111"
+        assert window.set_vmc_target(f"127.0.0.1:{port}") and "Live Link" in window.statusBar().currentMessage()
+        tracked: list[LiveResult] = []
+        window.sigResultShown.connect(lambda result: result.controls is None or tracked.append(result))
+        window.start()
+        qtbot.waitUntil(lambda: len(tracked) >= 5, timeout=60000)
+        window.set_vmc_target(None)
+        streamed = list(tracked)
+        with qtbot.waitSignal(window.sigStopped, timeout=10000):
+            window.stop()
+        definition = RigDefinition.ict()
+        for result in streamed:
+            packet = receiver.recv(2048)
+            assert packet[0] == 6
+            length = struct.unpack_from(">i", packet, 1)[0]
+            at = 5 + length
+            name_length = struct.unpack_from(">i", packet, at)[0]
+            at += 4 + name_length + 16
+            assert packet[at] == 61
+            values = struct.unpack_from(">61f", packet, at + 1)
+            arkit = definition.to_arkit(result.controls)
+            expected = [float(arkit[name]) if name in arkit else 0.0 for name in ARKIT_BLENDSHAPE_NAMES]
+            np.testing.assert_allclose(values[:52], expected, atol=1e-5)
+            assert values[52:55] == (0.0, 0.0, 0.0)  # the live view has no head pose
+    finally:
+        receiver.close()
