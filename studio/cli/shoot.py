@@ -29,7 +29,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     print(f"{len(done)} takes done, {len(failed)} failed, {skipped} already finished before this run "
           f"(summary: {args.out or args.shoot + '/studio-batch'}/summary.csv)")  # fmt: skip
     for row in failed:
-        print(f"failed: {row.get('video') or row['take']}: {row.get('error')}", file=sys.stderr)
+        print(f"failed: {row['take']}: {row.get('error')}", file=sys.stderr)
     return 0 if done or not failed else 1
 
 

@@ -43,11 +43,12 @@ from studio.ui.session.calibration_page import CalibrationPage
 from studio.ui.session.capture_page import CapturePage
 from studio.ui.session.generate_page import GeneratePage
 from studio.ui.session.review_page import ReviewPage
+from studio.ui.session.shoot_page import ShootPage
 from studio.ui.session.takes_page import TakesPage
 
 
 class SessionWindow(QMainWindow):
-    """One session: its Capture (Simon-Says), Calibration, Takes, Review and Generate pages as tabs.
+    """One session: its Capture (Simon-Says), Calibration, Takes, Review, Generate and Shoot pages as tabs.
 
     The window opens the session once, as a :class:`~studio.core.session.model.SessionModel` shared by every
     page: a page that changes the session tells the model, and the others follow its events.
@@ -79,6 +80,9 @@ class SessionWindow(QMainWindow):
         self.tabs.addTab(self.takes, "Takes")
         self.tabs.addTab(self._review_tab, "Review")
         self.tabs.addTab(self._generate_tab, "Generate")
+        self.shoot = ShootPage(self.model)
+        self.shoot.sigOpenTake.connect(self.open_take_in_review)
+        self.tabs.addTab(self.shoot, "Shoot")
         self.tabs.currentChanged.connect(self._tab_changed)
         self.setCentralWidget(self.tabs)
         self.statusBar().showMessage(f"{self.session.folder} — saved as you go")
@@ -100,16 +104,23 @@ class SessionWindow(QMainWindow):
             self._generate_tab.layout().addWidget(self.generate)
             self.generate.show()
 
+    def open_take_in_review(self, name: str) -> None:
+        """Show take ``name`` on the Review page (built if it was not yet)."""
+        self.tabs.setCurrentWidget(self._review_tab)
+        self.review.refresh()
+        self.review.take_box.setCurrentText(name)
+
     @property
     def busy(self) -> bool:
         """Whether a page runs a job."""
-        return self.capture.busy or self.calibration.busy or self.takes.busy
+        return self.capture.busy or self.calibration.busy or self.takes.busy or self.shoot.busy
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
         """Closing cancels running jobs; what was saved stays (every session file is written atomically)."""
         self.capture.close_views()
         self.calibration.close_views()
         self.takes.close_views()
+        self.shoot.close_views()
         if self.review is not None:
             self.review.close_views()
         if self.generate is not None:

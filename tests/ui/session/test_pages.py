@@ -155,7 +155,7 @@ def test_session_window_remembers_the_session_and_closes_cleanly(qtbot, session_
     qtbot.addWidget(window)
     window.show()
     assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == [
-        "Capture", "Calibration", "Takes", "Review", "Generate"]
+        "Capture", "Calibration", "Takes", "Review", "Generate", "Shoot"]
     assert window.review is None and window.generate is None  # their GL views wait until the tab is shown
     window.tabs.setCurrentIndex(3)
     assert window.review is not None and window.review.isVisible() and window.generate is None

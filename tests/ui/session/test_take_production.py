@@ -204,3 +204,39 @@ def test_a_take_records_the_sessions_shape_response_and_the_review_applies_it_or
     shaped_jaw, raw_jaw = (read_livelink_csv(tmp_path / name).arkit[:, column] for name in ("shaped.csv", "raw.csv"))
     assert shaped_jaw.max() > raw_jaw.max() + 0.1
     page.close()
+
+
+def test_the_shoot_page_processes_a_folder_and_opens_a_take_in_the_review(qtbot, recorded_take, tmp_path, short_clip):
+    from studio.core.session.calibrate import calibrate_session
+    from studio.ui.session.window import SessionWindow
+
+    folder = recorded_take[0]
+    calibrate_session(folder)  # a shoot needs θ_S
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    short_clip(shoot / "a.avi", frames=30)
+    (shoot / "bad.mp4").write_bytes(b"\x00" * 4000)
+    window = SessionWindow(folder)
+    qtbot.addWidget(window)
+    window.show()
+    page = window.shoot
+    page.targets_edit.setText("performer")
+    page.formats_edit.setText("csv")
+    page.workers_box.setValue(1)
+    with qtbot.waitSignal(page.sigShootFinished, timeout=120_000) as finished:
+        page.start(shoot)
+    assert finished.args == [True], page.status.text()
+    assert page.table.rowCount() == 2 and "1 takes done, 1 failed" in page.status.text()
+    statuses = {page.table.item(r, 0).text(): page.table.item(r, COLUMN_STATUS).text() for r in range(2)}
+    assert statuses == {"shoot-a": "done", "shoot-bad": "failed"}
+    row = next(r for r in range(2) if page.table.item(r, 0).text() == "shoot-a")
+    assert not page.open_take(1 - row)  # a failed take has nothing to review
+    assert page.open_take(row)
+    qtbot.waitUntil(lambda: window.review is not None and window.review.take_box.currentText() == "shoot-a",
+                    timeout=30_000)  # fmt: skip
+    assert window.tabs.currentWidget() is window._review_tab
+    qtbot.waitUntil(lambda: window.review.target is not None, timeout=30_000)
+    window.close()
+
+
+COLUMN_STATUS = 6
