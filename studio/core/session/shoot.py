@@ -1,8 +1,9 @@
 """A whole shoot at once: every video of a folder tracked into a session, retargeted and exported, on Ray.
 
 :func:`batch_job` (a generator job) finds the videos of a shoot folder (recursively, :data:`VIDEO_EXTENSIONS`),
-and runs :func:`process_video` for each as a Ray task — on a local Ray started in this process by default
-(no setup), or on an existing cluster (``ray_address``). Each task, on one core (torch and OpenCV held to one
+and runs :func:`process_video` for each as a Ray task — on a local Ray the job starts by default (no setup; its
+driver runs in a child process, so Ray's signal handlers and threads stay out of the studio's own process), or
+on an existing cluster (``ray_address``). Each task, on one core (torch and OpenCV held to one
 thread; one MediaPipe):
 
 1. tracks the video into the session as take ``shoot-<path>`` with every rig the session has
@@ -36,7 +37,13 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.errors import StudioError
-from studio.core.io.atomic_files import json_text, text_writer, write_json_atomic, write_together
+from studio.core.io.atomic_files import (
+    json_text,
+    text_writer,
+    write_json_atomic,
+    write_text_atomic,
+    write_together,
+)
 from studio.core.io.exports import EXPORT_FORMATS
 from studio.core.jobs import Cancel, JobCancelled, is_cancelled
 from studio.core.session.folder import Session, SessionError
@@ -256,35 +263,92 @@ def _check_targets(targets: Sequence[str]) -> None:
 
 def _run_on_ray(pending, session_folder: Path, out_folder: Path, targets, formats, ray_address, workers, rows,
                 total, cancel) -> Generator[tuple[str, int, int], None, None]:
+    """Run the pending takes through Ray's driver in a child process, following their ``result.json`` files.
+
+    The driver is a child process because Ray's core worker, once started in a process, keeps its own handlers
+    for fatal signals there (a crash would no longer be reported by Python's faulthandler) and threads of its
+    own: the studio's process — a GUI, a test run — stays free of it. Cancelling terminates the driver, which
+    stops Ray and its tasks; finished takes stay.
+    """
+    import multiprocessing
+
+    error_file = out_folder / DRIVER_ERROR_FILE
+    error_file.unlink(missing_ok=True)
+    for _video, name in pending:  # a failed take run again: its old result is not this run's
+        (out_folder / name / RESULT_FILE).unlink(missing_ok=True)
+    context = multiprocessing.get_context("spawn")
+    driver = context.Process(
+        target=_ray_driver, name="studio-ray-driver", daemon=True,
+        args=([(str(v), n) for v, n in pending], str(session_folder), str(out_folder), list(targets), list(formats),
+              ray_address, workers),
+    )  # fmt: skip
+    driver.start()
+    waiting = {name for _video, name in pending}
+    try:
+        while waiting:
+            if is_cancelled(cancel):
+                raise JobCancelled(f"batch cancelled after {len(rows)} of {total} takes", partial=rows)
+            finished = [name for name in waiting if _finished_row(out_folder, name, False) is not None]
+            for name in finished:
+                rows.append(_finished_row(out_folder, name, False))
+                waiting.discard(name)
+            if finished:
+                _write_summary(out_folder, [{k: r.get(k) for k in SUMMARY_COLUMNS} for r in rows])
+                yield ("takes", len(rows), total)
+            if not driver.is_alive() and waiting:
+                if any(_finished_row(out_folder, name, False) is not None for name in waiting):
+                    continue  # the last results landed as the driver ended
+                reason = error_file.read_text(encoding="utf-8").strip() if error_file.is_file() else (
+                    f"Ray's driver ended with code {driver.exitcode}")  # fmt: skip
+                for name in sorted(waiting):
+                    rows.append({"take": name, "status": "failed", "error": reason})
+                waiting.clear()
+                _write_summary(out_folder, [{k: r.get(k) for k in SUMMARY_COLUMNS} for r in rows])
+                if error_file.is_file():
+                    raise ShootError(reason)
+                yield ("takes", len(rows), total)
+                break
+            driver.join(0.25)
+    finally:
+        if driver.is_alive():
+            driver.terminate()  # Ray shuts down with its driver
+            driver.join(10.0)
+            if driver.is_alive():
+                driver.kill()
+        error_file.unlink(missing_ok=True)
+
+
+#: Written by the driver process when Ray cannot run the shoot at all (one line).
+DRIVER_ERROR_FILE = ".ray-driver-error"
+
+
+def _ray_driver(pending, session_folder: str, out_folder: str, targets, formats, ray_address, workers) -> None:
+    """The child process's work: start Ray (locally, or join ``ray_address``), run a task per take, stop Ray.
+    Each task writes its own ``result.json``; a task whose process died gets a failed one here."""
     import ray
 
-    started_here = not ray.is_initialized()
-    if started_here:
+    try:
         options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
         if ray_address:
             ray.init(address=ray_address, **options)
         else:
             ray.init(num_cpus=workers or os.cpu_count() or 1, **options)
+    except Exception as error:  # Ray could not start: the parent reports it in one line
+        write_text_atomic(Path(out_folder) / DRIVER_ERROR_FILE, f"Ray did not start: {_one_line(error)}\n")
+        return
     try:
         task = ray.remote(num_cpus=1, max_retries=0)(process_video)
-        refs = {task.remote(str(session_folder), str(video), name, str(out_folder), list(targets), list(formats)): name
-                for video, name in pending}  # fmt: skip
+        refs = {task.remote(session_folder, video, name, out_folder, targets, formats): name for video, name in pending}
         waiting = list(refs)
         while waiting:
-            if is_cancelled(cancel):
-                for ref in waiting:
-                    ray.cancel(ref, force=True)
-                _write_summary(out_folder, [{k: r.get(k) for k in SUMMARY_COLUMNS} for r in rows])
-                raise JobCancelled(f"batch cancelled after {len(rows)} of {total} takes", partial=rows)
-            ready, waiting = ray.wait(waiting, num_returns=1, timeout=0.5)
+            ready, waiting = ray.wait(waiting, num_returns=1)
             for ref in ready:
                 try:
-                    row = ray.get(ref)
+                    ray.get(ref)
                 except Exception as error:  # the task's process died (out of memory, killed): its take fails
-                    row = {"take": refs[ref], "status": "failed", "error": _one_line(error)}
-                rows.append(row)
-                _write_summary(out_folder, [{k: r.get(k) for k in SUMMARY_COLUMNS} for r in rows])
-            yield ("takes", len(rows), total)
+                    row = {"take": refs[ref], "video": "", "status": "failed", "error": _one_line(error)}
+                    folder = Path(out_folder) / refs[ref]
+                    folder.mkdir(parents=True, exist_ok=True)
+                    write_json_atomic(folder / RESULT_FILE, row)
     finally:
-        if started_here:
-            ray.shutdown()
+        ray.shutdown()
