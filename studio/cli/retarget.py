@@ -128,7 +128,7 @@ def _stream_sender(args: argparse.Namespace, curves, arkit):
     if args.livelink is not None:
         host, port = udp.parse_host_port(args.livelink, DEFAULT_VMC_HOST, livelink_udp.DEFAULT_LIVELINK_PORT, "Live Link")
         sender = livelink_udp.LiveLinkSender(host, port, subject=args.subject, fps=curves.fps or 30.0)
-        return sender, livelink_angles(curves, arkit)
+        return sender, livelink_angles(curves.head_pose, arkit)
     if args.ifacialmocap is not None:
         if not 0 <= args.listen_port <= 65535:
             raise ValueError(f"--listen-port {args.listen_port}: a port is in 0-65535")
@@ -138,7 +138,7 @@ def _stream_sender(args: argparse.Namespace, curves, arkit):
             sender = ifacialmocap.IFacialMocapSender(host, port, listen_port=args.listen_port)
         else:
             sender = ifacialmocap.IFacialMocapSender(None, listen_port=args.listen_port)
-        return sender, ifacialmocap_angles(curves, arkit)
+        return sender, ifacialmocap_angles(curves.head_pose, arkit)
     host, port = parse_host_port(args.vmc)
     return VmcSender(host, port), stream_head(curves)
 

@@ -97,23 +97,25 @@ def stream_head(curves: TakeCurves) -> np.ndarray | None:
     return bone
 
 
-def livelink_angles(curves: TakeCurves, arkit: np.ndarray) -> np.ndarray:
-    """The nine Live Link angles per frame, radians ``(T, 9)``: the take's head yaw, pitch, roll (zeros without
-    a head pose) and both eyes from the ARKit gaze shapes ``arkit`` ``(T, 52)``."""
-    head = np.zeros((curves.num_frames, 3)) if curves.head_pose is None else np.deg2rad(curves.head_pose[:, :3])
+def livelink_angles(head_pose: np.ndarray | None, arkit: np.ndarray) -> np.ndarray:
+    """The nine Live Link angles per frame, radians ``(T, 9)``: head yaw, pitch, roll from ``head_pose``
+    ``(T, 6)`` (a take's; zeros when None, as live) and both eyes from the ARKit gaze shapes ``arkit`` ``(T, 52)``."""
+    arkit = np.atleast_2d(arkit)
+    head = np.zeros((len(arkit), 3)) if head_pose is None else np.deg2rad(np.asarray(head_pose)[:, :3])
     eyes = eye_angles_from_arkit(arkit).astype(np.float64) * EYE_ANGLE_RAD
     return np.concatenate([head, eyes], axis=1)
 
 
-def ifacialmocap_angles(curves: TakeCurves, arkit: np.ndarray) -> np.ndarray:
+def ifacialmocap_angles(head_pose: np.ndarray | None, arkit: np.ndarray) -> np.ndarray:
     """iFacialMocap's head and eyes per frame ``(T, 12)``: head rotation x, y, z (pitch, yaw, roll, degrees) and
-    position (cm) from the take's head pose, then right and left eye rotations x, y, z (degrees) from the gaze
-    shapes ``arkit`` ``(T, 52)``."""
-    out = np.zeros((curves.num_frames, 12))
-    if curves.head_pose is not None:
-        yaw, pitch, roll = curves.head_pose[:, 0], curves.head_pose[:, 1], curves.head_pose[:, 2]
-        out[:, 0:3] = np.stack([pitch, yaw, roll], axis=1)
-        out[:, 3:6] = curves.head_pose[:, 3:]
+    position (cm) from ``head_pose`` ``(T, 6)`` (zeros when None), then right and left eye rotations x, y, z
+    (degrees) from the gaze shapes ``arkit`` ``(T, 52)``."""
+    arkit = np.atleast_2d(arkit)
+    out = np.zeros((len(arkit), 12))
+    if head_pose is not None:
+        pose = np.asarray(head_pose, np.float64)
+        out[:, 0:3] = pose[:, [1, 0, 2]]  # x = pitch, y = yaw, z = roll
+        out[:, 3:6] = pose[:, 3:]
     eyes = np.rad2deg(eye_angles_from_arkit(arkit).astype(np.float64) * EYE_ANGLE_RAD)  # left yaw, pitch, roll, right …
     out[:, 6:9] = eyes[:, [4, 3, 5]]  # right eye: x = pitch, y = yaw, z = roll
     out[:, 9:12] = eyes[:, [1, 0, 2]]

@@ -151,6 +151,8 @@ def _finished_row(out: Path, take: str, retry_failed: bool) -> dict[str, Any] | 
 
 
 def _write_summary(out: Path, rows: list[dict[str, Any]]) -> None:
+    """``summary.csv`` and ``summary.json`` of the rows so far (their :data:`SUMMARY_COLUMNS`), together."""
+    rows = [{key: row.get(key) for key in SUMMARY_COLUMNS} for row in rows]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -245,7 +247,7 @@ def batch_job(
     if pending:
         yield from _run_on_ray(pending, session.folder, out_folder, targets, formats, ray_address, workers, rows,
                                total, cancel)  # fmt: skip
-    _write_summary(out_folder, [{k: r.get(k) for k in SUMMARY_COLUMNS} for r in rows])
+    _write_summary(out_folder, rows)
     return rows
 
 
@@ -288,22 +290,23 @@ def _run_on_ray(pending, session_folder: Path, out_folder: Path, targets, format
         while waiting:
             if is_cancelled(cancel):
                 raise JobCancelled(f"batch cancelled after {len(rows)} of {total} takes", partial=rows)
-            finished = [name for name in waiting if _finished_row(out_folder, name, False) is not None]
+            results = {name: _finished_row(out_folder, name, False) for name in waiting}
+            finished = [name for name, row in results.items() if row is not None]
             for name in finished:
-                rows.append(_finished_row(out_folder, name, False))
+                rows.append(results[name])
                 waiting.discard(name)
             if finished:
-                _write_summary(out_folder, [{k: r.get(k) for k in SUMMARY_COLUMNS} for r in rows])
+                _write_summary(out_folder, rows)
                 yield ("takes", len(rows), total)
             if not driver.is_alive() and waiting:
                 if any(_finished_row(out_folder, name, False) is not None for name in waiting):
-                    continue  # the last results landed as the driver ended
+                    continue  # the last results landed between the read above and the driver's end
                 reason = error_file.read_text(encoding="utf-8").strip() if error_file.is_file() else (
                     f"Ray's driver ended with code {driver.exitcode}")  # fmt: skip
                 for name in sorted(waiting):
                     rows.append({"take": name, "status": "failed", "error": reason})
                 waiting.clear()
-                _write_summary(out_folder, [{k: r.get(k) for k in SUMMARY_COLUMNS} for r in rows])
+                _write_summary(out_folder, rows)
                 if error_file.is_file():
                     raise ShootError(reason)
                 yield ("takes", len(rows), total)

@@ -279,11 +279,12 @@ def track_session_take_job(
     folder.mkdir(parents=True, exist_ok=True)
     for label, result in results.items():
         result.curves.write_csv(session.take_curves_path(name, label))
+    footage = _footage(source, folder)
     report = TakeReport(
         name=name, source=str(source.name), frames=base.curves.num_frames, fps=base.curves.fps,
         neutral_frames=neutral_range, filter=filter_name, rigs=tuple(results),
-        stats={label: result.stats for label, result in results.items()}, video=_footage(source, folder),
-        audio=source.audio is not None and _footage(source, folder) != "", start_timecode=source.start_timecode or "",
+        stats={label: result.stats for label, result in results.items()}, video=footage,
+        audio=source.audio is not None and footage != "", start_timecode=source.start_timecode or "",
         response=response,
     )  # fmt: skip
     write_json_atomic(folder / TAKE_FILE, report.to_json())

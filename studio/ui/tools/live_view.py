@@ -57,11 +57,16 @@ from studio.core.expression.temporal import CausalDenoiserStream, TemporalModels
 from studio.core.io import udp
 from studio.core.io.ifacialmocap import DEFAULT_PORT as IFACIALMOCAP_PORT
 from studio.core.io.ifacialmocap import IFacialMocapSender
-from studio.core.io.livelink import eye_angles_from_arkit
-from studio.core.io.livelink_udp import DEFAULT_LIVELINK_PORT, EYE_ANGLE_RAD, LiveLinkSender
+from studio.core.io.livelink_udp import DEFAULT_LIVELINK_PORT, LiveLinkSender
 from studio.core.io.vmc import DEFAULT_VMC_HOST, DEFAULT_VMC_PORT, VmcSender
 from studio.core.jobs import JobCancelled, preferred_device
-from studio.core.retarget.stream import StreamMapping, arkit_stream_mapping, target_stream_mapping
+from studio.core.retarget.stream import (
+    StreamMapping,
+    arkit_stream_mapping,
+    ifacialmocap_angles,
+    livelink_angles,
+    target_stream_mapping,
+)
 from studio.core.retarget.targets import RetargetTarget, available_targets
 from studio.core.rig.definition import RigDefinition
 from studio.core.rig.response import ResponseSet
@@ -117,11 +122,9 @@ def _live_head(sender, arkit: np.ndarray) -> np.ndarray | None:
     rest; the eyes come from the gaze shapes (Live Link: 9 angles, radians; iFacialMocap: 12 numbers)."""
     if isinstance(sender, VmcSender) or len(arkit) != 52:
         return None
-    eyes = eye_angles_from_arkit(np.asarray(arkit)[None])[0].astype(np.float64) * EYE_ANGLE_RAD
-    if isinstance(sender, LiveLinkSender):
-        return np.r_[np.zeros(3), eyes]
-    degrees = np.rad2deg(eyes)
-    return np.r_[np.zeros(6), degrees[[4, 3, 5]], degrees[[1, 0, 2]]]
+    angles = livelink_angles if isinstance(sender, LiveLinkSender) else ifacialmocap_angles
+    return angles(None, arkit)[0]
+
 
 _DECIMATED: dict[int, tuple[Rig, DecimatedSkin]] = {}
 

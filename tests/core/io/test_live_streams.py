@@ -72,7 +72,7 @@ def test_every_live_link_packet_decodes_to_the_takes_values():
 
     curves = _take()
     names, arkit = stream_values(curves)
-    angles = livelink_angles(curves, arkit)
+    angles = livelink_angles(curves.head_pose, arkit)
     receiver = _receiver()
     try:
         with LiveLinkSender("127.0.0.1", receiver.getsockname()[1], subject="Ada", fps=30.0) as sender:
@@ -101,7 +101,7 @@ def test_the_ifacialmocap_sender_answers_the_handshake_and_streams_text_frames()
 
     curves = _take(12)
     names, arkit = stream_values(curves)
-    extra = ifacialmocap_angles(curves, arkit)
+    extra = ifacialmocap_angles(curves.head_pose, arkit)
     receiver = _receiver()
     try:
         with IFacialMocapSender(None, listen_port=0) as sender:  # the phone's side, on a free port
